@@ -1,0 +1,171 @@
+/**
+ * One Debian suite on one mirror: the verified InRelease, verified Packages indexes
+ * per architecture, and verified .deb files, all cached (indexes and debs by sha256,
+ * so a cache hit is re-checked against the signed chain, never trusted by name).
+ */
+import { createReadStream } from "node:fs";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Writable } from "node:stream";
+import { AotpackError, errorMessage } from "../errors.ts";
+import { DigestVerifier, sha256 } from "../oci/digest.ts";
+import { downloadToFile } from "./http.ts";
+import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
+import { readPackagesXz, type PackageRecord } from "./packages-index.ts";
+import { extractDeb, type TreeEntry } from "./deb-file.ts";
+
+export interface ArchiveOptions {
+  mirror: string;
+  suite: string;
+  /** Root of the base caches: `debian/` (indexes) and `debs/` (packages) go under it. */
+  cacheRoot: string;
+  keyring?: string;
+  onProgress?: (msg: string) => void;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Stream `path` through a DigestVerifier; resolves true when it matches. */
+async function fileMatches(path: string, sha256Hex: string, size: number | undefined): Promise<boolean> {
+  try {
+    await pipeline(createReadStream(path), new DigestVerifier(`sha256:${sha256Hex}`, size, path), new Writable({ write: (_c, _e, cb) => cb() }));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export interface DebTree {
+  record: PackageRecord;
+  /** Directory holding the extracted bytes (`root/PATH`). */
+  root: string;
+  entries: Map<string, TreeEntry>;
+}
+
+export class DebianArchive {
+  readonly mirror: string;
+  readonly suite: string;
+  #release: Promise<{ release: ReleaseFile; inRelease: string }> | undefined;
+  #indexes = new Map<string, Promise<Map<string, PackageRecord>>>();
+  #trees = new Map<string, Promise<DebTree>>();
+
+  constructor(readonly options: ArchiveOptions) {
+    this.mirror = options.mirror.replace(/\/+$/, "");
+    this.suite = options.suite;
+  }
+
+  #progress(msg: string): void {
+    this.options.onProgress?.(msg);
+  }
+
+  #indexDir(): string {
+    // Per mirror + suite, so two mirrors never overwrite each other's InRelease.
+    const mirrorKey = sha256(this.mirror).slice("sha256:".length, "sha256:".length + 16);
+    return join(this.options.cacheRoot, "debian", mirrorKey, this.suite);
+  }
+
+  /** The signed, verified release of the suite. */
+  release(): Promise<{ release: ReleaseFile; inRelease: string }> {
+    this.#release ??= this.#loadRelease();
+    return this.#release;
+  }
+
+  async #loadRelease(): Promise<{ release: ReleaseFile; inRelease: string }> {
+    const file = join(this.#indexDir(), "InRelease");
+    const url = `${this.mirror}/dists/${this.suite}/InRelease`;
+    this.#progress(`fetching ${url}`);
+    try {
+      await downloadToFile(url, file, { timeoutMs: 60_000 });
+    } catch (err) {
+      // Offline: a cached InRelease is still verified below, so it is safe to reuse.
+      if (!(await exists(file))) throw err;
+      this.#progress(`cannot refresh InRelease (${errorMessage(err)}); using the cached copy`);
+    }
+    const signed = await verifyInRelease(file, this.options.keyring ?? DEBIAN_KEYRING);
+    const release = parseRelease(signed);
+    checkRelease(release, this.suite);
+    return { release, inRelease: file };
+  }
+
+  /** Packages of main for `arch`, checked against the signed InRelease. */
+  packages(arch: string): Promise<Map<string, PackageRecord>> {
+    let p = this.#indexes.get(arch);
+    if (!p) {
+      p = this.#loadPackages(arch);
+      this.#indexes.set(arch, p);
+    }
+    return p;
+  }
+
+  async #loadPackages(arch: string): Promise<Map<string, PackageRecord>> {
+    const { release } = await this.release();
+    const rel = `main/binary-${arch}/Packages.xz`;
+    const want = release.sha256.get(rel);
+    if (!want) {
+      throw new AotpackError(`the ${this.suite} release on ${this.mirror} has no ${rel}`, {
+        hint: `architectures in this release: ${release.architectures.join(", ") || "none listed"}`,
+      });
+    }
+    const file = join(this.options.cacheRoot, "debian", "indexes", `${want.sha256}.xz`);
+    if (!(await fileMatches(file, want.sha256, want.size))) {
+      // by-hash URLs never change under us while a mirror syncs; fall back to the plain path.
+      const byHash = `${this.mirror}/dists/${this.suite}/main/binary-${arch}/by-hash/SHA256/${want.sha256}`;
+      const plain = `${this.mirror}/dists/${this.suite}/${rel}`;
+      const verifier = () => new DigestVerifier(`sha256:${want.sha256}`, want.size, `Packages index ${rel} of ${this.suite}`);
+      this.#progress(`fetching ${plain}`);
+      if (release.acquireByHash) {
+        try {
+          await downloadToFile(byHash, file, { verifier: verifier() });
+        } catch (err) {
+          if (err instanceof AotpackError && /digest mismatch|bytes|size/.test(err.message)) throw err;
+          await downloadToFile(plain, file, { verifier: verifier() });
+        }
+      } else await downloadToFile(plain, file, { verifier: verifier() });
+    }
+    return readPackagesXz(file);
+  }
+
+  /** Download (or reuse from cache) a .deb, verified against its Packages sha256. */
+  async debFile(record: PackageRecord): Promise<string> {
+    if (!/^[0-9a-f]{64}$/.test(record.sha256)) throw new AotpackError(`Packages entry of ${record.name} has no valid SHA256`);
+    const file = join(this.options.cacheRoot, "debs", `${record.sha256}.deb`);
+    if (await fileMatches(file, record.sha256, record.size)) return file;
+    if (record.filename.split("/").includes("..")) throw new AotpackError(`Packages entry of ${record.name} has an unsafe Filename ${record.filename}`);
+    const url = `${this.mirror}/${record.filename}`;
+    this.#progress(`fetching ${record.name} ${record.version} (${record.architecture})`);
+    await downloadToFile(url, file, {
+      verifier: new DigestVerifier(`sha256:${record.sha256}`, record.size, `${record.name}_${record.version}_${record.architecture}.deb`),
+    });
+    return file;
+  }
+
+  /** The package's files, extracted once per sha256 (verified .deb → manifest + kept bytes). */
+  tree(record: PackageRecord): Promise<DebTree> {
+    let p = this.#trees.get(record.sha256);
+    if (!p) {
+      p = this.#loadTree(record);
+      this.#trees.set(record.sha256, p);
+      p.catch(() => this.#trees.delete(record.sha256));
+    }
+    return p;
+  }
+
+  async #loadTree(record: PackageRecord): Promise<DebTree> {
+    const dir = join(this.options.cacheRoot, "debs", "tree", record.sha256);
+    let list: TreeEntry[];
+    if (await exists(join(dir, "manifest.json"))) {
+      list = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as TreeEntry[];
+    } else {
+      const deb = await this.debFile(record);
+      await mkdir(join(this.options.cacheRoot, "debs", "tree"), { recursive: true });
+      list = await extractDeb(deb, dir);
+    }
+    return { record, root: join(dir, "root"), entries: new Map(list.map((e) => [e.path, e])) };
+  }
+}

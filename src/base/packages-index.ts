@@ -1,0 +1,83 @@
+/** The `Packages` index of one suite/component/architecture, parsed while `xz -dc` streams it. */
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { AotpackError } from "../errors.ts";
+
+export interface PackageRecord {
+  name: string;
+  version: string;
+  architecture: string;
+  /** Pool path relative to the mirror root, e.g. pool/main/g/glibc/libc6_2.36-9+deb12u13_amd64.deb */
+  filename: string;
+  size: number;
+  sha256: string;
+  /** Each inner list holds alternatives; version constraints and :arch qualifiers are dropped. */
+  depends: string[][];
+}
+
+export function parseDepends(value: string | undefined): string[][] {
+  if (!value) return [];
+  return value
+    .split(",")
+    .map((group) =>
+      group
+        .split("|")
+        .map((alt) => alt.trim().replace(/\s*[([].*$/, "").replace(/:\w+$/, ""))
+        .filter(Boolean),
+    )
+    .filter((g) => g.length > 0);
+}
+
+/** Stream-decompress an .xz file with the xz tool and parse it; keeps only the fields we use. */
+export async function readPackagesXz(file: string, timeoutMs = 300_000): Promise<Map<string, PackageRecord>> {
+  const child = spawn("xz", ["-dc", file], { stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+  const errChunks: Buffer[] = [];
+  child.stderr.on("data", (b: Buffer) => errChunks.push(b));
+  const closed = new Promise<number | null>((resolve, reject) => {
+    child.on("error", (e: NodeJS.ErrnoException) =>
+      reject(e.code === "ENOENT" ? new AotpackError("xz not found: it decompresses Debian indexes", { hint: "apt-get install xz-utils" }) : e),
+    );
+    child.on("close", resolve);
+  });
+  const index = await parsePackages(createInterface({ input: child.stdout, crlfDelay: Infinity }));
+  const code = await closed;
+  if (code !== 0) throw new AotpackError(`xz -dc ${file} failed: ${Buffer.concat(errChunks).toString().trim() || `exit ${code}`}`);
+  return index;
+}
+
+export async function parsePackages(lines: AsyncIterable<string>): Promise<Map<string, PackageRecord>> {
+  const index = new Map<string, PackageRecord>();
+  let f = new Map<string, string>();
+  const flush = () => {
+    const name = f.get("package");
+    const sha = f.get("sha256");
+    const filename = f.get("filename");
+    if (name && sha && filename && !index.has(name)) {
+      index.set(name, {
+        name,
+        version: f.get("version") ?? "",
+        architecture: f.get("architecture") ?? "",
+        filename,
+        size: Number(f.get("size") ?? "0"),
+        sha256: sha,
+        depends: [...parseDepends(f.get("pre-depends")), ...parseDepends(f.get("depends"))],
+      });
+    }
+    f = new Map();
+  };
+  for await (const line of lines) {
+    if (line === "") {
+      flush();
+      continue;
+    }
+    if (line.startsWith(" ") || line.startsWith("\t")) continue; // continuation lines: only Description uses them
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const key = line.slice(0, colon).toLowerCase();
+    if (key === "package" || key === "version" || key === "architecture" || key === "filename" || key === "size" || key === "sha256" || key === "depends" || key === "pre-depends") {
+      f.set(key, line.slice(colon + 1).trim());
+    }
+  }
+  flush();
+  return index;
+}

@@ -1,0 +1,138 @@
+/**
+ * Project configuration: the `aotpack` field of package.json or `aotpack.config.json`,
+ * merged under the command-line flags. Unknown keys are errors that name the key, so a
+ * typo never silently builds something else.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { UsageError, errorMessage } from "../errors.ts";
+import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
+import type { Compression } from "../oci/media-types.ts";
+
+export interface ProjectConfig {
+  entry?: string;
+  platforms?: string[];
+  base?: string;
+  runtime?: RuntimeKind;
+  layout?: ArtifactLayout;
+  port?: number;
+  env?: Record<string, string>;
+  user?: string;
+  /** Extra files as globs relative to the project, copied under /app. */
+  files?: string[];
+  name?: string;
+  compression?: Compression;
+}
+
+const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
+  entry: (v) => typeof v === "string" && v.length > 0,
+  platforms: (v) => Array.isArray(v) && v.every((p) => typeof p === "string"),
+  base: (v) => typeof v === "string" && v.length > 0,
+  runtime: (v) => v === "bun" || v === "node" || v === "dotnet-aot",
+  layout: (v) => v === "single-file" || v === "layered",
+  port: (v) => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536,
+  env: (v) =>
+    typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === "string"),
+  user: (v) => typeof v === "string" && v.length > 0,
+  files: (v) => Array.isArray(v) && v.every((p) => typeof p === "string"),
+  name: (v) => typeof v === "string" && /^[a-z0-9][a-z0-9._-]*$/.test(v),
+  compression: (v) => v === "gzip" || v === "zstd" || v === "none",
+};
+
+const EXPECTED: Record<keyof ProjectConfig, string> = {
+  entry: "a file path",
+  platforms: 'a list like ["linux/amd64", "linux/arm64"]',
+  base: 'a base such as "deb:bookworm", "scratch" or a registry reference',
+  runtime: '"bun", "node" or "dotnet-aot"',
+  layout: '"single-file" or "layered"',
+  port: "a port number 1-65535",
+  env: "an object of string values",
+  user: 'a user such as "65532:65532"',
+  files: "a list of globs",
+  name: "a lowercase image name",
+  compression: '"gzip", "zstd" or "none"',
+};
+
+export function checkProjectConfig(raw: unknown, source: string): ProjectConfig {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new UsageError(`${source}: the aotpack config must be an object`);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    const check = KEYS[key as keyof ProjectConfig];
+    if (!check) {
+      throw new UsageError(`${source}: unknown config key "${key}"`, {
+        hint: `known keys: ${Object.keys(KEYS).join(", ")}`,
+      });
+    }
+    if (!check(value)) {
+      throw new UsageError(`${source}: config key "${key}" must be ${EXPECTED[key as keyof ProjectConfig]}`);
+    }
+    out[key] = value;
+  }
+  return out as ProjectConfig;
+}
+
+export interface LoadedProject {
+  dir: string;
+  /** package.json name, if any. */
+  packageName?: string;
+  packageVersion?: string;
+  config: ProjectConfig;
+  /** Where the config came from, for messages. */
+  configSource?: string;
+}
+
+async function readJson(path: string): Promise<unknown | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new UsageError(`cannot read ${path}: ${errorMessage(err)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${path} is not valid JSON: ${errorMessage(err)}`);
+  }
+}
+
+/** Read package.json and aotpack.config.json from a project directory. Having both configs is an error. */
+export async function loadProject(dir: string): Promise<LoadedProject> {
+  const pkgPath = join(dir, "package.json");
+  const pkg = (await readJson(pkgPath)) as Record<string, unknown> | undefined;
+  const filePath = join(dir, "aotpack.config.json");
+  const file = await readJson(filePath);
+  if (pkg?.aotpack !== undefined && file !== undefined) {
+    throw new UsageError(`both ${pkgPath} ("aotpack" field) and ${filePath} configure aotpack; keep one`);
+  }
+  let config: ProjectConfig = {};
+  let configSource: string | undefined;
+  if (file !== undefined) {
+    config = checkProjectConfig(file, filePath);
+    configSource = filePath;
+  } else if (pkg?.aotpack !== undefined) {
+    config = checkProjectConfig(pkg.aotpack, `${pkgPath} "aotpack"`);
+    configSource = pkgPath;
+  }
+  const result: LoadedProject = { dir, config };
+  if (typeof pkg?.name === "string") result.packageName = pkg.name;
+  if (typeof pkg?.version === "string") result.packageVersion = pkg.version;
+  if (configSource) result.configSource = configSource;
+  return result;
+}
+
+/** The image/executable name: config name, else package name without scope, else the folder name. */
+export function appNameFor(project: LoadedProject, fallback: string): string {
+  const raw = project.config.name ?? project.packageName?.replace(/^@[^/]+\//, "") ?? fallback;
+  const name = raw.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+/, "");
+  return name || "app";
+}
+
+/** Files never copied by `files` globs unless named exactly: they usually hold secrets. */
+export const SECRET_PATTERNS = [/^\.env(\..*)?$/, /^\.npmrc$/, /\.pem$/, /^id_[a-z0-9]+(\.pub)?$/i, /\.key$/];
+
+export function looksSecret(basename: string): boolean {
+  return SECRET_PATTERNS.some((re) => re.test(basename));
+}

@@ -1,0 +1,104 @@
+/**
+ * Output specs (`oci:DIR[:tag]`, `oci-archive:FILE[:tag]`, `docker-archive:FILE[:tag]`,
+ * `registry:REF`) parsed once into publishers. Several outputs may be given in one run.
+ */
+import { resolve } from "node:path";
+import { UsageError } from "../errors.ts";
+import type { Image, ImageIndex } from "../oci/interfaces.ts";
+import { isImageIndex } from "../oci/interfaces.ts";
+import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import type { ProgressEvent, Publisher, PublishResult } from "../publish/index.ts";
+
+export type OutputKind = "oci" | "oci-archive" | "docker-archive" | "registry";
+
+export interface OutputSpec {
+  kind: OutputKind;
+  /** Path for files and layouts; the reference for registry. */
+  target: string;
+  tag?: string;
+  raw: string;
+}
+
+const KINDS: OutputKind[] = ["oci", "oci-archive", "docker-archive", "registry"];
+
+/** `oci:dist/app:latest` → {kind: oci, target: dist/app, tag: latest}. A tag is the part after the last `:` that has no `/`. */
+export function parseOutputSpec(raw: string): OutputSpec {
+  const colon = raw.indexOf(":");
+  const kind = colon > 0 ? (raw.slice(0, colon) as OutputKind) : undefined;
+  if (!kind || !KINDS.includes(kind)) {
+    throw new UsageError(`invalid output "${raw}": expected one of oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:tag], registry:REF`);
+  }
+  const rest = raw.slice(colon + 1);
+  if (rest === "") throw new UsageError(`invalid output "${raw}": missing path or reference after "${kind}:"`);
+  if (kind === "registry") return { kind, target: rest, raw };
+  const lastColon = rest.lastIndexOf(":");
+  if (lastColon > 0 && !rest.slice(lastColon + 1).includes("/")) {
+    const tag = rest.slice(lastColon + 1);
+    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag)) throw new UsageError(`invalid tag "${tag}" in output "${raw}"`);
+    return { kind, target: rest.slice(0, lastColon), tag, raw };
+  }
+  return { kind, target: rest, raw };
+}
+
+export interface PublishContext {
+  /** Default tag when the spec names none (from --tag). */
+  tag?: string;
+  /** The platform for docker-archive when the index has several. */
+  platform?: Platform;
+  insecureRegistries?: string[];
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+async function publisherFor(spec: OutputSpec, ctx: PublishContext): Promise<Publisher> {
+  const { dockerArchivePublisher, layoutPublisher, ociArchivePublisher } = await import("../publish/index.ts");
+  switch (spec.kind) {
+    case "oci":
+      return layoutPublisher(resolve(spec.target));
+    case "oci-archive":
+      return ociArchivePublisher(resolve(spec.target));
+    case "docker-archive":
+      return dockerArchivePublisher(resolve(spec.target), ctx.platform ? { platform: ctx.platform } : {});
+    case "registry": {
+      const { registryPublisher } = await import("../registry/index.ts");
+      return registryPublisher(spec.target, ctx.insecureRegistries ? { insecureRegistries: ctx.insecureRegistries } : {});
+    }
+  }
+}
+
+/** Check what can be checked before any work starts: a docker-archive of an index needs one platform. */
+export function checkOutputs(specs: OutputSpec[], platforms: Platform[], chosen?: Platform): void {
+  for (const s of specs) {
+    if (s.kind !== "docker-archive") continue;
+    if (chosen && !platforms.some((p) => platformEquals(p, chosen))) {
+      throw new UsageError(`docker-archive platform ${formatPlatform(chosen)} is not among the built platforms (${platforms.map(formatPlatform).join(", ")})`);
+    }
+    if (!chosen && platforms.length > 1) {
+      throw new UsageError(
+        `docker-archive holds one platform, and ${platforms.length} are built (${platforms.map(formatPlatform).join(", ")}): choose one with --docker-platform`,
+      );
+    }
+  }
+}
+
+export async function publishAll(
+  item: Image | ImageIndex,
+  specs: OutputSpec[],
+  ctx: PublishContext,
+): Promise<{ spec: OutputSpec; result: PublishResult }[]> {
+  const results: { spec: OutputSpec; result: PublishResult }[] = [];
+  for (const spec of specs) {
+    const publisher = await publisherFor(spec, ctx);
+    const tag = spec.tag ?? ctx.tag;
+    const opts: { tag?: string; onProgress?: (e: ProgressEvent) => void } = {};
+    if (tag) opts.tag = tag;
+    if (ctx.onProgress) opts.onProgress = ctx.onProgress;
+    // A docker-archive of a one-platform index takes the image itself.
+    let target: Image | ImageIndex = item;
+    if (spec.kind === "docker-archive" && isImageIndex(item)) {
+      const manifests = (await item.indexManifest()).manifests;
+      if (manifests.length === 1) target = await item.image(manifests[0]!.digest);
+    }
+    results.push({ spec, result: await publisher.publish(target, opts) });
+  }
+  return results;
+}

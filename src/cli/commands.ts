@@ -1,0 +1,150 @@
+/** One entry per subcommand: its help text and a run function over the public API. */
+import { basename, resolve } from "node:path";
+import { UsageError } from "../errors.ts";
+import type { BuildResult } from "../build/build.ts";
+import { checkOutputs, parseOutputSpec, publishAll, type OutputSpec } from "../build/outputs.ts";
+import { appNameFor, loadProject } from "../build/config.ts";
+import { formatPlatform } from "../oci/platform.ts";
+import { inspectItem, formatInspect } from "./inspect.ts";
+import { buildCommand, BUILD_FLAGS, GLOBAL, parse } from "./options.ts";
+import { ProgressView } from "./progress.ts";
+import { buildJson, sizeTable } from "./report.ts";
+import type { Io } from "./main.ts";
+
+export interface CommandContext {
+  io: Io;
+  json: boolean;
+}
+
+export interface Command {
+  help: string;
+  run(argv: string[], ctx: CommandContext): Promise<number>;
+}
+
+const BUILD_HELP = `Usage: aotpack build [dir] --platform linux/amd64,linux/arm64 [options]
+
+Compiles the project once per platform on this machine (no emulation), puts each executable
+on a minimal base, and writes one multi-platform image index.
+
+  --platform LIST        target platforms, comma separated (or aotpack.platforms)
+  -o, --output SPEC      oci:DIR[:tag] | oci-archive:FILE[:tag] | docker-archive:FILE[:tag] | registry:REF
+                         (repeatable; default oci:dist/<name>:<tag>)
+  -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
+  --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
+  --runtime bun|node     compiler: Bun single-file executable (default) or Node SEA
+  --layout single-file|layered   one layer, or runtime and app in separate layers
+  --compression gzip|zstd|none   layer compression (default gzip; zstd needs Node >= 22.15)
+  --entry FILE           entry file (else aotpack.entry, bin, main, exports of package.json)
+  --port N               exposed port and PORT env (default 8080)
+  -e, --env K=V          extra environment (repeatable)
+  --user UID[:GID]       user to run as (default non-root 65532:65532)
+  --file GLOB            extra project files under /app (repeatable; secrets need an exact name)
+  --docker-platform P    which platform a docker-archive output holds
+  --no-cache             recompile and re-layer even when inputs are unchanged
+  --no-minify            do not minify the bundle
+  --baseline             amd64: Bun's baseline runtime for CPUs without AVX2
+  --verify               run 'aotpack verify' on the result
+  --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
+  --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock)
+  --insecure-registry H  allow plain HTTP / unverified TLS for this registry (repeatable)
+  --json                 print the result as JSON
+
+SOURCE_DATE_EPOCH (default 0) fixes every timestamp: same inputs, same digests.`;
+
+async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
+  const cmd = buildCommand(argv);
+  const view = new ProgressView(ctx.io.stderr, ctx.json ? { live: false } : {});
+  const project = await loadProject(resolve(cmd.build.projectDir));
+  const appName = appNameFor(project, basename(resolve(cmd.build.projectDir)));
+  const tag = cmd.tag ?? `${appName}:latest`;
+  const tagOnly = tag.includes(":") ? tag.slice(tag.lastIndexOf(":") + 1) : "latest";
+  const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:dist/${appName}:${tagOnly}`)];
+  // Fail on what can be known before compiling anything.
+  const platforms = cmd.build.platforms ?? (project.config.platforms ? (await import("../oci/platform.ts")).parsePlatformList(project.config.platforms.join(",")) : []);
+  checkOutputs(outputs, platforms, cmd.dockerPlatform);
+  await preflightOutputs(outputs);
+
+  // Loaded lazily: --help and usage errors should not pay for the compilers and the registry client.
+  const { build } = await import("../build/build.ts");
+  const result: BuildResult = await build({ ...cmd.build, reporter: view });
+  const published = [];
+  const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, insecureRegistries: cmd.insecureRegistries };
+  if (cmd.dockerPlatform) ctxPublish.platform = cmd.dockerPlatform;
+  ctxPublish.onProgress = (e) => view.publish("push", e);
+  for (const { spec, result: r } of await publishAll(result.index, outputs, ctxPublish)) {
+    published.push({ output: spec.raw, reference: r.reference, digest: r.digest });
+    view.info(`wrote ${spec.raw} → ${r.reference} (${r.digest})`);
+  }
+  view.finish();
+  const compression = cmd.build.compression ?? project.config.compression ?? "gzip";
+  if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(buildJson(result, published), null, 2)}\n`);
+  else {
+    ctx.io.stdout.write(`\n${sizeTable(result, compression)}\n`);
+    for (const p of published) ctx.io.stdout.write(`${p.output}: ${p.reference} ${p.digest}\n`);
+    ctx.io.stdout.write(`built ${result.platforms.map((p) => formatPlatform(p.platform)).join(", ")} in ${(result.elapsedMs / 1000).toFixed(1)} s\n`);
+  }
+  if (cmd.verify) {
+    const first = published.find((p) => p.output.startsWith("oci:") || p.output.startsWith("oci-archive:") || p.output.startsWith("registry:"));
+    if (!first) throw new UsageError("--verify needs an oci:, oci-archive: or registry: output to run");
+    return commands.verify!.run([first.output.startsWith("registry:") ? first.output : withTag(first.output, tagOnly), "--platform", "all", ...(ctx.json ? ["--json"] : [])], ctx);
+  }
+  return 0;
+}
+
+function withTag(output: string, tag: string): string {
+  const spec = parseOutputSpec(output);
+  return `${spec.kind}:${spec.target}:${spec.tag ?? tag}`;
+}
+
+/** Refuse outputs that would clobber something before spending time on compiles. */
+async function preflightOutputs(outputs: OutputSpec[]): Promise<void> {
+  const { stat, readdir } = await import("node:fs/promises");
+  const { join } = await import("node:path");
+  for (const o of outputs) {
+    if (o.kind === "registry") continue;
+    const st = await stat(o.target).catch(() => undefined);
+    if (!st) continue;
+    if (o.kind === "oci") {
+      if (!st.isDirectory()) throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a directory`);
+      const entries = await readdir(o.target);
+      if (entries.length && !entries.includes("oci-layout")) {
+        throw new UsageError(`output ${o.raw}: ${o.target} exists and is not an OCI layout; choose another path or remove it`);
+      }
+    } else if (st.isDirectory()) {
+      throw new UsageError(`output ${o.raw}: ${o.target} is a directory`);
+    } else {
+      // An archive is replaced atomically only when asked for the same path again: refuse to
+      // overwrite a file that isn't a tar (a typo must not destroy unrelated data).
+      const { open } = await import("node:fs/promises");
+      const fh = await open(o.target, "r");
+      const buf = Buffer.alloc(512);
+      await fh.read(buf, 0, 512, 0);
+      await fh.close();
+      if (buf.subarray(257, 262).toString() !== "ustar") {
+        throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a tar archive; choose another path`);
+      }
+    }
+  }
+  void join;
+}
+
+const INSPECT_HELP = `Usage: aotpack inspect IMAGE [--json]
+
+Prints platforms, layers, sizes and config. IMAGE: oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF.`;
+
+async function runInspect(argv: string[], ctx: CommandContext): Promise<number> {
+  const { positionals, values } = parse(argv, { ...GLOBAL, "insecure-registry": { type: "string", multiple: true } });
+  if (positionals.length !== 1) throw new UsageError("inspect takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  const { openSource } = await import("../sources.ts");
+  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  const info = await inspectItem(src.item);
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatInspect(src.name, info)}\n`);
+  return 0;
+}
+
+export const commands: Record<string, Command> = {
+  build: { help: BUILD_HELP, run: runBuild },
+  inspect: { help: INSPECT_HELP, run: runInspect },
+};
+
+void BUILD_FLAGS;

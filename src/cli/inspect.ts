@@ -1,0 +1,84 @@
+/** `aotpack inspect`: what is in an image or index, read through the shared model. */
+import type { Image, ImageIndex } from "../oci/interfaces.ts";
+import { isImageIndex } from "../oci/interfaces.ts";
+import { formatPlatform } from "../oci/platform.ts";
+import type { Annotations, RuntimeConfig } from "../oci/types.ts";
+import { formatBytes } from "./progress.ts";
+import { table } from "./report.ts";
+
+export interface InspectedImage {
+  digest: string;
+  mediaType: string;
+  platform: string;
+  layers: { digest: string; mediaType: string; compressedBytes: number }[];
+  compressedBytes: number;
+  config: RuntimeConfig;
+  created?: string;
+  annotations?: Annotations;
+}
+
+export interface InspectResult {
+  digest: string;
+  mediaType: string;
+  annotations?: Annotations;
+  images: InspectedImage[];
+}
+
+async function inspectImage(image: Image): Promise<InspectedImage> {
+  const manifest = await image.manifest();
+  const cfg = await image.configFile();
+  const out: InspectedImage = {
+    digest: await image.digest(),
+    mediaType: await image.mediaType(),
+    platform: formatPlatform({ os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) }),
+    layers: manifest.layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, compressedBytes: l.size })),
+    compressedBytes: manifest.layers.reduce((a, l) => a + l.size, 0),
+    config: cfg.config,
+  };
+  if (cfg.created) out.created = cfg.created;
+  if (manifest.annotations) out.annotations = manifest.annotations;
+  return out;
+}
+
+export async function inspectItem(item: Image | ImageIndex): Promise<InspectResult> {
+  if (!isImageIndex(item)) {
+    const img = await inspectImage(item);
+    return { digest: img.digest, mediaType: img.mediaType, images: [img] };
+  }
+  const manifest = await item.indexManifest();
+  const images: InspectedImage[] = [];
+  for (const d of manifest.manifests) {
+    // Attestations and other non-image entries carry no platform we can run; list images only.
+    if (d.platform?.os === "unknown") continue;
+    images.push(await inspectImage(await item.image(d.digest)));
+  }
+  const out: InspectResult = { digest: await item.digest(), mediaType: await item.mediaType(), images };
+  if (manifest.annotations) out.annotations = manifest.annotations;
+  return out;
+}
+
+export function formatInspect(name: string, r: InspectResult): string {
+  const lines = [`${name}`, `digest: ${r.digest}`, `mediaType: ${r.mediaType}`];
+  for (const [k, v] of Object.entries(r.annotations ?? {})) lines.push(`annotation ${k}: ${v}`);
+  for (const img of r.images) {
+    lines.push("", `platform ${img.platform}  ${img.digest}`);
+    const c = img.config;
+    if (c.Entrypoint) lines.push(`  entrypoint: ${JSON.stringify(c.Entrypoint)}`);
+    if (c.Cmd?.length) lines.push(`  cmd: ${JSON.stringify(c.Cmd)}`);
+    if (c.User) lines.push(`  user: ${c.User}`);
+    if (c.WorkingDir) lines.push(`  workdir: ${c.WorkingDir}`);
+    if (c.ExposedPorts) lines.push(`  ports: ${Object.keys(c.ExposedPorts).join(", ")}`);
+    for (const e of c.Env ?? []) lines.push(`  env: ${e}`);
+    for (const [k, v] of Object.entries(c.Labels ?? {})) lines.push(`  label ${k}: ${v}`);
+    lines.push("  layers (size = compressed blob bytes):");
+    lines.push(
+      table(
+        ["  digest", "mediaType", "compressed"],
+        img.layers.map((l) => [`  ${l.digest.slice(0, 19)}`, l.mediaType, formatBytes(l.compressedBytes)]),
+        [false, false, true],
+      ),
+    );
+    lines.push(`  total compressed: ${formatBytes(img.compressedBytes)}`);
+  }
+  return lines.join("\n");
+}

@@ -1,0 +1,83 @@
+/**
+ * The CLI: a thin layer over the public API. It parses flags (options.ts), calls the
+ * library, prints, and maps errors to exit codes: 0 ok, 1 failed, 2 usage.
+ * It is the only module that may call process.exit (and only via bin/aotpack.js).
+ */
+import { createRequire } from "node:module";
+import type { Writable } from "node:stream";
+import { AotpackError, UsageError, errorMessage } from "../errors.ts";
+import { commands, type CommandContext } from "./commands.ts";
+
+export const HELP = `aotpack — tiny multi-platform container images of ahead-of-time compiled APIs, daemonless
+
+Usage: aotpack <command> [options]
+
+Commands:
+  build [dir]         compile per platform, assemble OCI images on a minimal base, write one index
+  inspect IMAGE       show platforms, layers, sizes and config of an image or index
+  verify IMAGE        run every platform's image (qemu-user for foreign CPUs), check HTTP and SIGTERM
+  run IMAGE           run one platform's image without Docker
+  dockerfile [dir]    write the equivalent Dockerfile + .dockerignore for buildx users
+  lint [Dockerfile…]  check Dockerfiles for multi-platform/NativeAOT pitfalls (--fix rewrites)
+  setup-binfmt        register qemu-user with binfmt_misc (root)
+
+IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
+Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:tag]  registry:REF
+
+Global options:
+  --json        machine-readable output on stdout (progress goes to stderr as plain lines)
+  -h, --help    help for a command
+  -v, --version print the version
+
+Run 'aotpack <command> --help' for a command's options.
+Exit codes: 0 ok, 1 failed, 2 usage.`;
+
+export function version(): string {
+  const require = createRequire(import.meta.url);
+  for (const p of ["../../package.json", "../package.json"]) {
+    try {
+      return (require(p) as { version: string }).version;
+    } catch {
+      // Built (dist/cli) and source (src/cli) layouts differ by one level.
+    }
+  }
+  return "0.0.0";
+}
+
+export interface Io {
+  stdout: Writable & { isTTY?: boolean; columns?: number };
+  stderr: Writable & { isTTY?: boolean; columns?: number };
+}
+
+export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    io.stdout.write(`${HELP}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  if (name === "--version" || name === "-v" || name === "version") {
+    io.stdout.write(`aotpack ${version()}\n`);
+    return 0;
+  }
+  const command = commands[name];
+  const json = rest.includes("--json");
+  try {
+    if (!command) throw new UsageError(`unknown command "${name}"`, { hint: "run 'aotpack --help' for the commands" });
+    if (rest.includes("--help") || rest.includes("-h")) {
+      io.stdout.write(`${command.help}\n`);
+      return 0;
+    }
+    const ctx: CommandContext = { io, json };
+    return await command.run(rest, ctx);
+  } catch (err) {
+    const exitCode = err instanceof AotpackError ? err.exitCode : 1;
+    const message = errorMessage(err).split("\n")[0];
+    const hint = err instanceof AotpackError ? err.hint : undefined;
+    if (json) {
+      io.stdout.write(`${JSON.stringify({ ok: false, error: message, ...(hint ? { hint } : {}), exitCode })}\n`);
+    }
+    io.stderr.write(`aotpack: error: ${message}\n${hint ? `hint: ${hint}\n` : ""}`);
+    if (!(err instanceof AotpackError) && process.env.AOTPACK_DEBUG) io.stderr.write(`${(err as Error).stack}\n`);
+    return exitCode;
+  }
+}

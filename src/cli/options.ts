@@ -1,0 +1,130 @@
+/**
+ * The one place where argv becomes option objects (ko's style). Everything here throws
+ * UsageError (exit 2) for bad flags; nothing here does any work.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError, errorMessage } from "../errors.ts";
+import { parsePlatform, parsePlatformList, type Platform } from "../oci/platform.ts";
+import type { Compression } from "../oci/media-types.ts";
+import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
+import type { BuildOptions } from "../build/build.ts";
+import { parseOutputSpec, type OutputSpec } from "../build/outputs.ts";
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+export function parse(argv: string[], options: Options, allowPositionals = true) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+  } catch (err) {
+    // node's messages are good ("Unknown option '--foo'"); keep them to one line.
+    throw new UsageError(errorMessage(err).split("\n")[0]!.replace(/\. To specify a positional.*$/, ""));
+  }
+}
+
+function oneOf<T extends string>(flag: string, value: string | undefined, allowed: readonly T[]): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T)) throw new UsageError(`--${flag} must be one of ${allowed.join(", ")} (got "${value}")`);
+  return value as T;
+}
+
+function port(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--${flag} must be a port number 1-65535 (got "${value}")`);
+  return n;
+}
+
+export function keyValues(flag: string, values: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values ?? []) {
+    const eq = v.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--${flag} takes KEY=VALUE (got "${v}")`);
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+export const GLOBAL = {
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies Options;
+
+export const BUILD_FLAGS = {
+  ...GLOBAL,
+  platform: { type: "string" },
+  tag: { type: "string", short: "t" },
+  output: { type: "string", short: "o", multiple: true },
+  base: { type: "string" },
+  runtime: { type: "string" },
+  layout: { type: "string" },
+  compression: { type: "string" },
+  entry: { type: "string" },
+  port: { type: "string" },
+  env: { type: "string", short: "e", multiple: true },
+  user: { type: "string" },
+  file: { type: "string", multiple: true },
+  "docker-platform": { type: "string" },
+  "no-cache": { type: "boolean" },
+  "no-minify": { type: "boolean" },
+  baseline: { type: "boolean" },
+  verify: { type: "boolean" },
+  "debian-mirror": { type: "string" },
+  lockfile: { type: "string" },
+  "insecure-registry": { type: "string", multiple: true },
+} as const satisfies Options;
+
+export interface BuildCommand {
+  build: Omit<BuildOptions, "reporter">;
+  outputs: OutputSpec[];
+  tag?: string;
+  dockerPlatform?: Platform;
+  verify: boolean;
+  json: boolean;
+  insecureRegistries: string[];
+}
+
+export function buildCommand(argv: string[]): BuildCommand {
+  const { values, positionals } = parse(argv, BUILD_FLAGS);
+  if (positionals.length > 1) throw new UsageError(`build takes one project directory (got ${positionals.join(" ")})`);
+  const build: Omit<BuildOptions, "reporter"> = { projectDir: positionals[0] ?? "." };
+  if (values.platform !== undefined) build.platforms = parsePlatformList(values.platform);
+  if (values.entry !== undefined) build.entry = values.entry;
+  if (values.base !== undefined) build.base = values.base;
+  const runtime = oneOf<RuntimeKind>("runtime", values.runtime, ["bun", "node", "dotnet-aot"]);
+  if (runtime) build.runtime = runtime;
+  const layout = oneOf<ArtifactLayout>("layout", values.layout, ["single-file", "layered"]);
+  if (layout) build.layout = layout;
+  const compression = oneOf<Compression>("compression", values.compression, ["gzip", "zstd", "none"]);
+  if (compression) build.compression = compression;
+  const p = port("port", values.port);
+  if (p !== undefined) build.port = p;
+  if (values.env) build.env = keyValues("env", values.env);
+  if (values.user !== undefined) build.user = values.user;
+  if (values.file) build.files = values.file;
+  if (values["no-cache"]) build.cache = false;
+  if (values["no-minify"]) build.minify = false;
+  if (values.baseline) build.baseline = true;
+  if (values["debian-mirror"] !== undefined) build.debianMirror = values["debian-mirror"];
+  if (values.lockfile !== undefined) build.lockfile = values.lockfile;
+  if (values.tag !== undefined && !/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/.test(values.tag)) {
+    throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
+  }
+  const cmd: BuildCommand = {
+    build,
+    outputs: (values.output ?? []).map(parseOutputSpec),
+    verify: values.verify ?? false,
+    json: values.json ?? false,
+    insecureRegistries: values["insecure-registry"] ?? [],
+  };
+  if (values.tag !== undefined) cmd.tag = values.tag;
+  if (values["docker-platform"] !== undefined) cmd.dockerPlatform = parsePlatform(values["docker-platform"]);
+  return cmd;
+}
+
+/** `--platform all` or a comma list. */
+export function platformSelection(value: string | undefined): Platform[] | "all" {
+  if (value === undefined || value === "all") return "all";
+  return parsePlatformList(value);
+}
+
+export { port as parsePort };

@@ -1,0 +1,133 @@
+/**
+ * The default compiler: `bun build --compile` cross-compiles for every target from
+ * this host, given the target's runtime binary (--compile-executable-path), so no
+ * emulation is needed and Bun never downloads anything itself.
+ */
+import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { AotpackError } from "../errors.ts";
+import { formatPlatform } from "../oci/platform.ts";
+import { BUN_PLATFORMS, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
+import { appNameFor, checkedElf, displayPath, runTool, tail } from "./common.ts";
+import { resolveEntry } from "./entry.ts";
+import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
+
+const BUN_TIMEOUT_MS = 10 * 60_000;
+
+export function bunCompiler(): Compiler {
+  return {
+    runtime: "bun",
+    supportedPlatforms: () => BUN_PLATFORMS.map((p) => ({ ...p })),
+    compile: compileWithBun,
+  };
+}
+
+async function compileWithBun(request: CompileRequest): Promise<Artifact> {
+  const started = performance.now();
+  const { platform, projectDir, outDir } = request;
+  const target = bunTargetFor(platform, request); // unsupported platform → UsageError before any work
+  const entry = await resolveEntry(projectDir, request.entry);
+  const bun = installedBun();
+  const runtime = await ensureBunRuntime(platform, {
+    baseline: request.baseline,
+    libc: request.libc,
+    cwd: projectDir,
+    onProgress: request.onProgress,
+  });
+  await mkdir(outDir, { recursive: true });
+  const label = `${displayPath(projectDir, entry)} for ${formatPlatform(platform)}`;
+  request.onProgress?.(`compiling ${label} with bun ${bun.version} (${target.bunTarget})`);
+
+  // Bun writes into a temp dir beside the outputs; we rename only after it succeeds.
+  const work = await mkdtemp(join(outDir, ".bun-"));
+  try {
+    const common = [
+      ...(request.minify !== false ? ["--minify"] : []),
+      ...(request.bytecode ? ["--bytecode"] : []),
+    ];
+    if (request.layout === "single-file") {
+      const appName = await appNameFor(projectDir, request.appName);
+      const tmpOut = join(work, appName);
+      const args = [
+        "build",
+        "--compile",
+        `--target=${target.bunTarget}`,
+        `--compile-executable-path=${runtime}`,
+        ...common,
+        ...(request.sourcemap ? ["--sourcemap=inline"] : []),
+        `--outfile=${tmpOut}`,
+        entry,
+      ];
+      await runBun(bun.executable, args, projectDir, label);
+      const finalPath = join(outDir, appName);
+      await rename(tmpOut, finalPath);
+      const elf = await checkedElf(finalPath, platform);
+      const file: ArtifactFile = { path: `/app/${appName}`, source: finalPath, mode: 0o755 };
+      return {
+        platform,
+        runtime: "bun",
+        layout: "single-file",
+        layers: [{ name: "app", files: [file] }],
+        entrypoint: [file.path],
+        elf,
+        compileMs: Math.round(performance.now() - started),
+      };
+    }
+
+    // Layered: the app bundle (app.js, plus .map / .jsc when asked) in one layer, the
+    // unchanged runtime in another, so a code change re-uploads only the small layer.
+    const bundleDir = join(work, "bundle");
+    const args = [
+      "build",
+      "--target=bun",
+      ...common,
+      ...(request.sourcemap ? ["--sourcemap=linked"] : []),
+      `--outdir=${bundleDir}`,
+      "--entry-naming=app.[ext]",
+      entry,
+    ];
+    await runBun(bun.executable, args, projectDir, label);
+    const appDir = join(outDir, "app");
+    await rm(appDir, { recursive: true, force: true });
+    await rename(bundleDir, appDir);
+    const appFiles: ArtifactFile[] = (await readdir(appDir))
+      .sort()
+      .map((name) => ({ path: `/app/${name}`, source: join(appDir, name), mode: 0o644 }));
+    const elf = await checkedElf(runtime, platform);
+    return {
+      platform,
+      runtime: "bun",
+      layout: "layered",
+      layers: [
+        { name: "runtime", files: [{ path: "/app/bun", source: runtime, mode: 0o755 }] },
+        { name: "app", files: appFiles },
+      ],
+      entrypoint: ["/app/bun", "/app/app.js"],
+      elf,
+      compileMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function runBun(executable: string, args: string[], projectDir: string, label: string): Promise<void> {
+  const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" };
+  const result = await runTool(executable, args, { cwd: projectDir, env, timeoutMs: BUN_TIMEOUT_MS });
+  if (result.code === 0) return;
+  if (result.signal) throw new AotpackError(`bun build of ${label} was stopped (${result.signal}; timeout ${BUN_TIMEOUT_MS / 1000}s)`);
+  throw new AotpackError(`cannot compile ${label}: ${describeBunError(result.output, projectDir)}`);
+}
+
+/** Bun prints `error: <message>` then `    at <file>:<line>:<col>`; turn that into "file:line:col: message". */
+export function describeBunError(output: string, projectDir: string): string {
+  const clean = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const located = /^error: (.+)\n\s+at (.+?):(\d+):(\d+)\s*$/m.exec(clean);
+  if (located) {
+    const [, message, file, line, col] = located as unknown as [string, string, string, string, string];
+    return `${displayPath(projectDir, file)}:${line}:${col}: ${message}`;
+  }
+  const firstError = /^error: (.+)$/m.exec(clean);
+  return firstError?.[1] ?? (tail(clean) || "bun build failed without output");
+}

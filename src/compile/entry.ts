@@ -1,0 +1,96 @@
+/**
+ * Which file a project's server starts from: `--entry`, else package.json's
+ * `aotpack.entry`, `bin`, `main`, `exports`, in that order.
+ */
+import { readFile, stat } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { AotpackError, UsageError, errorMessage } from "../errors.ts";
+
+const HOW_TO_SET = `set it in package.json as "aotpack": {"entry": "src/server.ts"}, or pass --entry <file>`;
+
+export interface ResolvedEntry {
+  /** Absolute path of the entry file. */
+  path: string;
+  /** Where it came from, for messages: "--entry", "aotpack.entry", "bin", "main", "exports". */
+  source: string;
+}
+
+/** Absolute path of the entry file; UsageError when none is declared, AotpackError when it does not exist. */
+export async function resolveEntry(projectDir: string, explicit?: string): Promise<string> {
+  return (await resolveEntryWithSource(projectDir, explicit)).path;
+}
+
+export async function resolveEntryWithSource(projectDir: string, explicit?: string): Promise<ResolvedEntry> {
+  const root = resolve(projectDir);
+  const found = explicit !== undefined && explicit !== "" ? { rel: explicit, source: "--entry" } : await fromPackageJson(root);
+  const path = isAbsolute(found.rel) ? found.rel : join(root, found.rel);
+  const st = await stat(path).catch(() => undefined);
+  if (!st?.isFile()) {
+    throw new AotpackError(`entry ${found.rel} (from ${found.source}) does not exist in ${root}`, {
+      hint: found.source === "--entry" ? "the path is relative to the project directory" : `build it first, or ${HOW_TO_SET}`,
+    });
+  }
+  return { path, source: found.source };
+}
+
+async function fromPackageJson(root: string): Promise<{ rel: string; source: string }> {
+  const pkgPath = join(root, "package.json");
+  let text: string;
+  try {
+    text = await readFile(pkgPath, "utf8");
+  } catch {
+    throw new UsageError(`no entry: ${root} has no package.json; ${HOW_TO_SET}`);
+  }
+  let pkg: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not a JSON object");
+    pkg = parsed as Record<string, unknown>;
+  } catch (err) {
+    throw new UsageError(`${pkgPath} is not valid JSON: ${errorMessage(err)}`);
+  }
+
+  const aotpack = pkg.aotpack;
+  if (typeof aotpack === "object" && aotpack !== null && "entry" in aotpack) {
+    const entry = (aotpack as Record<string, unknown>).entry;
+    if (typeof entry !== "string" || entry === "") throw new UsageError(`${pkgPath}: "aotpack.entry" must be a file path string`);
+    return { rel: entry, source: "aotpack.entry" };
+  }
+  const bin = pkg.bin;
+  if (typeof bin === "string" && bin !== "") return { rel: bin, source: "bin" };
+  if (typeof bin === "object" && bin !== null) {
+    const first = Object.values(bin).find((v): v is string => typeof v === "string" && v !== "");
+    if (first) return { rel: first, source: "bin" };
+  }
+  if (typeof pkg.main === "string" && pkg.main !== "") return { rel: pkg.main, source: "main" };
+  const fromExports = exportsEntry(pkg.exports);
+  if (fromExports) return { rel: fromExports, source: "exports" };
+  throw new UsageError(`no entry: ${relative(process.cwd(), pkgPath) || pkgPath} has no aotpack.entry, bin, main or exports; ${HOW_TO_SET}`);
+}
+
+/** The file `exports["."]` (or a bare `exports`) points to, preferring the import/default conditions. */
+function exportsEntry(exports: unknown): string | undefined {
+  if (typeof exports === "string") return exports;
+  if (typeof exports !== "object" || exports === null || Array.isArray(exports)) return undefined;
+  const map = exports as Record<string, unknown>;
+  const isSubpathMap = Object.keys(map).some((k) => k.startsWith("."));
+  return pickCondition(isSubpathMap ? map["."] : map);
+}
+
+function pickCondition(value: unknown): string | undefined {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const picked = pickCondition(v);
+      if (picked) return picked;
+    }
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null) return undefined;
+  const conditions = value as Record<string, unknown>;
+  for (const key of ["import", "node", "default", "require"]) {
+    const picked = pickCondition(conditions[key]);
+    if (picked) return picked;
+  }
+  return undefined;
+}

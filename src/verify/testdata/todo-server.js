@@ -1,0 +1,46 @@
+// Test fixture for src/verify: a tiny Todo API on node:http (runs under Node and as a Bun
+// --compile binary). Misbehaviours are switched on by env, so one binary yields every broken image:
+//   TODO_IGNORE_SIGTERM=1  no SIGTERM handler (as PID 1 the signal is then ignored)
+//   TODO_NO_LISTEN=1       logs, but never opens the port
+import { createServer } from "node:http";
+
+const port = Number(process.env.PORT ?? "8080");
+const todos = [
+  { id: 1, title: "write the verifier", done: false },
+  { id: 2, title: "run it under qemu", done: true },
+];
+
+function json(res, status, body) {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? "/", "http://x");
+  if (req.method === "GET" && url.pathname === "/") return json(res, 200, { service: "todo", cwd: process.cwd(), uid: process.getuid?.() });
+  if (req.method === "GET" && url.pathname === "/todos") return json(res, 200, todos);
+  const m = /^\/todos\/(\d+)$/.exec(url.pathname);
+  if (req.method === "GET" && m) {
+    const todo = todos.find((t) => t.id === Number(m[1]));
+    return todo ? json(res, 200, todo) : json(res, 404, { error: "not found" });
+  }
+  return json(res, 404, { error: "not found" });
+});
+
+if (process.env.TODO_NO_LISTEN === "1") {
+  console.log("todo-server: starting (this one never opens its port)");
+  console.error("todo-server: waiting for a database that never comes");
+  setInterval(() => {}, 1 << 30);
+} else {
+  server.listen(port, "0.0.0.0", () => console.log(`todo-server listening on :${port}`));
+}
+
+if (process.env.TODO_IGNORE_SIGTERM !== "1") {
+  const stop = (signal) => {
+    console.log(`todo-server: ${signal}, closing`);
+    server.close(() => process.exit(0));
+    server.closeAllConnections?.();
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
