@@ -30,8 +30,8 @@ export async function verifyInRelease(file: string, keyring = DEBIAN_KEYRING, ti
   const out: Buffer[] = [];
   const status: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout.on("data", (b: Buffer) => out.push(b));
-  child.stderr.on("data", (b: Buffer) => err.push(b));
+  child.stdout?.on("data", (b: Buffer) => out.push(b));
+  child.stderr?.on("data", (b: Buffer) => err.push(b));
   (child.stdio[3] as NodeJS.ReadableStream).on("data", (b: Buffer) => status.push(b));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on("error", (e: NodeJS.ErrnoException) =>

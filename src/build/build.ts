@@ -10,6 +10,7 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { cacheDir } from "../cache.ts";
 import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } from "../compile/types.ts";
 import { compilerFor } from "../compile/index.ts";
+import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
 import { parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
 import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
@@ -127,7 +128,7 @@ export async function resolveBuildOptions(options: BuildOptions): Promise<Resolv
     platforms,
     entry: options.entry ?? cfg.entry,
     base: options.base ?? cfg.base ?? DEFAULT_BASE,
-    runtime: options.runtime ?? cfg.runtime ?? "bun",
+    runtime: options.runtime ?? cfg.runtime ?? ((await isDotnetAotProject(projectDir)) ? "dotnet-aot" : "bun"),
     layout: options.layout ?? cfg.layout ?? "single-file",
     compression: options.compression ?? cfg.compression ?? "gzip",
     port: options.port ?? cfg.port ?? DEFAULT_PORT,
@@ -313,7 +314,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
   const reporter = options.reporter ?? silentReporter;
   const o = await resolveBuildOptions(options);
-  const compiler = options.compiler ?? (await compilerFor(o.runtime));
+  const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
   const baseSpec = parseBaseSpec(o.base);
   const git = await gitFacts(o.project.dir);
   const extra = await matchProjectFiles(o.project.dir, o.files);

@@ -1,6 +1,6 @@
 /** Streams of stored blobs, checked against their digest while they flow. */
 import { createReadStream } from "node:fs";
-import type { Readable, Transform } from "node:stream";
+import { Readable, type Transform } from "node:stream";
 import { DigestVerifier, type Digest } from "./digest.ts";
 import { fsError } from "./fs-util.ts";
 import { AotpackError } from "../errors.ts";
@@ -22,7 +22,9 @@ export function verifiedFileStream(
   range?: { start: number; length: number },
 ): Readable {
   const source =
-    range === undefined
+    range !== undefined && range.length === 0
+      ? Readable.from([])
+      : range === undefined
       ? createReadStream(path)
       : createReadStream(path, { start: range.start, end: range.start + range.length - 1 });
   const verifier = new DigestVerifier(expected.digest, expected.size, `blob ${expected.digest} (${path})`);

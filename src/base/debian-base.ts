@@ -1,0 +1,78 @@
+/** deb:SUITE for one architecture: verified archive → sliced packages + skeleton → layer entries. */
+import { AotpackError } from "../errors.ts";
+import type { ElfInfo } from "../elf/types.ts";
+import type { LayerEntry } from "../oci/layer.ts";
+import { DebianArchive } from "./archive.ts";
+import { checkPinned, readLockfile, updateLockfile } from "./lockfile.ts";
+import type { PackageRecord } from "./packages-index.ts";
+import { skeletonEntries } from "./skeleton.ts";
+import { SliceResolver } from "./slices.ts";
+
+export interface DebianBaseOptions {
+  suite: string;
+  /** Debian architecture name (amd64, arm64, …). */
+  arch: string;
+  mirror: string;
+  cacheRoot: string;
+  elf?: ElfInfo;
+  caCertificates: boolean;
+  tzdata: boolean;
+  extraPackages: string[];
+  /** Path of aotpack.lock; without it nothing is pinned or written. */
+  lockfile?: string;
+  /** Re-resolve from the mirror and rewrite this architecture's pins. */
+  updateLock?: boolean;
+  keyring?: string;
+  /** Shared between the platforms of one build so the InRelease is fetched once. */
+  archive?: DebianArchive;
+  onProgress?: (msg: string) => void;
+}
+
+export interface DebianBase {
+  entries: LayerEntry[];
+  packages: PackageRecord[];
+  releaseDate: string;
+}
+
+export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase> {
+  const archive =
+    o.archive ??
+    new DebianArchive({
+      mirror: o.mirror,
+      suite: o.suite,
+      cacheRoot: o.cacheRoot,
+      ...(o.keyring ? { keyring: o.keyring } : {}),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    });
+  const lock = o.lockfile ? await readLockfile(o.lockfile) : undefined;
+  if (lock && lock.debian.suite !== o.suite && !o.updateLock) {
+    throw new AotpackError(`aotpack.lock pins Debian suite ${lock.debian.suite} but the base is deb:${o.suite}`, {
+      hint: "run with --update-lock to re-pin for the new suite",
+    });
+  }
+  const pins = o.updateLock ? undefined : lock?.debian.architectures[o.arch];
+  const pinned = pins ? new Map(pins.map((p) => [p.name, p])) : undefined;
+
+  const { release } = await archive.release();
+  const index = await archive.packages(o.arch);
+  const resolver = new SliceResolver(
+    { arch: o.arch, caCertificates: o.caCertificates, tzdata: o.tzdata, extraPackages: o.extraPackages, ...(o.elf ? { elf: o.elf } : {}) },
+    {
+      lookup: (name) => {
+        const record = index.get(name);
+        // Only pinned names are checked here: the resolver also probes guesses it may not use.
+        if (pinned?.has(name) && o.lockfile) checkPinned(o.lockfile, o.arch, pinned.get(name), name, record);
+        return record;
+      },
+      tree: (record) => archive.tree(record),
+    },
+  );
+  const sliced = await resolver.resolve();
+  if (pinned && o.lockfile) {
+    for (const record of sliced.packages) if (!pinned.has(record.name)) checkPinned(o.lockfile, o.arch, undefined, record.name, record);
+  }
+  const hasLib64 = sliced.entries.some((e) => e.path.startsWith("/usr/lib64/"));
+  const releaseDate = release.date ?? "";
+  if (o.lockfile && !pinned) await updateLockfile(o.lockfile, o.suite, releaseDate, o.arch, sliced.packages);
+  return { entries: [...skeletonEntries({ hasLib64 }), ...sliced.entries], packages: sliced.packages, releaseDate };
+}

@@ -1,0 +1,98 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { parsePlatform } from "../oci/platform.ts";
+import { AotpackError } from "../errors.ts";
+import { checkDotnetToolchain, dotnetAotCompiler, explainPublishFailure, isDotnetAotProject, publishArguments, readCsproj } from "./dotnet-aot.ts";
+
+const CSPROJ = `<Project Sdk="Microsoft.NET.Sdk.Web">
+  <PropertyGroup>
+    <TargetFramework>net10.0</TargetFramework>
+    <InvariantGlobalization>true</InvariantGlobalization>
+    <PublishAot>true</PublishAot>
+  </PropertyGroup>
+</Project>`;
+
+const amd64 = parsePlatform("linux/amd64");
+const arm64 = parsePlatform("linux/arm64");
+
+test("detects a NativeAOT project and its globalization mode", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-dotnet-"));
+  try {
+    assert.equal(await isDotnetAotProject(dir), false);
+    await writeFile(join(dir, "todo.csproj"), CSPROJ);
+    const facts = await readCsproj(dir);
+    assert.deepEqual(facts, { path: join(dir, "todo.csproj"), assemblyName: "todo", publishAot: true, invariantGlobalization: true });
+    assert.equal(await isDotnetAotProject(dir), true);
+    await writeFile(join(dir, "other.csproj"), CSPROJ);
+    await assert.rejects(readCsproj(dir), /2 \.csproj files/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("arm64 publish uses the aarch64 objcopy through MSBuild, not a host symlink", () => {
+  const a = publishArguments("/p/x.csproj", arm64, "/o");
+  assert.ok(a.includes("linux-arm64"));
+  assert.ok(a.includes("-p:ObjCopyName=aarch64-linux-gnu-objcopy"));
+  const x = publishArguments("/p/x.csproj", amd64, "/o");
+  assert.ok(x.includes("linux-x64"));
+  assert.ok(!x.some((s) => s.includes("ObjCopyName")));
+  assert.throws(() => publishArguments("/p/x.csproj", parsePlatform("linux/riscv64"), "/o"), /supports linux\/amd64 and linux\/arm64/);
+});
+
+test("a missing cross toolchain names the Debian packages", async () => {
+  const none = async () => false;
+  const problems = await checkDotnetToolchain(arm64, none);
+  const pkgs = problems.map((p) => p.debianPackage);
+  assert.ok(pkgs.includes("libc6-dev-arm64-cross"));
+  // The cross gcc and binutils are looked up on PATH; on a host without them they must be named too.
+  const hasCrossGcc = (() => {
+    try {
+      execFileSync("sh", ["-c", "command -v aarch64-linux-gnu-gcc"]);
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  assert.equal(pkgs.includes("gcc-aarch64-linux-gnu"), !hasCrossGcc);
+});
+
+test("NuGet's missing-package errors become one line naming the packages", () => {
+  const out = [
+    "/x/app.csproj : error NU1101: Unable to find package Microsoft.NETCore.App.Runtime.NativeAOT.linux-x64. No packages exist with this id in source(s): nuget.org",
+    "/x/app.csproj : error NU1101: Unable to find package Microsoft.NETCore.App.Runtime.NativeAOT.linux-x64. No packages exist with this id in source(s): nuget.org",
+  ].join("\n");
+  const e = explainPublishFailure(out, amd64);
+  assert.ok(e instanceof AotpackError);
+  assert.equal(e.message, "dotnet publish for linux/amd64 failed: the NuGet source does not serve Microsoft.NETCore.App.Runtime.NativeAOT.linux-x64");
+});
+
+test("real dotnet publish: builds an x86_64 executable, or says exactly which packages the NuGet source lacks", { timeout: 600_000 }, async (t) => {
+  try {
+    execFileSync("sh", ["-c", "command -v dotnet"]);
+  } catch {
+    if (process.env.CI === "true") assert.fail("dotnet is not installed");
+    t.skip("dotnet is not installed");
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-dotnet-pub-"));
+  try {
+    await writeFile(join(dir, "hello.csproj"), CSPROJ.replace("Microsoft.NET.Sdk.Web", "Microsoft.NET.Sdk").replace("<PropertyGroup>", "<PropertyGroup><OutputType>Exe</OutputType>"));
+    await writeFile(join(dir, "Program.cs"), 'System.Console.WriteLine("hello");\n');
+    const out = join(dir, "out");
+    try {
+      const artifact = await dotnetAotCompiler().compile({ projectDir: dir, platform: amd64, layout: "single-file", outDir: out });
+      assert.equal(artifact.elf.machine, "x86_64");
+      assert.deepEqual(artifact.entrypoint, ["/app/hello"]);
+    } catch (err) {
+      assert.ok(err instanceof AotpackError, String(err));
+      assert.match(err.message, /the NuGet source does not serve .*NativeAOT|missing /);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

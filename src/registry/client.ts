@@ -1,0 +1,624 @@
+/**
+ * The OCI distribution API for one registry: manifests, blobs, uploads, auth.
+ * Every public method is one idempotent step, retried on temporary failures.
+ */
+import type { IncomingMessage } from "node:http";
+import { createWriteStream } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { AotpackError } from "../errors.ts";
+import { DigestVerifier, isDigest, sha256, type Digest } from "../oci/digest.ts";
+import { fsError, tempPathBeside } from "../oci/fs-util.ts";
+import { MediaType } from "../oci/media-types.ts";
+import { basicHeader, credentialsFor, mergeScopes, parseChallenge, type Challenge, type Credentials } from "./auth.ts";
+import { isTemporaryStatus, parseErrorCodes, parseRetryAfter, RegistryError, safeUrl } from "./errors.ts";
+import { backoffDelay, closeTransport, DEFAULT_RETRY, drain, header, makeTransport, readBody, send, withRetry, type RetryOptions, type Transport } from "./http.ts";
+import { apiHost, hostOf, isLoopbackRegistry } from "./reference.ts";
+
+export interface RegistryClientOptions {
+  /** Registries (host[:port]) reached over HTTPS without verifying TLS, falling back to HTTP. */
+  insecureRegistries?: string[];
+  /** Explicit credentials; `null` forces anonymous; undefined reads Docker's config.json. */
+  credentials?: Credentials | null;
+  /** Environment used to find config.json and credential helpers. */
+  env?: NodeJS.ProcessEnv;
+  retry?: RetryOptions;
+  /** Idle-socket timeout per request, ms. */
+  timeoutMs?: number;
+  userAgent?: string;
+  /** Blobs up to this size go in one PUT; larger ones in PATCH chunks. */
+  monolithicMaxBytes?: number;
+  chunkBytes?: number;
+}
+
+/** Every manifest type we read, OCI first. */
+export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(", ");
+const MANIFEST_LIMIT = 4 * 1024 * 1024;
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+export interface FetchedManifest {
+  raw: Buffer;
+  mediaType: string;
+  digest: Digest;
+}
+
+export type UploadOutcome = "exists" | "mounted" | "uploaded";
+
+export interface BlobSource {
+  digest: Digest;
+  size: number;
+  /** Opens the blob from its first byte; called again for every retry. */
+  open: () => Promise<Readable>;
+}
+
+interface Call {
+  method: string;
+  url: URL;
+  repo: string;
+  scopes: string[];
+  headers?: Record<string, string>;
+  body?: () => Buffer | Readable;
+}
+
+export class RegistryClient {
+  readonly registry: string;
+  readonly #options: RegistryClientOptions;
+  readonly #retry: Required<RetryOptions>;
+  readonly #transport: Transport;
+  #scheme: "http" | "https";
+  readonly #insecure: boolean;
+  #credentials: Promise<Credentials | undefined> | undefined;
+  #challenge: Challenge | undefined;
+  readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
+  /** Repositories of this registry where a blob is known to be, for cross-repo mounts. */
+  readonly #blobHomes = new Map<Digest, Set<string>>();
+
+  constructor(registry: string, options: RegistryClientOptions = {}) {
+    this.registry = registry;
+    this.#options = options;
+    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#insecure = (options.insecureRegistries ?? []).some((r) => r === registry || r === hostOf(registry));
+    this.#scheme = isLoopbackRegistry(registry) ? "http" : "https";
+    this.#transport = makeTransport({ verifyTls: !this.#insecure, timeoutMs: options.timeoutMs, userAgent: options.userAgent });
+  }
+
+  close(): void {
+    closeTransport(this.#transport);
+  }
+
+  url(path: string): URL {
+    return new URL(`${this.#scheme}://${apiHost(this.registry)}${path}`);
+  }
+
+  /** Remember that `repo` holds `digest`, so pushes to other repositories can mount it. */
+  noteBlob(digest: Digest, repo: string): void {
+    const homes = this.#blobHomes.get(digest) ?? new Set<string>();
+    homes.add(repo);
+    this.#blobHomes.set(digest, homes);
+  }
+
+  knownHomes(digest: Digest): string[] {
+    return [...(this.#blobHomes.get(digest) ?? [])];
+  }
+
+  // ---- manifests -------------------------------------------------------------
+
+  async getManifest(repo: string, reference: string): Promise<FetchedManifest> {
+    return withRetry(async () => {
+      const call = this.#manifestCall("GET", repo, reference, ["pull"]);
+      const res = await this.#exchange(call);
+      if (res.statusCode === 404) throw await this.#notFound(call, res, `manifest ${this.registry}/${repo}${refSuffix(reference)} not found`);
+      if (res.statusCode !== 200) throw await this.#statusError(call, res);
+      const raw = await readBody(res, MANIFEST_LIMIT, `manifest ${this.registry}/${repo}${refSuffix(reference)}`);
+      const digest = sha256(raw);
+      if (isDigest(reference) && digest !== reference) {
+        throw new RegistryError(`manifest ${this.registry}/${repo}@${reference}: the registry sent content with digest ${digest}`, { method: "GET", url: safeUrl(call.url), status: 200, temporary: false });
+      }
+      const mediaType = contentType(res) ?? mediaTypeOf(raw);
+      return { raw, mediaType, digest };
+    }, this.#retry);
+  }
+
+  /** Descriptor of a manifest by tag or digest, or undefined when it does not exist. */
+  async headManifest(repo: string, reference: string): Promise<{ digest: Digest; mediaType: string; size: number } | undefined> {
+    return withRetry(async () => {
+      const call = this.#manifestCall("HEAD", repo, reference, ["pull"]);
+      const res = await this.#exchange(call);
+      await drain(res);
+      if (res.statusCode === 404) return undefined;
+      if (res.statusCode !== 200) throw await this.#statusError(call, res);
+      const digest = header(res.headers, "docker-content-digest");
+      if (digest === undefined || !isDigest(digest)) {
+        // Some registries omit the header on HEAD: fall back to a GET.
+        const m = await this.getManifest(repo, reference);
+        return { digest: m.digest, mediaType: m.mediaType, size: m.raw.length };
+      }
+      return { digest, mediaType: contentType(res) ?? "", size: Number(header(res.headers, "content-length") ?? 0) };
+    }, this.#retry);
+  }
+
+  async putManifest(repo: string, reference: string, raw: Buffer, mediaType: string): Promise<Digest> {
+    const digest = sha256(raw);
+    return withRetry(async () => {
+      const call: Call = {
+        ...this.#manifestCall("PUT", repo, reference, ["pull", "push"]),
+        headers: { "Content-Type": mediaType },
+        body: () => raw,
+      };
+      const res = await this.#exchange(call);
+      if (res.statusCode !== 201 && res.statusCode !== 200) throw await this.#statusError(call, res);
+      await drain(res);
+      const got = header(res.headers, "docker-content-digest");
+      if (got !== undefined && got !== digest) {
+        throw new RegistryError(`PUT ${safeUrl(call.url)}: registry computed digest ${got}, expected ${digest}`, { method: "PUT", url: safeUrl(call.url), status: res.statusCode, temporary: false });
+      }
+      return digest;
+    }, this.#retry);
+  }
+
+  // ---- blobs -----------------------------------------------------------------
+
+  async blobExists(repo: string, digest: Digest, extraScopes: string[] = []): Promise<boolean> {
+    return withRetry(async () => {
+      const call: Call = { method: "HEAD", url: this.url(`/v2/${repo}/blobs/${digest}`), repo, scopes: mergeScopes([`repository:${repo}:pull`], extraScopes) };
+      const res = await this.#followRedirects(call);
+      await drain(res);
+      if (res.statusCode === 404) return false;
+      if (res.statusCode === 200) {
+        this.noteBlob(digest, repo);
+        return true;
+      }
+      throw await this.#statusError(call, res);
+    }, this.#retry);
+  }
+
+  /** A stream of the blob, verified against digest (and size) as it flows. */
+  async blobStream(repo: string, digest: Digest, size?: number): Promise<Readable> {
+    const res = await withRetry(async () => {
+      const call: Call = { method: "GET", url: this.url(`/v2/${repo}/blobs/${digest}`), repo, scopes: [`repository:${repo}:pull`] };
+      const r = await this.#followRedirects(call);
+      if (r.statusCode === 404) throw await this.#notFound(call, r, `blob ${digest} not found in ${this.registry}/${repo}`);
+      if (r.statusCode !== 200) throw await this.#statusError(call, r);
+      return r;
+    }, this.#retry);
+    this.noteBlob(digest, repo);
+    const verifier = new DigestVerifier(digest, size, `blob ${digest} from ${this.registry}/${repo}`);
+    res.on("error", (err) => verifier.destroy(err));
+    return res.pipe(verifier);
+  }
+
+  /** Download a blob to `path` (temp beside it, then rename), verified; retried as a whole. */
+  async fetchBlobToFile(repo: string, digest: Digest, size: number | undefined, path: string): Promise<void> {
+    await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
+      throw fsError(err, "creating", dirname(path));
+    });
+    await withRetry(async () => {
+      const tmp = tempPathBeside(path);
+      try {
+        const stream = await this.blobStream(repo, digest, size);
+        await pipeline(stream, createWriteStream(tmp));
+        await rename(tmp, path);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw asRegistryError(err, "GET", this.url(`/v2/${repo}/blobs/${digest}`));
+      }
+    }, this.#retry);
+  }
+
+  /**
+   * Make `blob` exist in `repo`: HEAD (skip), else mount from a repository known to
+   * hold it, else upload (one PUT when small, PATCH chunks when large). A failed
+   * chunk resumes from the offset the registry reports.
+   */
+  async uploadBlob(repo: string, blob: BlobSource, options: { mountFrom?: string[]; onProgress?: (done: number) => void } = {}): Promise<UploadOutcome> {
+    const mountFrom = [...new Set([...(options.mountFrom ?? []), ...this.knownHomes(blob.digest)])].filter((r) => r !== repo);
+    const scopes = mergeScopes([`repository:${repo}:pull,push`], mountFrom.map((r) => `repository:${r}:pull`));
+    if (await this.blobExists(repo, blob.digest, scopes)) return "exists";
+
+    let location: URL | undefined;
+    for (const from of mountFrom) {
+      const started = await this.#startUpload(repo, scopes, { digest: blob.digest, from });
+      if (started === "mounted") {
+        this.noteBlob(blob.digest, repo);
+        return "mounted";
+      }
+      location = started;
+      break;
+    }
+
+    const monolithicMax = this.#options.monolithicMaxBytes ?? 16 * 1024 * 1024;
+    const chunkBytes = this.#options.chunkBytes ?? 64 * 1024 * 1024;
+    let offset = 0;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (location === undefined) {
+          const started = await this.#startUpload(repo, scopes);
+          if (started === "mounted") throw new Error("unreachable: mount without from");
+          location = started;
+          offset = 0;
+        }
+        if (blob.size <= monolithicMax) {
+          await this.#putBlob(repo, scopes, location, blob, undefined);
+        } else {
+          location = await this.#patchChunks(repo, scopes, location, blob, offset, chunkBytes, options.onProgress);
+          await this.#putBlob(repo, scopes, location, blob, Buffer.alloc(0));
+        }
+        options.onProgress?.(blob.size);
+        this.noteBlob(blob.digest, repo);
+        return "uploaded";
+      } catch (err) {
+        if (!(err instanceof RegistryError) || !err.temporary || attempt >= this.#retry.retries) throw err;
+        await sleep(backoffDelay(attempt + 1, this.#retry, err.retryAfterMs));
+        // The step that failed may have succeeded on the server before the connection dropped.
+        if (await this.blobExists(repo, blob.digest, scopes)) {
+          options.onProgress?.(blob.size);
+          return "uploaded";
+        }
+        const resumed = location && blob.size > monolithicMax ? await this.#uploadStatus(repo, scopes, location) : undefined;
+        if (resumed) {
+          location = resumed.location;
+          offset = resumed.offset;
+          options.onProgress?.(offset);
+        } else {
+          location = undefined;
+          offset = 0;
+          options.onProgress?.(0);
+        }
+      }
+    }
+  }
+
+  /** POST an upload session; with `mount`, ask the registry to link the blob from `from`. */
+  async #startUpload(repo: string, scopes: string[], mount?: { digest: Digest; from: string }): Promise<URL | "mounted"> {
+    return withRetry(async () => {
+      const url = this.url(`/v2/${repo}/blobs/uploads/`);
+      if (mount) {
+        url.searchParams.set("mount", mount.digest);
+        url.searchParams.set("from", mount.from);
+      }
+      const call: Call = { method: "POST", url, repo, scopes };
+      const res = await this.#exchange(call);
+      if (res.statusCode === 201 && mount) {
+        await drain(res);
+        return "mounted";
+      }
+      if (res.statusCode !== 202) throw await this.#statusError(call, res);
+      await drain(res);
+      return this.#location(call, res);
+    }, this.#retry);
+  }
+
+  /** Single attempt: the caller's loop decides whether to resume or restart. */
+  async #putBlob(repo: string, scopes: string[], location: URL, blob: BlobSource, body: Buffer | undefined): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set("digest", blob.digest);
+    let stream: Readable | undefined;
+    if (body === undefined) stream = await blob.open();
+    const call: Call = {
+      method: "PUT",
+      url,
+      repo,
+      scopes,
+      headers: { "Content-Type": "application/octet-stream", "Content-Length": String(body?.length ?? blob.size) },
+      body: () => body ?? stream!,
+    };
+    try {
+      const res = await this.#exchange(call, false);
+      if (res.statusCode !== 201) throw await this.#statusError(call, res);
+      await drain(res);
+    } finally {
+      stream?.destroy();
+    }
+  }
+
+  async #patchChunks(repo: string, scopes: string[], location: URL, blob: BlobSource, offset: number, chunkBytes: number, onProgress?: (done: number) => void): Promise<URL> {
+    const source = await blob.open();
+    const reader = new ByteReader(source);
+    try {
+      await reader.skip(offset);
+      let loc = location;
+      while (offset < blob.size) {
+        const length = Math.min(chunkBytes, blob.size - offset);
+        const start = offset;
+        const call: Call = {
+          method: "PATCH",
+          url: loc,
+          repo,
+          scopes,
+          headers: {
+            "Content-Type": "application/octet-stream",
+            "Content-Length": String(length),
+            "Content-Range": `${start}-${start + length - 1}`,
+          },
+          body: () => Readable.from(reader.take(length, (n) => onProgress?.(start + n)), { objectMode: false }),
+        };
+        const res = await this.#exchange(call, false);
+        if (res.statusCode !== 202) throw await this.#statusError(call, res);
+        await drain(res);
+        loc = this.#location(call, res);
+        offset = start + length;
+      }
+      return loc;
+    } finally {
+      source.destroy();
+    }
+  }
+
+  /** Where an interrupted upload stands: the next offset from its `Range: 0-N`. Undefined = start over. */
+  async #uploadStatus(repo: string, scopes: string[], location: URL): Promise<{ location: URL; offset: number } | undefined> {
+    try {
+      return await withRetry(async () => {
+        const call: Call = { method: "GET", url: location, repo, scopes };
+        const res = await this.#exchange(call);
+        await drain(res);
+        if (res.statusCode === 404) return undefined;
+        if (res.statusCode !== 204) throw await this.#statusError(call, res);
+        const range = /^(?:bytes=)?0-(\d+)$/.exec(header(res.headers, "range") ?? "");
+        return { location: this.#location(call, res), offset: range ? Number(range[1]) + 1 : 0 };
+      }, this.#retry);
+    } catch (err) {
+      if (err instanceof RegistryError && !err.temporary) return undefined;
+      throw err;
+    }
+  }
+
+  #location(call: Call, res: IncomingMessage): URL {
+    const loc = header(res.headers, "location");
+    if (!loc) throw new RegistryError(`${call.method} ${safeUrl(call.url)}: ${res.statusCode} without a Location header`, { method: call.method, url: safeUrl(call.url), status: res.statusCode, temporary: false });
+    return new URL(loc, call.url);
+  }
+
+  // ---- requests, auth, errors ------------------------------------------------
+
+  #manifestCall(method: string, repo: string, reference: string, actions: string[]): Call {
+    return {
+      method,
+      url: this.url(`/v2/${repo}/manifests/${reference}`),
+      repo,
+      scopes: [`repository:${repo}:${actions.join(",")}`],
+      headers: { Accept: MANIFEST_ACCEPT },
+    };
+  }
+
+  /** GET/HEAD that follows storage redirects, dropping our Authorization on another host. */
+  async #followRedirects(call: Call): Promise<IncomingMessage> {
+    let res = await this.#exchange(call);
+    for (let hops = 0; hops < 5 && [301, 302, 303, 307, 308].includes(res.statusCode ?? 0); hops++) {
+      await drain(res);
+      const next = this.#location(call, res);
+      if (next.origin === call.url.origin) res = await this.#exchange({ ...call, url: next });
+      else {
+        try {
+          res = await send(this.#transport, { method: call.method, url: next });
+        } catch (err) {
+          throw asRegistryError(err, call.method, next);
+        }
+      }
+    }
+    return res;
+  }
+
+  /**
+   * Send with the auth the registry asked for. On a 401, learn the challenge (a new
+   * scope, Basic vs Bearer), fetch a fresh token and try once more.
+   */
+  async #exchange(call: Call, mayReplayBody = true): Promise<IncomingMessage> {
+    let scopes = call.scopes;
+    for (let authTry = 0; ; authTry++) {
+      const authorization = await this.#authorization(scopes, authTry > 0);
+      const headers = { ...call.headers, ...(authorization ? { Authorization: authorization } : {}) };
+      let res: IncomingMessage;
+      try {
+        res = await this.#sendWithFallback({ method: call.method, url: call.url, headers, body: call.body?.() });
+      } catch (err) {
+        throw asRegistryError(err, call.method, call.url);
+      }
+      if (res.statusCode !== 401) return res;
+      await drain(res);
+      const challenge = parseChallenge(header(res.headers, "www-authenticate"));
+      const credentials = await this.#getCredentials();
+      if (authTry >= 1 || !challenge || (challenge.scheme === "basic" && !credentials)) {
+        throw await this.#unauthorized(call, res.statusCode);
+      }
+      this.#challenge = challenge;
+      if (!mayReplayBody) {
+        // The body stream is spent (typically a token that expired mid-upload): drop the
+        // token and let the upload loop resume from what the registry kept.
+        this.#tokens.delete(scopes.join(" "));
+        throw new RegistryError(`${call.method} ${safeUrl(call.url)}: 401, re-authenticating`, { method: call.method, url: safeUrl(call.url), status: 401, temporary: true });
+      }
+      if (challenge.scheme === "bearer") scopes = mergeScopes(scopes, challenge.params.scope ? [challenge.params.scope] : []);
+    }
+  }
+
+  async #sendWithFallback(opts: { method: string; url: URL; headers: Record<string, string>; body?: Buffer | Readable }): Promise<IncomingMessage> {
+    try {
+      return await send(this.#transport, opts);
+    } catch (err) {
+      // An insecure registry that turns out to speak plain HTTP: switch for good and retry once.
+      const code = (err as RegistryError).cause as NodeJS.ErrnoException | undefined;
+      if (this.#insecure && this.#scheme === "https" && opts.url.protocol === "https:" && /EPROTO|ERR_SSL/i.test(`${code?.code ?? ""} ${code?.message ?? ""}`)) {
+        this.#scheme = "http";
+        const url = new URL(opts.url);
+        url.protocol = "http:";
+        return send(this.#transport, { ...opts, url });
+      }
+      throw err;
+    }
+  }
+
+  #getCredentials(): Promise<Credentials | undefined> {
+    if (this.#credentials === undefined) {
+      this.#credentials =
+        this.#options.credentials === null
+          ? Promise.resolve(undefined)
+          : this.#options.credentials !== undefined
+            ? Promise.resolve(this.#options.credentials)
+            : credentialsFor(this.registry, { env: this.#options.env });
+    }
+    return this.#credentials;
+  }
+
+  async #authorization(scopes: string[], refresh: boolean): Promise<string | undefined> {
+    const challenge = this.#challenge;
+    if (!challenge) return undefined;
+    const credentials = await this.#getCredentials();
+    if (challenge.scheme === "basic") return credentials ? basicHeader(credentials) : undefined;
+    if (challenge.scheme !== "bearer") return undefined;
+    const key = scopes.join(" ");
+    const cached = this.#tokens.get(key);
+    if (cached && !refresh && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
+    const token = await this.#fetchToken(challenge, scopes, credentials);
+    this.#tokens.set(key, token);
+    return `Bearer ${token.token}`;
+  }
+
+  async #fetchToken(challenge: Challenge, scopes: string[], credentials: Credentials | undefined): Promise<{ token: string; expiresAt: number }> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new AotpackError(`${this.registry} asked for a bearer token without naming a realm`);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new AotpackError(`${this.registry} named an invalid token realm`);
+    }
+    if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
+    for (const s of scopes) url.searchParams.append("scope", s);
+    const repo = repoOfScopes(scopes);
+    return withRetry(async () => {
+      let res: IncomingMessage;
+      try {
+        res = await send(this.#transport, { method: "GET", url, headers: credentials ? { Authorization: basicHeader(credentials) } : {} });
+      } catch (err) {
+        throw asRegistryError(err, "GET", url);
+      }
+      const call: Call = { method: "GET", url, repo, scopes };
+      if (res.statusCode === 401 || res.statusCode === 403) {
+        await drain(res);
+        throw await this.#unauthorized(call, res.statusCode);
+      }
+      if (res.statusCode !== 200) throw await this.#statusError(call, res);
+      const body = await readBody(res, ERROR_BODY_LIMIT, `token from ${url.host}`);
+      let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+      try {
+        parsed = JSON.parse(body.toString("utf8")) as typeof parsed;
+      } catch {
+        throw new RegistryError(`token server ${url.host} answered with something that is not JSON`, { method: "GET", url: safeUrl(url), status: 200, temporary: false });
+      }
+      const token = typeof parsed.token === "string" ? parsed.token : typeof parsed.access_token === "string" ? parsed.access_token : undefined;
+      if (!token) throw new RegistryError(`token server ${url.host} answered without a token`, { method: "GET", url: safeUrl(url), status: 200, temporary: false });
+      // Tokens default to 60 s (distribution's token spec); renew a little early.
+      const seconds = typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : 60;
+      return { token, expiresAt: Date.now() + Math.max(1, seconds - 10) * 1000 };
+    }, this.#retry);
+  }
+
+  async #unauthorized(call: Call, status: number | undefined): Promise<RegistryError> {
+    const credentials = await this.#getCredentials();
+    const message = credentials
+      ? `unauthorized: ${this.registry} rejected the credentials for ${call.repo}`
+      : `unauthorized: ${this.registry} requires credentials for ${call.repo}`;
+    return new RegistryError(message, {
+      method: call.method,
+      url: safeUrl(call.url),
+      status,
+      codes: ["UNAUTHORIZED"],
+      temporary: false,
+      hint: credentials
+        ? `check the login for ${this.registry} in Docker's config.json (docker login ${this.registry})`
+        : `log in first (docker login ${this.registry}), or set DOCKER_CONFIG to a config.json with credentials`,
+    });
+  }
+
+  async #notFound(call: Call, res: IncomingMessage, message: string): Promise<RegistryError> {
+    const body = await readBody(res, ERROR_BODY_LIMIT, safeUrl(call.url)).catch(() => Buffer.alloc(0));
+    const { codes } = parseErrorCodes(body.toString("utf8"));
+    return new RegistryError(message, { method: call.method, url: safeUrl(call.url), status: 404, codes, temporary: false });
+  }
+
+  async #statusError(call: Call, res: IncomingMessage): Promise<RegistryError> {
+    const status = res.statusCode ?? 0;
+    const body = call.method === "HEAD" ? Buffer.alloc(0) : await readBody(res, ERROR_BODY_LIMIT, safeUrl(call.url)).catch(() => Buffer.alloc(0));
+    const { codes, messages } = parseErrorCodes(body.toString("utf8"));
+    const url = safeUrl(call.url);
+    const detail = [codes.join(","), messages[0]].filter((s) => s).join(": ");
+    const message =
+      status === 403
+        ? `denied: ${this.registry} refused ${call.method} on ${call.repo}${detail ? ` (${detail})` : ""}`
+        : `${call.method} ${url}: ${status}${detail ? ` ${detail}` : ""}`;
+    return new RegistryError(message, {
+      method: call.method,
+      url,
+      status,
+      codes,
+      temporary: isTemporaryStatus(status),
+      retryAfterMs: parseRetryAfter(res.headers["retry-after"]),
+    });
+  }
+}
+
+/** Pulls exactly the bytes asked for from one source stream, across several requests. */
+class ByteReader {
+  readonly #it: AsyncIterator<Buffer>;
+  #leftover: Buffer = Buffer.alloc(0);
+  constructor(source: Readable) {
+    this.#it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  }
+  async #next(max: number): Promise<Buffer> {
+    if (this.#leftover.length === 0) {
+      const r = await this.#it.next();
+      if (r.done) throw new AotpackError("blob source ended before its declared size");
+      this.#leftover = r.value;
+    }
+    const out = this.#leftover.subarray(0, max);
+    this.#leftover = this.#leftover.subarray(out.length);
+    return out;
+  }
+  async skip(n: number): Promise<void> {
+    while (n > 0) n -= (await this.#next(n)).length;
+  }
+  async *take(n: number, onBytes?: (sent: number) => void): AsyncGenerator<Buffer> {
+    let sent = 0;
+    while (sent < n) {
+      const b = await this.#next(n - sent);
+      sent += b.length;
+      yield b;
+      onBytes?.(sent);
+    }
+  }
+}
+
+export function asRegistryError(err: unknown, method: string, url: URL): RegistryError | AotpackError {
+  if (err instanceof AotpackError) return err;
+  const e = err as NodeJS.ErrnoException;
+  const temporary = e?.code !== undefined ? ["ECONNRESET", "EPIPE", "ETIMEDOUT", "ERR_STREAM_PREMATURE_CLOSE"].includes(e.code) : /hang up|timed? ?out|premature/i.test(String(e?.message));
+  return new RegistryError(`${method} ${safeUrl(url)}: ${e?.message ?? String(err)}`, { method, url: safeUrl(url), temporary, cause: err });
+}
+
+function refSuffix(reference: string): string {
+  return isDigest(reference) ? `@${reference}` : `:${reference}`;
+}
+
+function contentType(res: IncomingMessage): string | undefined {
+  const ct = header(res.headers, "content-type");
+  const mt = ct?.split(";")[0]?.trim();
+  return mt && mt !== "application/json" && mt !== "text/plain" ? mt : undefined;
+}
+
+function mediaTypeOf(raw: Buffer): string {
+  try {
+    const doc = JSON.parse(raw.toString("utf8")) as { mediaType?: unknown; manifests?: unknown };
+    if (typeof doc.mediaType === "string") return doc.mediaType;
+    return Array.isArray(doc.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
+  } catch {
+    return MediaType.OciManifest;
+  }
+}
+
+function repoOfScopes(scopes: string[]): string {
+  const first = scopes.find((s) => s.startsWith("repository:"));
+  return first ? first.split(":")[1] ?? "" : "";
+}

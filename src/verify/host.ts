@@ -1,0 +1,76 @@
+/** What this host can do for `run`/`verify`: namespaces, qemu-user, tools on PATH. */
+import { access, constants } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { delimiter, join } from "node:path";
+import { AotpackError } from "../errors.ts";
+import { readElf } from "../elf/read-elf.ts";
+import { formatPlatform, hostPlatform, unameMachine, type Platform } from "../oci/platform.ts";
+import { binfmtFixBinaryReady } from "./binfmt.ts";
+
+export async function findOnPath(name: string, searchPath = process.env.PATH ?? ""): Promise<string | undefined> {
+  for (const dir of searchPath.split(delimiter)) {
+    if (dir === "") continue;
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // keep looking
+    }
+  }
+  return undefined;
+}
+
+let namespaceProbe: Promise<boolean> | undefined;
+
+/**
+ * True when we can create mount, PID and network namespaces and chroot: root with a
+ * working `unshare`. Probed once per process (a container without CAP_SYS_ADMIN says no).
+ */
+export function namespacesAvailable(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return Promise.resolve(false);
+  namespaceProbe ??= new Promise((resolve) => {
+    const child = spawn("unshare", ["--mount", "--pid", "--net", "--fork", "--kill-child", "true"], { stdio: "ignore" });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+    child.on("error", () => resolve(false));
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve(code === 0);
+    });
+  });
+  return namespaceProbe;
+}
+
+/** How a platform's binaries run here. */
+export type Emulation =
+  | { kind: "native" }
+  /** binfmt_misc has qemu with the F flag: exec directly, even in a chroot. */
+  | { kind: "binfmt"; machine: string }
+  /** We start qemu-user ourselves; `static` tells whether it can be copied into a chroot. */
+  | { kind: "qemu"; machine: string; qemuPath: string; static: boolean };
+
+export interface EmulationOptions {
+  /** Where to look for qemu-user (default: PATH). */
+  searchPath?: string;
+  /** binfmt_misc mount point (default /proc/sys/fs/binfmt_misc); tests point it elsewhere. */
+  binfmtDir?: string;
+}
+
+/** Decide how to run `platform` on this host, or say which package is missing. */
+export async function emulationFor(platform: Platform, options: EmulationOptions = {}): Promise<Emulation> {
+  const host = hostPlatform();
+  if (platform.os !== "linux") throw new AotpackError(`cannot run ${formatPlatform(platform)} images: only linux images run here`);
+  if (platform.architecture === host.architecture) return { kind: "native" };
+  const machine = unameMachine(platform);
+  if (await binfmtFixBinaryReady(machine, options.binfmtDir)) return { kind: "binfmt", machine };
+  for (const name of [`qemu-${machine}-static`, `qemu-${machine}`]) {
+    const qemuPath = await findOnPath(name, options.searchPath);
+    if (!qemuPath) continue;
+    const isStatic = await readElf(qemuPath).then((e) => e.static, () => false);
+    return { kind: "qemu", machine, qemuPath, static: isStatic };
+  }
+  throw new AotpackError(
+    `running ${formatPlatform(platform)} on this ${unameMachine(host)} host needs qemu-user (qemu-${machine}-static), which is not installed`,
+    { hint: "install qemu-user-static (apt-get install qemu-user-static)" },
+  );
+}
