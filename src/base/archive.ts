@@ -4,12 +4,13 @@
  * so a cache hit is re-checked against the signed chain, never trusted by name).
  */
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { DigestVerifier, sha256 } from "../oci/digest.ts";
+import { writeFileAtomic } from "../oci/fs-util.ts";
 import { downloadToFile } from "./http.ts";
 import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
 import { readPackagesXz, type PackageRecord } from "./packages-index.ts";
@@ -38,6 +39,17 @@ async function fileMatches(path: string, sha256Hex: string, size: number | undef
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Refuse a validly signed but older InRelease than the one we already trust (rollback/replay). */
+function checkNotOlder(candidate: ReleaseFile, trusted: ReleaseFile, suite: string): void {
+  const a = Date.parse(candidate.date ?? "");
+  const b = Date.parse(trusted.date ?? "");
+  if (!Number.isNaN(a) && !Number.isNaN(b) && a < b) {
+    throw new AotpackError(`the mirror's InRelease of ${suite} (${candidate.date}) is older than the one already verified (${trusted.date}): refusing a rollback`, {
+      hint: "the mirror is out of date or replaying old metadata; use another --debian-mirror",
+    });
   }
 }
 
@@ -78,16 +90,31 @@ export class DebianArchive {
 
   async #loadRelease(): Promise<{ release: ReleaseFile; inRelease: string }> {
     const file = join(this.#indexDir(), "InRelease");
+    const fresh = `${file}.new`;
     const url = `${this.mirror}/dists/${this.suite}/InRelease`;
+    const keyring = this.options.keyring ?? DEBIAN_KEYRING;
     this.#progress(`fetching ${url}`);
+    let signed: string;
     try {
-      await downloadToFile(url, file, { timeoutMs: 60_000 });
+      await downloadToFile(url, fresh, { timeoutMs: 60_000 });
     } catch (err) {
-      // Offline: a cached InRelease is still verified below, so it is safe to reuse.
+      // Offline: a cached InRelease is verified again below, so reusing it is safe.
       if (!(await exists(file))) throw err;
       this.#progress(`cannot refresh InRelease (${errorMessage(err)}); using the cached copy`);
     }
-    const signed = await verifyInRelease(file, this.options.keyring ?? DEBIAN_KEYRING);
+    if (await exists(fresh)) {
+      try {
+        signed = await verifyInRelease(fresh, keyring);
+        const candidate = parseRelease(signed);
+        checkRelease(candidate, this.suite);
+        if (await exists(file)) checkNotOlder(candidate, parseRelease(await verifyInRelease(file, keyring)), this.suite);
+      } catch (err) {
+        // A refused InRelease never replaces the last good one.
+        await rm(fresh, { force: true });
+        throw err;
+      }
+      await rename(fresh, file);
+    } else signed = await verifyInRelease(file, keyring);
     const release = parseRelease(signed);
     checkRelease(release, this.suite);
     return { release, inRelease: file };
@@ -128,7 +155,19 @@ export class DebianArchive {
         }
       } else await downloadToFile(plain, file, { verifier: verifier() });
     }
-    return readPackagesXz(file);
+    // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads in one.
+    const parsed = join(this.options.cacheRoot, "debian", "indexes", `${want.sha256}.json`);
+    if (await exists(parsed)) {
+      try {
+        const records = JSON.parse(await readFile(parsed, "utf8")) as PackageRecord[];
+        return new Map(records.map((r) => [r.name, r]));
+      } catch {
+        // unreadable cache entry: rebuild it below
+      }
+    }
+    const index = await readPackagesXz(file);
+    await writeFileAtomic(parsed, JSON.stringify([...index.values()]));
+    return index;
   }
 
   /** Download (or reuse from cache) a .deb, verified against its Packages sha256. */

@@ -177,6 +177,13 @@ export class SliceResolver {
     }
   }
 
+  /** Links maintainer scripts complete at install time (zoneinfo/localtime → /etc/localtime) dangle in a slice: leave them out. */
+  #dangles(tree: DebTree, e: TreeEntry): boolean {
+    if (e.type !== "symlink") return false;
+    const target = resolveLinkTarget(e.path, e.linkname ?? "");
+    return target === undefined || (!tree.entries.has(target) && !this.#picked.has(target));
+  }
+
   #findLib(tree: DebTree, soname: string): string | undefined {
     return this.#libDirs.map((d) => `${d}/${soname}`).find((p) => tree.entries.has(p));
   }
@@ -242,6 +249,7 @@ export class SliceResolver {
     for (const e of tree.entries.values()) {
       if (!e.path.startsWith("usr/share/zoneinfo/") || e.path.startsWith("usr/share/zoneinfo/right/")) continue;
       if (e.type === "symlink" && resolveLinkTarget(e.path, e.linkname ?? "")?.startsWith("usr/share/zoneinfo/right/")) continue;
+      if (this.#dangles(tree, e)) continue;
       await this.#addEntry(tree, e, 0);
     }
   }
@@ -252,7 +260,7 @@ export class SliceResolver {
     this.#use(tree);
     for (const e of [...tree.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1))) {
       if (e.type === "file" && !e.extracted) continue;
-      if (e.type === "directory") continue; // parents come with their files
+      if (e.type === "directory" || this.#dangles(tree, e)) continue; // parents come with their files
       await this.#addEntry(tree, e, 0);
     }
   }

@@ -12,7 +12,7 @@ import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } 
 import { compilerFor } from "../compile/index.ts";
 import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
 import { parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
-import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, type LayerEntry } from "../oci/layer.ts";
+import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
 import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
@@ -247,7 +247,7 @@ async function layerCached(
     if (meta) {
       const m = JSON.parse(meta) as CachedLayerMeta;
       const ok = await hashFile(m.blob).then((h) => `sha256:${h}` === m.descriptor.digest).catch(() => false);
-      if (ok) return { layer: layerFromBlobFile(m.blob, m.descriptor, m.diffId), fromCache: true };
+      if (ok) return { layer: layerFromBlobFile(m.blob, m.descriptor, m.diffId, m.uncompressedBytes >= 0 ? m.uncompressedBytes : undefined), fromCache: true };
     }
   }
   const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: cacheDir("blobs") });
@@ -295,7 +295,7 @@ function imageConfigFor(
   }
   return {
     ...cfg,
-    created: new Date(o.epoch * 1000).toISOString(),
+    created: epochToIso(o.epoch),
     config: {
       ...cfg.config,
       User: o.user ?? base.user ?? DEFAULT_USER,
@@ -321,6 +321,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   for (const s of extra.skippedSecrets) {
     reporter.warn(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
   }
+
+  let baseQueue: Promise<unknown> = Promise.resolve();
+  const serialBase = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = baseQueue.then(fn, fn);
+    baseQueue = next.catch(() => undefined);
+    return next;
+  };
 
   const platforms = await Promise.all(
     o.platforms.map(async (platform): Promise<PlatformBuild> => {
@@ -364,12 +371,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         onProgress: (m) => reporter.info(`${p}: ${m}`),
       };
       if (options.debianMirror) baseOptions.mirror = options.debianMirror;
-      const base = await resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions);
+      // Bases resolve one at a time: platforms share the suite's index files and cache.
+      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions));
       reporter.step(p, "base", "done", base.name);
 
       reporter.step(p, "layer", "start");
       const additions: { layer: Layer; history: { created: string; created_by: string; comment?: string } }[] = [];
-      const created = new Date(o.epoch * 1000).toISOString();
+      const created = epochToIso(o.epoch);
       for (const al of artifact.layers) {
         const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
         const hashes = await Promise.all(al.files.map((f) => hashFile(f.source)));
@@ -426,7 +434,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }),
   );
 
-  const indexAnnotations: Annotations = { [Annotation.Created]: new Date(o.epoch * 1000).toISOString() };
+  const indexAnnotations: Annotations = { [Annotation.Created]: epochToIso(o.epoch) };
   if (git.source) indexAnnotations[Annotation.Source] = git.source;
   if (git.revision) indexAnnotations[Annotation.Revision] = git.revision;
   const index = newIndex(

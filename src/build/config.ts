@@ -22,6 +22,34 @@ export interface ProjectConfig {
   files?: string[];
   name?: string;
   compression?: Compression;
+  /** HTTP checks for `build --verify` and `verify` run in the project: [{ "path": "/todos", "expectJsonType": "array" }]. */
+  verify?: HttpCheckConfig[];
+}
+
+export interface HttpCheckConfig {
+  method?: string;
+  path: string;
+  expectStatus?: number;
+  expectContentType?: string;
+  expectJsonType?: "array" | "object";
+  expectBody?: string;
+}
+
+const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody"]);
+
+function isCheck(v: unknown): boolean {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const c = v as Record<string, unknown>;
+  return (
+    Object.keys(c).every((k) => CHECK_KEYS.has(k)) &&
+    typeof c.path === "string" &&
+    c.path.startsWith("/") &&
+    (c.method === undefined || typeof c.method === "string") &&
+    (c.expectStatus === undefined || Number.isInteger(c.expectStatus)) &&
+    (c.expectContentType === undefined || typeof c.expectContentType === "string") &&
+    (c.expectJsonType === undefined || c.expectJsonType === "array" || c.expectJsonType === "object") &&
+    (c.expectBody === undefined || typeof c.expectBody === "string")
+  );
 }
 
 const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
@@ -37,6 +65,7 @@ const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   files: (v) => Array.isArray(v) && v.every((p) => typeof p === "string"),
   name: (v) => typeof v === "string" && /^[a-z0-9][a-z0-9._-]*$/.test(v),
   compression: (v) => v === "gzip" || v === "zstd" || v === "none",
+  verify: (v) => Array.isArray(v) && v.every(isCheck),
 };
 
 const EXPECTED: Record<keyof ProjectConfig, string> = {
@@ -51,6 +80,7 @@ const EXPECTED: Record<keyof ProjectConfig, string> = {
   files: "a list of globs",
   name: "a lowercase image name",
   compression: '"gzip", "zstd" or "none"',
+  verify: 'a list of checks like [{ "path": "/todos", "expectStatus": 200, "expectJsonType": "array" }]',
 };
 
 export function checkProjectConfig(raw: unknown, source: string): ProjectConfig {

@@ -46,7 +46,7 @@ export interface PublishContext {
   /** The platform for docker-archive when the index has several. */
   platform?: Platform;
   insecureRegistries?: string[];
-  onProgress?: (e: ProgressEvent) => void;
+  onProgress?: (spec: OutputSpec, e: ProgressEvent) => void;
 }
 
 async function publisherFor(spec: OutputSpec, ctx: PublishContext): Promise<Publisher> {
@@ -91,7 +91,8 @@ export async function publishAll(
     const tag = spec.tag ?? ctx.tag;
     const opts: { tag?: string; onProgress?: (e: ProgressEvent) => void } = {};
     if (tag) opts.tag = tag;
-    if (ctx.onProgress) opts.onProgress = ctx.onProgress;
+    const report = ctx.onProgress;
+    if (report) opts.onProgress = (e) => report(spec, e);
     // A docker-archive of a one-platform index takes the image itself.
     let target: Image | ImageIndex = item;
     if (spec.kind === "docker-archive" && isImageIndex(item)) {

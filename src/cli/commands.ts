@@ -10,6 +10,8 @@ import { buildCommand, BUILD_FLAGS, GLOBAL, parse } from "./options.ts";
 import { ProgressView } from "./progress.ts";
 import { buildJson, sizeTable } from "./report.ts";
 import type { Io } from "./main.ts";
+import { RUN_HELP, SETUP_BINFMT_HELP, VERIFY_HELP, runRun, runSetupBinfmt, runVerify, verifyFromArgs } from "./commands-run.ts";
+import { DOCKERFILE_HELP, LINT_HELP, runDockerfile, runLint } from "./commands-dockerfile.ts";
 
 export interface CommandContext {
   io: Io;
@@ -70,24 +72,33 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   const published = [];
   const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, insecureRegistries: cmd.insecureRegistries };
   if (cmd.dockerPlatform) ctxPublish.platform = cmd.dockerPlatform;
-  ctxPublish.onProgress = (e) => view.publish("push", e);
+  ctxPublish.onProgress = (spec, e) => view.publish(spec.raw, e);
   for (const { spec, result: r } of await publishAll(result.index, outputs, ctxPublish)) {
     published.push({ output: spec.raw, reference: r.reference, digest: r.digest });
     view.info(`wrote ${spec.raw} → ${r.reference} (${r.digest})`);
   }
   view.finish();
   const compression = cmd.build.compression ?? project.config.compression ?? "gzip";
-  if (ctx.json) ctx.io.stdout.write(`${JSON.stringify(buildJson(result, published), null, 2)}\n`);
-  else {
+  let verifyReport: Awaited<ReturnType<typeof verifyFromArgs>> | undefined;
+  if (cmd.verify) {
+    const first = published.find((p) => !p.output.startsWith("docker-archive:"));
+    if (!first) throw new UsageError("--verify needs an oci:, oci-archive: or registry: output to run");
+    const target = first.output.startsWith("registry:") ? first.output : withTag(first.output, tagOnly);
+    const verifyArgs = [target, "--platform", "all", ...cmd.insecureRegistries.flatMap((r) => ["--insecure-registry", r])];
+    verifyReport = await verifyFromArgs(verifyArgs, { ...ctx, io: { ...ctx.io, stdout: ctx.io.stderr } }, project.config.verify);
+  }
+  if (ctx.json) {
+    ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);
+  } else {
     ctx.io.stdout.write(`\n${sizeTable(result, compression)}\n`);
     for (const p of published) ctx.io.stdout.write(`${p.output}: ${p.reference} ${p.digest}\n`);
     ctx.io.stdout.write(`built ${result.platforms.map((p) => formatPlatform(p.platform)).join(", ")} in ${(result.elapsedMs / 1000).toFixed(1)} s\n`);
+    if (verifyReport) {
+      const { formatVerifyReport } = await import("../verify/index.ts");
+      ctx.io.stdout.write(`\n${formatVerifyReport(verifyReport)}\n`);
+    }
   }
-  if (cmd.verify) {
-    const first = published.find((p) => p.output.startsWith("oci:") || p.output.startsWith("oci-archive:") || p.output.startsWith("registry:"));
-    if (!first) throw new UsageError("--verify needs an oci:, oci-archive: or registry: output to run");
-    return commands.verify!.run([first.output.startsWith("registry:") ? first.output : withTag(first.output, tagOnly), "--platform", "all", ...(ctx.json ? ["--json"] : [])], ctx);
-  }
+  if (verifyReport && !verifyReport.ok) return 1;
   return 0;
 }
 
@@ -145,6 +156,11 @@ async function runInspect(argv: string[], ctx: CommandContext): Promise<number> 
 export const commands: Record<string, Command> = {
   build: { help: BUILD_HELP, run: runBuild },
   inspect: { help: INSPECT_HELP, run: runInspect },
+  verify: { help: VERIFY_HELP, run: (argv, ctx) => runVerify(argv, ctx) },
+  run: { help: RUN_HELP, run: runRun },
+  "setup-binfmt": { help: SETUP_BINFMT_HELP, run: runSetupBinfmt },
+  dockerfile: { help: DOCKERFILE_HELP, run: runDockerfile },
+  lint: { help: LINT_HELP, run: runLint },
 };
 
 void BUILD_FLAGS;

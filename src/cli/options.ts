@@ -12,9 +12,12 @@ import { parseOutputSpec, type OutputSpec } from "../build/outputs.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-export function parse(argv: string[], options: Options, allowPositionals = true) {
+type Parsed<O extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: O; allowPositionals: true; strict: true }>>;
+
+export function parse<O extends Options>(argv: string[], options: O): Parsed<O> {
+  const config = { args: argv, options, allowPositionals: true as const, strict: true as const };
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs(config);
   } catch (err) {
     // node's messages are good ("Unknown option '--foo'"); keep them to one line.
     throw new UsageError(errorMessage(err).split("\n")[0]!.replace(/\. To specify a positional.*$/, ""));

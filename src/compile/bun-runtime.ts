@@ -3,7 +3,7 @@
  * taken from the `@oven/bun-linux-*` npm package of the same version as the Bun in
  * use. Bun's own downloader goes to a host we may not reach, so we never let it run.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { AotpackError, UsageError } from "../errors.ts";
@@ -59,7 +59,25 @@ export function installedBun(): { version: string; executable: string } {
   }
   const { version } = JSON.parse(readFileSync(pkgJson, "utf8")) as { version: string };
   // The package's postinstall puts the native host binary at bin/bun.exe (also on Linux).
-  return { version, executable: join(dirname(pkgJson), "bin", "bun.exe") };
+  // Without it (npm --ignore-scripts) bun.exe is a small placeholder; the platform
+  // package npm installed as an optional dependency still holds the real binary.
+  const placed = join(dirname(pkgJson), "bin", "bun.exe");
+  if (isBigFile(placed)) return { version, executable: placed };
+  const hostPkg = `@oven/bun-linux-${process.arch === "arm64" ? "aarch64" : "x64"}`;
+  try {
+    const fromPlatformPkg = join(dirname(createRequire(pkgJson).resolve(`${hostPkg}/package.json`)), "bin", "bun");
+    if (isBigFile(fromPlatformPkg)) return { version, executable: fromPlatformPkg };
+  } catch {
+    // not installed either: fall through to the error
+  }
+  throw new AotpackError(`the bun package (${version}) has no native executable for this host`, {
+    hint: "run npm rebuild bun (its install script was probably skipped)",
+  });
+}
+
+function isBigFile(path: string): boolean {
+  const st = statSync(path, { throwIfNoEntry: false });
+  return st !== undefined && st.isFile() && st.size > 1_000_000;
 }
 
 export function bunRuntimeSpec(platform: Platform, options: BunTargetOptions = {}, version = installedBun().version): NpmRuntimeSpec {

@@ -13,8 +13,8 @@
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
@@ -91,9 +91,9 @@ interface PackResult {
 }
 
 async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<void> {
-  const env = options.env ?? process.env;
-  const dir = join(target, "..");
+  const dir = dirname(target);
   await mkdir(dir, { recursive: true });
+  await removeAbandonedFetches(dir);
   // The temp dir sits beside the target so the final rename stays on one filesystem.
   const tmp = await mkdtemp(join(dir, ".fetch-"));
   try {
@@ -114,6 +114,16 @@ async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: Fet
     await rename(recordTmp, `${target}.sha256`);
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** A fetch killed half-way leaves its temp dir; one a day old is surely not running any more. */
+async function removeAbandonedFetches(dir: string): Promise<void> {
+  const dayAgo = Date.now() - 24 * 3600_000;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.startsWith(".fetch-")) continue;
+    const st = await stat(join(dir, name)).catch(() => undefined);
+    if (st && st.mtimeMs < dayAgo) await rm(join(dir, name), { recursive: true, force: true });
   }
 }
 
@@ -183,7 +193,8 @@ function summarizeNpmError(stderr: string, stdout: string): string {
   return lines.slice(0, 2).join("; ") || "no error output";
 }
 
-async function verifyIntegrity(file: string, integrity: string, label: string): Promise<void> {
+/** Check a file against an SRI string (`sha512-<base64>`), hashing the bytes ourselves. */
+export async function verifyIntegrity(file: string, integrity: string, label: string): Promise<void> {
   // SRI may list several hashes; the strongest one we know (sha512) must match.
   const sha512 = integrity
     .split(/\s+/)

@@ -164,8 +164,18 @@ async function planEntries(entries: LayerEntry[], epoch: number): Promise<Planne
       }
     }
   }
-  // Bytewise order of the full path: a parent always sorts before its children.
-  return [...byName.values()].sort((a, b) => Buffer.compare(Buffer.from(a.header.name), Buffer.from(b.header.name)));
+  // Component-wise bytewise order: a parent comes right before its children ("app", "app/x", "app-x").
+  return [...byName.values()].sort((a, b) => comparePaths(a.header.name, b.header.name));
+}
+
+function comparePaths(a: string, b: string): number {
+  const pa = a.split("/");
+  const pb = b.split("/");
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const c = Buffer.compare(Buffer.from(pa[i]!), Buffer.from(pb[i]!));
+    if (c !== 0) return c;
+  }
+  return pa.length - pb.length;
 }
 
 function toTarEntries(planned: PlannedEntry[]): TarEntry[] {

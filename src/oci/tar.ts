@@ -172,7 +172,7 @@ function readOctal(buf: Buffer, offset: number, length: number): number {
   }
   const s = buf.toString("ascii", offset, offset + length).replace(/[\0 ]+$/g, "").replace(/^[\0 ]+/, "");
   if (s === "") return 0;
-  if (!/^[0-7]+$/.test(s)) throw new Error(`bad octal field "${s}"`);
+  if (!/^[0-7]+$/.test(s)) throw new AotpackError(`not a tar archive (bad number field ${JSON.stringify(s)})`);
   return parseInt(s, 8);
 }
 

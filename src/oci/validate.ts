@@ -208,7 +208,12 @@ function scanOnce(layer: Layer, d: Descriptor, isTar: boolean, ctx: Ctx): Promis
   const key = `${d.digest}|${isTar}`;
   let p = ctx.scans.get(key);
   if (!p) {
-    p = scanLayer(layer, d, isTar);
+    // A corrupt blob usually fails decompression before its digest is known; say which it is.
+    p = scanLayer(layer, d, isTar).catch(async (err: unknown) => {
+      if (!isTar) throw err;
+      await scanLayer(layer, d, false);
+      throw err;
+    });
     ctx.scans.set(key, p);
   }
   return p;
@@ -219,8 +224,8 @@ export async function scanLayer(layer: Layer, d: Descriptor, isTar = true): Prom
   const source: Readable = await layer.compressed();
   const compressed = new DigestCounter();
   if (!isTar) {
-    await pipeline(source, compressed, async function* (s: AsyncIterable<Buffer>) {
-      for await (const _ of s) yield* [];
+    await pipeline(source, compressed, async (s: AsyncIterable<Buffer>) => {
+      for await (const _ of s); // only the digest matters
     });
     const r = compressed.result();
     return { ...r, diffId: r.digest, duplicates: [] };
@@ -241,6 +246,9 @@ export async function scanLayer(layer: Layer, d: Descriptor, isTar = true): Prom
   })();
   const flow = pipeline(source, compressed, decompressStream(layerCompression(d.mediaType)), uncompressed);
   uncompressed.pipe(extract as unknown as NodeJS.WritableStream);
+  // Whichever side fails first decides; the other is torn down below, so silence its late rejection.
+  flow.catch(() => {});
+  consume.catch(() => {});
   try {
     await Promise.all([flow, consume]);
   } catch (err) {

@@ -94,12 +94,21 @@ export async function runCredentialHelper(name: string, serverUrl: string, env: 
   if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new AotpackError(`invalid credential helper name "${name}" in Docker config`);
   const program = `docker-credential-${name}`;
   const { code, stdout, spawnError } = await new Promise<{ code: number | null; stdout: string; spawnError?: NodeJS.ErrnoException }>((resolve) => {
-    const child = spawn(program, ["get"], { env, stdio: ["pipe", "pipe", "pipe"], timeout: timeoutMs });
+    const child = spawn(program, ["get"], { env, stdio: ["pipe", "pipe", "pipe"] });
+    // Our own timer: spawn's `timeout` option lingers when the program is missing.
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    timer.unref();
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.stderr.resume();
-    child.on("error", (err: NodeJS.ErrnoException) => resolve({ code: null, stdout: "", spawnError: err }));
-    child.on("close", (c) => resolve({ code: c, stdout: out }));
+    child.on("error", (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout: "", spawnError: err });
+    });
+    child.on("close", (c) => {
+      clearTimeout(timer);
+      resolve({ code: c, stdout: out });
+    });
     child.stdin.on("error", () => undefined);
     child.stdin.end(serverUrl);
   });

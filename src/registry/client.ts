@@ -72,7 +72,8 @@ export class RegistryClient {
   readonly #insecure: boolean;
   #credentials: Promise<Credentials | undefined> | undefined;
   #challenge: Challenge | undefined;
-  readonly #tokens = new Map<string, { token: string; expiresAt: number }>();
+  /** Bearer tokens by scope set; a promise so parallel requests share one fetch. */
+  readonly #tokens = new Map<string, Promise<{ token: string; expiresAt: number }>>();
   /** Repositories of this registry where a blob is known to be, for cross-repo mounts. */
   readonly #blobHomes = new Map<Digest, Set<string>>();
 
@@ -232,6 +233,7 @@ export class RegistryClient {
     const monolithicMax = this.#options.monolithicMaxBytes ?? 16 * 1024 * 1024;
     const chunkBytes = this.#options.chunkBytes ?? 64 * 1024 * 1024;
     let offset = 0;
+    let resumed = false;
     for (let attempt = 0; ; attempt++) {
       try {
         if (location === undefined) {
@@ -243,26 +245,38 @@ export class RegistryClient {
         if (blob.size <= monolithicMax) {
           await this.#putBlob(repo, scopes, location, blob, undefined);
         } else {
-          location = await this.#patchChunks(repo, scopes, location, blob, offset, chunkBytes, options.onProgress);
+          // `session` follows each accepted chunk, so a failure resumes from the latest Location.
+          const session = { location, offset };
+          try {
+            await this.#patchChunks(repo, scopes, session, blob, chunkBytes, options.onProgress);
+          } finally {
+            location = session.location;
+            offset = session.offset;
+          }
           await this.#putBlob(repo, scopes, location, blob, Buffer.alloc(0));
         }
         options.onProgress?.(blob.size);
         this.noteBlob(blob.digest, repo);
         return "uploaded";
       } catch (err) {
-        if (!(err instanceof RegistryError) || !err.temporary || attempt >= this.#retry.retries) throw err;
+        if (!(err instanceof RegistryError) || attempt >= this.#retry.retries) throw err;
+        // A session the registry lost or refused to resume (or a resume it got wrong) is started over.
+        const sessionLost = err.status === 416 || err.codes.some((c) => c === "BLOB_UPLOAD_UNKNOWN" || c === "BLOB_UPLOAD_INVALID" || (resumed && c === "DIGEST_INVALID"));
+        if (!err.temporary && !sessionLost) throw err;
         await sleep(backoffDelay(attempt + 1, this.#retry, err.retryAfterMs));
         // The step that failed may have succeeded on the server before the connection dropped.
         if (await this.blobExists(repo, blob.digest, scopes)) {
           options.onProgress?.(blob.size);
           return "uploaded";
         }
-        const resumed = location && blob.size > monolithicMax ? await this.#uploadStatus(repo, scopes, location) : undefined;
-        if (resumed) {
-          location = resumed.location;
-          offset = resumed.offset;
+        const resumedAt = location && !sessionLost && blob.size > monolithicMax ? await this.#uploadStatus(repo, scopes, location) : undefined;
+        if (resumedAt && !sessionLost) {
+          location = resumedAt.location;
+          offset = resumedAt.offset;
+          resumed = true;
           options.onProgress?.(offset);
         } else {
+          resumed = false;
           location = undefined;
           offset = 0;
           options.onProgress?.(0);
@@ -314,15 +328,15 @@ export class RegistryClient {
     }
   }
 
-  async #patchChunks(repo: string, scopes: string[], location: URL, blob: BlobSource, offset: number, chunkBytes: number, onProgress?: (done: number) => void): Promise<URL> {
+  async #patchChunks(repo: string, scopes: string[], session: { location: URL; offset: number }, blob: BlobSource, chunkBytes: number, onProgress?: (done: number) => void): Promise<void> {
     const source = await blob.open();
     const reader = new ByteReader(source);
     try {
-      await reader.skip(offset);
-      let loc = location;
-      while (offset < blob.size) {
-        const length = Math.min(chunkBytes, blob.size - offset);
-        const start = offset;
+      await reader.skip(session.offset);
+      while (session.offset < blob.size) {
+        const length = Math.min(chunkBytes, blob.size - session.offset);
+        const start = session.offset;
+        const loc = session.location;
         const call: Call = {
           method: "PATCH",
           url: loc,
@@ -338,10 +352,9 @@ export class RegistryClient {
         const res = await this.#exchange(call, false);
         if (res.statusCode !== 202) throw await this.#statusError(call, res);
         await drain(res);
-        loc = this.#location(call, res);
-        offset = start + length;
+        session.location = this.#location(call, res);
+        session.offset = start + length;
       }
-      return loc;
     } finally {
       source.destroy();
     }
@@ -356,8 +369,11 @@ export class RegistryClient {
         await drain(res);
         if (res.statusCode === 404) return undefined;
         if (res.statusCode !== 204) throw await this.#statusError(call, res);
+        // distribution answers "0-0" both for nothing and for one byte received: start over then.
         const range = /^(?:bytes=)?0-(\d+)$/.exec(header(res.headers, "range") ?? "");
-        return { location: this.#location(call, res), offset: range ? Number(range[1]) + 1 : 0 };
+        const last = range ? Number(range[1]) : 0;
+        if (last === 0) return undefined;
+        return { location: this.#location(call, res), offset: last + 1 };
       }, this.#retry);
     } catch (err) {
       if (err instanceof RegistryError && !err.temporary) return undefined;
@@ -407,8 +423,9 @@ export class RegistryClient {
    */
   async #exchange(call: Call, mayReplayBody = true): Promise<IncomingMessage> {
     let scopes = call.scopes;
+    let rejected: string | undefined;
     for (let authTry = 0; ; authTry++) {
-      const authorization = await this.#authorization(scopes, authTry > 0);
+      const authorization = await this.#authorization(scopes, rejected);
       const headers = { ...call.headers, ...(authorization ? { Authorization: authorization } : {}) };
       let res: IncomingMessage;
       try {
@@ -424,10 +441,11 @@ export class RegistryClient {
         throw await this.#unauthorized(call, res.statusCode);
       }
       this.#challenge = challenge;
+      rejected = authorization;
       if (!mayReplayBody) {
         // The body stream is spent (typically a token that expired mid-upload): drop the
         // token and let the upload loop resume from what the registry kept.
-        this.#tokens.delete(scopes.join(" "));
+        if (authorization !== undefined) this.#tokens.delete(scopes.join(" "));
         throw new RegistryError(`${call.method} ${safeUrl(call.url)}: 401, re-authenticating`, { method: call.method, url: safeUrl(call.url), status: 401, temporary: true });
       }
       if (challenge.scheme === "bearer") scopes = mergeScopes(scopes, challenge.params.scope ? [challenge.params.scope] : []);
@@ -462,18 +480,30 @@ export class RegistryClient {
     return this.#credentials;
   }
 
-  async #authorization(scopes: string[], refresh: boolean): Promise<string | undefined> {
+  /**
+   * The Authorization header for `scopes`. `rejected` is the header a 401 just refused:
+   * a cached token equal to it is replaced; one that a parallel request already renewed is reused.
+   */
+  async #authorization(scopes: string[], rejected: string | undefined): Promise<string | undefined> {
     const challenge = this.#challenge;
     if (!challenge) return undefined;
     const credentials = await this.#getCredentials();
     if (challenge.scheme === "basic") return credentials ? basicHeader(credentials) : undefined;
     if (challenge.scheme !== "bearer") return undefined;
     const key = scopes.join(" ");
-    const cached = this.#tokens.get(key);
-    if (cached && !refresh && cached.expiresAt > Date.now()) return `Bearer ${cached.token}`;
-    const token = await this.#fetchToken(challenge, scopes, credentials);
-    this.#tokens.set(key, token);
-    return `Bearer ${token.token}`;
+    const entry = this.#tokens.get(key);
+    if (entry) {
+      const cached = await entry.catch(() => undefined);
+      if (cached && cached.expiresAt > Date.now() && `Bearer ${cached.token}` !== rejected) return `Bearer ${cached.token}`;
+    }
+    if (this.#tokens.get(key) === entry) {
+      const fresh = this.#fetchToken(challenge, scopes, credentials);
+      this.#tokens.set(key, fresh);
+      fresh.catch(() => {
+        if (this.#tokens.get(key) === fresh) this.#tokens.delete(key);
+      });
+    }
+    return `Bearer ${(await this.#tokens.get(key)!).token}`;
   }
 
   async #fetchToken(challenge: Challenge, scopes: string[], credentials: Credentials | undefined): Promise<{ token: string; expiresAt: number }> {

@@ -3,6 +3,7 @@
  * a local content-addressed cache (`cacheDir("blobs")/sha256/<hex>`) that is
  * re-verified on every read.
  */
+import { rmSync } from "node:fs";
 import { stat, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -58,7 +59,8 @@ export class BlobCache {
   open(digest: Digest, size: number | undefined): Readable {
     const path = this.path(digest);
     const stream = verifiedFileStream(path, size === undefined ? { digest } : { digest, size });
-    stream.on("error", () => void rm(path, { force: true }).catch(() => undefined));
+    // Synchronous, so the entry is gone before the consumer sees the error and reads again.
+    stream.on("error", () => rmSync(path, { force: true }));
     return stream;
   }
 }

@@ -6,9 +6,8 @@
 import { chmod, lchown, link, lstat, mkdir, open, readdir, rm, symlink } from "node:fs/promises";
 import { basename, dirname, posix } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Writable } from "node:stream";
 import tar from "tar-stream";
-import type { Headers } from "tar-stream";
+import type { Header } from "tar-stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import type { Image, Layer } from "../oci/interfaces.ts";
 import { cleanImagePath, resolveInRoot } from "./rootfs-path.ts";
@@ -72,7 +71,7 @@ export async function applyLayerTar(
     for await (const entry of extract) {
       const header = entry.header;
       try {
-        await applyEntry(rootDir, header, entry, createdHere, keepOwners, warn, what);
+        await applyEntry(rootDir, header, entry as unknown as AsyncIterable<Buffer>, createdHere, keepOwners, warn, what);
       } catch (err) {
         entry.resume();
         if (err instanceof AotpackError) throw err;
@@ -82,7 +81,7 @@ export async function applyLayerTar(
     }
   })();
   // If the consumer fails first, stop feeding the extractor so the pipeline settles.
-  const fed = pipeline(tarStream, extract);
+  const fed = pipeline(tarStream, extract as unknown as NodeJS.WritableStream);
   try {
     await consume;
   } catch (err) {
@@ -95,8 +94,8 @@ export async function applyLayerTar(
 
 async function applyEntry(
   root: string,
-  header: Headers,
-  body: NodeJS.ReadableStream,
+  header: Partial<Header> & { name: string },
+  body: AsyncIterable<Buffer>,
   createdHere: Set<string>,
   keepOwners: boolean,
   warn: (m: string) => void,
@@ -156,7 +155,7 @@ async function applyEntry(
     } else {
       // O_EXCL: never write through something that appeared at the target.
       const handle = await open(target, "wx", 0o600);
-      await pipeline(body, handle.createWriteStream() as Writable);
+      await pipeline(body, handle.createWriteStream());
       await chmod(target, mode);
     }
   }
@@ -164,7 +163,7 @@ async function applyEntry(
   createdHere.add(imagePath);
 }
 
-async function createHardlink(root: string, header: Headers, target: string, what: string): Promise<void> {
+async function createHardlink(root: string, header: Partial<Header> & { name: string }, target: string, what: string): Promise<void> {
   const linkPath = cleanImagePath(header.linkname ?? "");
   if (linkPath === undefined || linkPath === "/") {
     throw new AotpackError(`${what}: hardlink "${header.name}" points outside the image root ("${header.linkname}"); refusing to unpack`);
@@ -185,7 +184,7 @@ async function ensureDirectory(root: string, imagePath: string): Promise<string>
     walked = posix.join(walked, part);
     const hostPath = await resolveInRoot(root, walked, { followFinal: true });
     const st = await lstat(hostPath).catch(() => undefined);
-    if (!st) await mkdir(hostPath, { mode: 0o755 });
+    if (!st) await mkdir(hostPath, { recursive: true, mode: 0o755 }); // a symlink may point into parts not made yet
     else if (!st.isDirectory()) await rm(hostPath, { force: true }).then(() => mkdir(hostPath, { mode: 0o755 }));
     current = hostPath;
   }

@@ -40,13 +40,14 @@ export const openApiDocument = {
     schemas: {
       Todo: {
         type: "object",
-        // The server always writes all four keys, in this order.
+        // ASP.NET lists only id and title (constructor parameters without defaults); this
+        // server always writes all four keys, so all four are required.
         required: ["id", "title", "dueBy", "isComplete"],
         properties: {
           id: { type: "integer", format: "int32" },
           title: { type: ["null", "string"] },
           dueBy: { type: ["null", "string"], format: "date" },
-          isComplete: { type: "boolean" },
+          isComplete: { type: "boolean", default: false },
         },
       },
     },

@@ -1,13 +1,15 @@
 /**
- * Entry point: serve the Todo API on node:http (implemented by both Bun and Node, so the same
- * file runs from source, as a `bun build --compile` executable and as a Node SEA bundle), log
- * the lifecycle like Kestrel, and shut down gracefully on SIGTERM/SIGINT, also as PID 1.
+ * Entry point: serve the Todo API (Bun.serve under Bun, node:http under Node), log the
+ * lifecycle like Kestrel, and shut down gracefully on SIGTERM/SIGINT, also as PID 1.
  *
- * No top-level await and no import.meta: the file must also work when bundled to CommonJS.
+ * No top-level await and no import.meta: the file must also work when bundled to CommonJS
+ * for a Node single executable application.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createTodoApp } from "./app.ts";
+import { bunRuntime, startBunHost } from "./bun-host.ts";
 import { ConfigError, readConfig, type ServerConfig } from "./config.ts";
+import type { HostOptions, HttpHost } from "./http-host.ts";
+import { startNodeHost } from "./node-host.ts";
 
 /** Microsoft.Extensions.Logging's console format: "level: category[event]" then the indented message. */
 function log(level: "info" | "warn" | "fail" | "crit", category: string, eventId: number, message: string): void {
@@ -16,10 +18,32 @@ function log(level: "info" | "warn" | "fail" | "crit", category: string, eventId
 }
 
 const LIFETIME = "Microsoft.Hosting.Lifetime";
+const KESTREL = "Microsoft.AspNetCore.Server.Kestrel";
 const APP = "TodoApi";
 
 function listenUrl(address: string, port: number): string {
   return `http://${address.includes(":") ? `[${address}]` : address}:${port}`;
+}
+
+function errorCode(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : error instanceof Error ? error.message : String(error);
+}
+
+function startHost(options: HostOptions): Promise<HttpHost> {
+  const bun = bunRuntime();
+  return bun === undefined ? startNodeHost(options) : startBunHost(bun, options);
+}
+
+/** Kestrel's http://[::]:port is dual-stack and falls back to IPv4 where IPv6 is unavailable. */
+async function listen(options: Omit<HostOptions, "hostname">): Promise<HttpHost> {
+  try {
+    return await startHost({ ...options, hostname: "::" });
+  } catch (error) {
+    const code = errorCode(error);
+    if (code !== "EAFNOSUPPORT" && code !== "EADDRNOTAVAIL" && code !== "EINVAL") throw error;
+    return startHost({ ...options, hostname: "0.0.0.0" });
+  }
 }
 
 function run(config: ServerConfig): void {
@@ -32,32 +56,16 @@ function run(config: ServerConfig): void {
     now: fakeNow === undefined ? () => new Date() : () => new Date(fakeNow.getTime()),
   });
   let shuttingDown = false;
+  let host: HttpHost | undefined;
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    try {
-      const result = app.handle(request.method ?? "GET", request.url ?? "/");
-      // Once stopping, tell keep-alive clients to go away so the connection can close after this response.
-      if (shuttingDown) response.setHeader("connection", "close");
-      response.writeHead(result.status, result.headers);
-      response.end(result.body.byteLength > 0 ? result.body : undefined);
-    } catch (error) {
-      log("fail", APP, 2, `Unhandled exception for ${request.method} ${request.url}: ${String(error)}`);
-      if (!response.headersSent) response.writeHead(500, { "content-length": "0" });
-      response.end();
-    }
-  });
-
-  let finished = false;
-  function finish(): void {
-    if (finished) return;
-    finished = true;
+  function finish(): never {
     process.exit(0);
   }
 
   function forceClose(): void {
     log("warn", LIFETIME, 0, "Shutdown timeout reached: closing the remaining connections.");
-    server.closeAllConnections();
-    // The close callback normally follows at once; this only guards against a runtime that never calls it.
+    host?.forceClose();
+    // drain() normally resolves at once now; this only guards against a runtime that never settles it.
     setTimeout(finish, 500).unref();
   }
 
@@ -68,43 +76,38 @@ function run(config: ServerConfig): void {
     }
     shuttingDown = true;
     log("info", LIFETIME, 0, "Application is shutting down...");
+    if (host === undefined) finish(); // still binding: nothing to drain
     const forceTimer = setTimeout(forceClose, config.shutdownTimeoutMs);
-    server.close(() => {
+    void host.drain().then(() => {
       clearTimeout(forceTimer);
       finish();
     });
-    // Idle keep-alive connections carry no request to finish; without this they would hold close() open.
-    server.closeIdleConnections();
   }
 
   // As PID 1 the kernel drops signals that have no handler, so these handlers are what make `docker stop` work.
   process.on("SIGTERM", shutdown);
   process.on("SIGINT", shutdown);
 
-  function started(): void {
-    const address = server.address();
-    const bound = typeof address === "object" && address !== null ? address : { address: "::", port: config.port };
-    log("info", LIFETIME, 14, `Now listening on: ${listenUrl(bound.address, bound.port)}`);
-    log("info", LIFETIME, 0, "Application started. Press Ctrl+C to shut down.");
-    log("info", LIFETIME, 0, `Hosting environment: ${config.environment}`);
-    log("info", LIFETIME, 0, `Content root path: ${process.cwd()}`);
-  }
-
-  function failed(error: NodeJS.ErrnoException, url: string): void {
-    log("crit", "Microsoft.AspNetCore.Server.Kestrel", 0, `Failed to bind to address ${url}: ${error.code ?? error.message}.`);
-    process.exitCode = 1;
-  }
-
-  // Kestrel's http://[::]:port is dual-stack and falls back to IPv4 where IPv6 is unavailable.
-  server.once("error", (error: NodeJS.ErrnoException) => {
-    if (error.code === "EAFNOSUPPORT" || error.code === "EADDRNOTAVAIL") {
-      server.once("error", (retryError: NodeJS.ErrnoException) => failed(retryError, listenUrl("0.0.0.0", config.port)));
-      server.listen(config.port, "0.0.0.0", started);
-      return;
-    }
-    failed(error, listenUrl("::", config.port));
-  });
-  server.listen(config.port, "::", started);
+  listen({
+    app,
+    port: config.port,
+    isShuttingDown: () => shuttingDown,
+    onHandlerError: (method, target, error) => log("fail", APP, 2, `Unhandled exception for ${method} ${target}: ${String(error)}`),
+  }).then(
+    (started) => {
+      host = started;
+      log("info", LIFETIME, 14, `Now listening on: ${listenUrl(started.address, started.port)}`);
+      log("info", LIFETIME, 0, "Application started. Press Ctrl+C to shut down.");
+      log("info", LIFETIME, 0, `Hosting environment: ${config.environment}`);
+      log("info", LIFETIME, 0, `Content root path: ${process.cwd()}`);
+    },
+    (error: unknown) => {
+      log("crit", KESTREL, 0, `Failed to bind to address ${listenUrl("::", config.port)}: ${errorCode(error)}.`);
+      process.exitCode = 1;
+      process.off("SIGTERM", shutdown);
+      process.off("SIGINT", shutdown);
+    },
+  );
 }
 
 try {

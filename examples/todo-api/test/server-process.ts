@@ -18,6 +18,8 @@ export interface Launcher {
   name: string;
   command: string;
   args: string[];
+  /** Working directory, i.e. the content root (default: the example's folder). */
+  cwd?: string;
 }
 
 export const nodeFromSource: Launcher = { name: "node", command: process.execPath, args: ["--import", "tsx", serverEntry] };
@@ -73,7 +75,7 @@ export function serverEnv(env: Record<string, string>): Record<string, string> {
 export function spawnServer(launcher: Launcher, env: Record<string, string>, prefix: string[] = []): ChildProcess {
   const [command, ...args] = [...prefix, launcher.command, ...launcher.args];
   return spawn(command ?? launcher.command, args, {
-    cwd: exampleDir,
+    cwd: launcher.cwd ?? exampleDir,
     env: serverEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
   });

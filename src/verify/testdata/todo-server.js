@@ -2,7 +2,9 @@
 // --compile binary). Misbehaviours are switched on by env, so one binary yields every broken image:
 //   TODO_IGNORE_SIGTERM=1  no SIGTERM handler (as PID 1 the signal is then ignored)
 //   TODO_NO_LISTEN=1       logs, but never opens the port
+//   TODO_EXIT_CODE=N       exits at once with code N
 import { createServer } from "node:http";
+import { readdirSync } from "node:fs";
 
 const port = Number(process.env.PORT ?? "8080");
 const todos = [
@@ -17,7 +19,10 @@ function json(res, status, body) {
 
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? "/", "http://x");
-  if (req.method === "GET" && url.pathname === "/") return json(res, 200, { service: "todo", cwd: process.cwd(), uid: process.getuid?.() });
+  if (req.method === "GET" && url.pathname === "/") {
+    // What the app sees of its sandbox: tests check the chroot, the PID namespace and the User.
+    return json(res, 200, { service: "todo", cwd: process.cwd(), uid: process.getuid?.(), pid: process.pid, root: readdirSync("/").sort() });
+  }
   if (req.method === "GET" && url.pathname === "/todos") return json(res, 200, todos);
   const m = /^\/todos\/(\d+)$/.exec(url.pathname);
   if (req.method === "GET" && m) {
@@ -27,7 +32,10 @@ const server = createServer((req, res) => {
   return json(res, 404, { error: "not found" });
 });
 
-if (process.env.TODO_NO_LISTEN === "1") {
+if (process.env.TODO_EXIT_CODE) {
+  console.error(`todo-server: exiting with ${process.env.TODO_EXIT_CODE} as asked`);
+  process.exit(Number(process.env.TODO_EXIT_CODE));
+} else if (process.env.TODO_NO_LISTEN === "1") {
   console.log("todo-server: starting (this one never opens its port)");
   console.error("todo-server: waiting for a database that never comes");
   setInterval(() => {}, 1 << 30);

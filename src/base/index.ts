@@ -1,0 +1,216 @@
+/**
+ * Bases an image is built on: `scratch`, a registry image, or `deb:SUITE`, a minimal
+ * glibc root built from verified Debian packages down to what the binary needs.
+ */
+import { cacheRoot } from "../cache.ts";
+import { UsageError } from "../errors.ts";
+import type { ElfInfo } from "../elf/types.ts";
+import type { Digest } from "../oci/digest.ts";
+import type { Image } from "../oci/interfaces.ts";
+import { createLayer } from "../oci/layer.ts";
+import type { Compression } from "../oci/media-types.ts";
+import { appendLayers, emptyImage, withConfig } from "../oci/mutate.ts";
+import { debianArch, formatPlatform, type Platform } from "../oci/platform.ts";
+import { parseReference } from "../registry/reference.ts";
+import { pull, type RemoteOptions } from "../registry/remote.ts";
+import { buildDebianBase } from "./debian-base.ts";
+import { chooseMirror } from "./mirror.ts";
+import { DEFAULT_USER } from "./skeleton.ts";
+
+export { DEFAULT_USER, NONROOT_UID } from "./skeleton.ts";
+export { DEFAULT_DEBIAN_MIRROR, chooseMirror } from "./mirror.ts";
+
+export type BaseSpec = { kind: "scratch" } | { kind: "registry"; reference: string } | { kind: "deb"; suite: string; packages?: string[] };
+
+/** The default base: works with no container registry at all. */
+export const DEFAULT_BASE = "deb:bookworm";
+
+const SUITE_RE = /^[a-z][a-z0-9.-]*$/;
+const PACKAGE_RE = /^[a-z0-9][a-z0-9+.-]+$/;
+
+/**
+ * `scratch`, `deb:SUITE[,pkg…]` (extra whole packages, e.g. `deb:bookworm,libstdc++6`),
+ * anything else a registry reference. `debian:bookworm` is the registry image, never deb:.
+ */
+export function parseBaseSpec(s: string): BaseSpec {
+  const input = s.trim();
+  if (input === "") throw new UsageError(`invalid base "": expected scratch, deb:SUITE or an image reference`);
+  if (input === "scratch") return { kind: "scratch" };
+  if (input.startsWith("deb:")) {
+    const [suite = "", ...packages] = input.slice("deb:".length).split(",");
+    if (!SUITE_RE.test(suite)) {
+      throw new UsageError(`invalid base "${input}": "${suite}" is not a Debian suite name`, { hint: "e.g. deb:bookworm or deb:trixie" });
+    }
+    const bad = packages.find((p) => !PACKAGE_RE.test(p));
+    if (bad !== undefined) throw new UsageError(`invalid base "${input}": "${bad}" is not a Debian package name`);
+    return packages.length ? { kind: "deb", suite, packages } : { kind: "deb", suite };
+  }
+  parseReference(input); // throws a UsageError naming what is wrong
+  return { kind: "registry", reference: input };
+}
+
+export interface BaseRequirements {
+  /** Facts of the main executable: its interpreter and NEEDED libraries select the packages. */
+  elf?: ElfInfo;
+  /** /etc/ssl/certs/ca-certificates.crt (default true). */
+  caCertificates?: boolean;
+  /** /usr/share/zoneinfo (default false). */
+  tzdata?: boolean;
+  /** Whole Debian packages to add (deb: bases only). */
+  extraPackages?: string[];
+}
+
+export interface BaseSummary {
+  kind: BaseSpec["kind"];
+  name: string;
+  /** Entries that are not directories (files and symlinks); unknown for registry bases. */
+  files?: number;
+  /** Bytes of the uncompressed layer tars, when known. */
+  uncompressedBytes?: number;
+  /** Bytes of the layer blobs as stored. */
+  compressedBytes: number;
+  layers: number;
+  /** deb: bases: the packages files were taken from. */
+  packages: { name: string; version: string; architecture: string }[];
+}
+
+export interface ResolvedBase {
+  image: Image;
+  /** For org.opencontainers.image.base.name: `scratch`, `deb:bookworm`, or the reference. */
+  name: string;
+  /** For org.opencontainers.image.base.digest (registry bases only). */
+  digest?: Digest;
+  /** Default user for the final image: the base's own, else non-root 65532:65532. */
+  user: string;
+  summary: BaseSummary;
+}
+
+export interface ResolveBaseOptions {
+  /** Path of aotpack.lock (deb: bases). Without it nothing is pinned. */
+  lockfile?: string;
+  /** Re-resolve from the mirror and rewrite the lock's pins for this architecture. */
+  updateLock?: boolean;
+  /** Debian mirror; else the host's apt sources; else http://deb.debian.org/debian. */
+  mirror?: string;
+  /** Root of aotpack's caches (default cacheRoot()): debs/ and debian/ go under it. */
+  cacheDir?: string;
+  /** Where the base layer blob is written (default cacheDir("blobs")). */
+  blobDir?: string;
+  compression?: Compression;
+  sourceDateEpoch?: number;
+  /** OpenPGP keyring for InRelease (default the Debian archive keyring). */
+  keyring?: string;
+  /** Registry client options (credentials, insecure registries) for registry bases. */
+  registry?: RemoteOptions;
+  onProgress?: (msg: string) => void;
+}
+
+const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export async function resolveBase(spec: BaseSpec, platform: Platform, req: BaseRequirements, options: ResolveBaseOptions = {}): Promise<ResolvedBase> {
+  const epoch = options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: options.sourceDateEpoch };
+  if (spec.kind === "scratch") {
+    return {
+      image: emptyImage(platform, epoch),
+      name: "scratch",
+      user: DEFAULT_USER,
+      summary: { kind: "scratch", name: "scratch", files: 0, uncompressedBytes: 0, compressedBytes: 0, layers: 0, packages: [] },
+    };
+  }
+  if (spec.kind === "registry") return resolveRegistryBase(spec.reference, platform, options);
+  return resolveDebianBase(spec, platform, req, options);
+}
+
+async function resolveRegistryBase(reference: string, platform: Platform, options: ResolveBaseOptions): Promise<ResolvedBase> {
+  options.onProgress?.(`pulling base ${reference} for ${formatPlatform(platform)}`);
+  // pull fails naming the available platforms when this one is missing.
+  const pulled = await pull(reference, { ...(options.registry ?? {}), platforms: [platform] });
+  const image = pulled.images[0]!.image;
+  const cfg = await image.configFile();
+  const layers = await image.layers();
+  let compressed = 0;
+  let uncompressed: number | undefined = 0;
+  for (const l of layers) {
+    compressed += await l.size();
+    const u = await l.uncompressedSize?.();
+    uncompressed = u === undefined || uncompressed === undefined ? undefined : uncompressed + u;
+  }
+  // base.name is the reference without digest; base.digest what it resolved to, so name@digest pins it.
+  const r = pulled.reference;
+  const name = r.tag ? `${r.registry}/${r.repository}:${r.tag}` : `${r.registry}/${r.repository}`;
+  return {
+    image,
+    name,
+    digest: pulled.digest,
+    user: cfg.config.User ? cfg.config.User : DEFAULT_USER,
+    summary: {
+      kind: "registry",
+      name,
+      ...(uncompressed === undefined ? {} : { uncompressedBytes: uncompressed }),
+      compressedBytes: compressed,
+      layers: layers.length,
+      packages: [],
+    },
+  };
+}
+
+async function resolveDebianBase(
+  spec: { kind: "deb"; suite: string; packages?: string[] },
+  platform: Platform,
+  req: BaseRequirements,
+  options: ResolveBaseOptions,
+): Promise<ResolvedBase> {
+  const arch = debianArch(platform);
+  const caCertificates = req.caCertificates ?? true;
+  const extraPackages = [...new Set([...(spec.packages ?? []), ...(req.extraPackages ?? [])])];
+  const deb = await buildDebianBase({
+    suite: spec.suite,
+    arch,
+    mirror: chooseMirror(options.mirror),
+    cacheRoot: options.cacheDir ?? cacheRoot(),
+    caCertificates,
+    tzdata: req.tzdata ?? false,
+    extraPackages,
+    ...(req.elf ? { elf: req.elf } : {}),
+    ...(options.lockfile ? { lockfile: options.lockfile } : {}),
+    ...(options.updateLock ? { updateLock: true } : {}),
+    ...(options.keyring ? { keyring: options.keyring } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const layer = await createLayer(deb.entries, {
+    compression: options.compression ?? "gzip",
+    ...epoch(options),
+    ...(options.blobDir ? { blobDir: options.blobDir } : {}),
+  });
+  const name = `deb:${spec.suite}`;
+  const pkgList = deb.packages.map((p) => `${p.name}=${p.version}`).join(" ");
+  let image = appendLayers(emptyImage(platform, epoch(options)), [
+    { layer, history: { created_by: `aotpack ${name} base: ${pkgList}`, comment: `Debian ${spec.suite} (InRelease ${deb.releaseDate})` } },
+  ]);
+  image = withConfig(image, (cfg) => ({
+    ...cfg,
+    config: {
+      ...cfg.config,
+      Env: [DEFAULT_PATH, ...(caCertificates ? ["SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"] : [])],
+      User: DEFAULT_USER,
+    },
+  }));
+  return {
+    image,
+    name,
+    user: DEFAULT_USER,
+    summary: {
+      kind: "deb",
+      name,
+      files: deb.entries.filter((e) => e.type !== "directory").length,
+      uncompressedBytes: (await layer.uncompressedSize?.()) ?? 0,
+      compressedBytes: await layer.size(),
+      layers: 1,
+      packages: deb.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture })),
+    },
+  };
+}
+
+function epoch(options: ResolveBaseOptions): { sourceDateEpoch?: number } {
+  return options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: options.sourceDateEpoch };
+}

@@ -1,0 +1,174 @@
+/** `verify`, `run` and `setup-binfmt`: run images without Docker. */
+import { UsageError } from "../errors.ts";
+import type { HttpCheckConfig } from "../build/config.ts";
+import { parsePlatform } from "../oci/platform.ts";
+import { keyValues, parse, parsePort, platformSelection, GLOBAL } from "./options.ts";
+import type { CommandContext } from "./commands.ts";
+
+export const VERIFY_HELP = `Usage: aotpack verify IMAGE [--platform all|LIST] [--http 'GET /path [STATUS] [array|object]']… [options]
+
+Runs every platform's image without Docker (foreign CPUs under qemu-user), waits for its port,
+checks the HTTP answers, measures startup time and RSS, then requires a clean exit on SIGTERM.
+
+  --platform all|LIST        platforms to verify (default all)
+  --http 'METHOD PATH [STATUS] [array|object]'   a check (repeatable; default 'GET /')
+  --expect-status N          status for checks that give none (default 200)
+  --expect-json-type T       array|object, for checks that give none
+  --expect-content-type CT   the content type must start with this
+  --expect-body TEXT         the body must contain this
+  --port N                   the app's port in the image (default: from ExposedPorts/PORT, else 8080)
+  -e, --env K=V              extra environment (repeatable)
+  --timeout S                seconds to wait for the first good response (default 30)
+  --grace S                  seconds the app may take to exit after SIGTERM (default 5)
+  --isolation auto|namespaces|host   (default auto: namespaces when root)
+  --json                     print the report as JSON`;
+
+export function parseHttpCheck(spec: string, defaults: Omit<HttpCheckConfig, "path" | "method">): HttpCheckConfig {
+  const parts = spec.trim().split(/\s+/);
+  let method = "GET";
+  if (parts[0] && /^[A-Z]+$/.test(parts[0])) method = parts.shift()!;
+  const path = parts.shift();
+  if (!path || !path.startsWith("/")) throw new UsageError(`--http "${spec}": expected 'METHOD /path [STATUS] [array|object]'`);
+  const check: HttpCheckConfig = { method, path, ...defaults };
+  for (const p of parts) {
+    if (/^\d{3}$/.test(p)) check.expectStatus = Number(p);
+    else if (p === "array" || p === "object") check.expectJsonType = p;
+    else throw new UsageError(`--http "${spec}": unknown expectation "${p}" (a status like 404, or array/object)`);
+  }
+  return check;
+}
+
+function seconds(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} takes a number of seconds (got "${v}")`);
+  return n * 1000;
+}
+
+export async function runVerify(argv: string[], ctx: CommandContext, projectChecks?: HttpCheckConfig[]): Promise<number> {
+  const report = await verifyFromArgs(argv, ctx, projectChecks);
+  const { formatVerifyReport } = await import("../verify/index.ts");
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatVerifyReport(report)}\n`);
+  return report.ok ? 0 : 1;
+}
+
+/** Parse verify's flags and run it; the caller prints (build --verify folds it into its own output). */
+export async function verifyFromArgs(argv: string[], ctx: CommandContext, projectChecks?: HttpCheckConfig[]) {
+  const { values, positionals } = parse(argv, {
+    ...GLOBAL,
+    platform: { type: "string" },
+    http: { type: "string", multiple: true },
+    "expect-status": { type: "string" },
+    "expect-json-type": { type: "string" },
+    "expect-content-type": { type: "string" },
+    "expect-body": { type: "string" },
+    port: { type: "string" },
+    env: { type: "string", short: "e", multiple: true },
+    timeout: { type: "string" },
+    grace: { type: "string" },
+    isolation: { type: "string" },
+    "insecure-registry": { type: "string", multiple: true },
+  });
+  if (positionals.length !== 1) throw new UsageError("verify takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  const defaults: Omit<HttpCheckConfig, "path" | "method"> = {};
+  if (values["expect-status"] !== undefined) {
+    if (!/^\d{3}$/.test(values["expect-status"])) throw new UsageError(`--expect-status takes an HTTP status (got "${values["expect-status"]}")`);
+    defaults.expectStatus = Number(values["expect-status"]);
+  }
+  const jt = values["expect-json-type"];
+  if (jt !== undefined) {
+    if (jt !== "array" && jt !== "object") throw new UsageError(`--expect-json-type must be array or object (got "${jt}")`);
+    defaults.expectJsonType = jt;
+  }
+  if (values["expect-content-type"] !== undefined) defaults.expectContentType = values["expect-content-type"];
+  if (values["expect-body"] !== undefined) defaults.expectBody = values["expect-body"];
+  const checks = values.http?.length ? values.http.map((h) => parseHttpCheck(h, defaults)) : projectChecks?.length ? projectChecks : [{ path: "/", ...defaults }];
+  const isolation = values.isolation;
+  if (isolation !== undefined && !["auto", "namespaces", "host"].includes(isolation)) throw new UsageError(`--isolation must be auto, namespaces or host`);
+  const platforms = platformSelection(values.platform);
+
+  const { openSource } = await import("../sources.ts");
+  const { verifyImage } = await import("../verify/index.ts");
+  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  const options: Parameters<typeof verifyImage>[0] = {
+    image: src.item,
+    platforms,
+    checks,
+    onProgress: (m) => ctx.io.stderr.write(`${m}\n`),
+    onWarning: (m) => ctx.io.stderr.write(`warning: ${m}\n`),
+  };
+  const port = parsePort("port", values.port);
+  if (port !== undefined) options.port = port;
+  if (values.env) options.env = keyValues("env", values.env);
+  const timeout = seconds("timeout", values.timeout);
+  if (timeout !== undefined) options.timeoutMs = timeout;
+  const grace = seconds("grace", values.grace);
+  if (grace !== undefined) options.stopGraceMs = grace;
+  if (isolation) options.isolation = isolation as "auto" | "namespaces" | "host";
+  return verifyImage(options);
+}
+
+export const RUN_HELP = `Usage: aotpack run IMAGE [--platform P] [-p HOSTPORT:PORT]… [-e K=V]… [-- args…]
+
+Runs one platform's image without Docker: unpacks it safely, runs the entrypoint as the image's user
+in mount/PID/network namespaces (or on the host's loopback when namespaces are unavailable),
+foreign CPUs under qemu-user. Forwards SIGTERM/SIGINT and exits with the app's code.
+
+  --platform P               which platform of an index (default: the host's)
+  -p, --publish H:C          forward 127.0.0.1:H to the app's port C (repeatable)
+  -e, --env K=V              extra environment (repeatable)
+  --isolation auto|namespaces|host`;
+
+export async function runRun(argv: string[], ctx: CommandContext): Promise<number> {
+  const dashdash = argv.indexOf("--");
+  const own = dashdash >= 0 ? argv.slice(0, dashdash) : argv;
+  const args = dashdash >= 0 ? argv.slice(dashdash + 1) : undefined;
+  const { values, positionals } = parse(own, {
+    ...GLOBAL,
+    platform: { type: "string" },
+    publish: { type: "string", short: "p", multiple: true },
+    env: { type: "string", short: "e", multiple: true },
+    isolation: { type: "string" },
+    "insecure-registry": { type: "string", multiple: true },
+  });
+  if (positionals.length !== 1) throw new UsageError("run takes one IMAGE; put the app's arguments after --");
+  const ports = (values.publish ?? []).map((spec) => {
+    const m = /^(\d+):(\d+)$/.exec(spec);
+    if (!m) throw new UsageError(`-p "${spec}": expected HOSTPORT:CONTAINERPORT, e.g. 8080:8080`);
+    return { host: parsePort("publish", m[1])!, container: parsePort("publish", m[2])! };
+  });
+  const { openSource } = await import("../sources.ts");
+  const { runImage } = await import("../verify/index.ts");
+  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  const options: Parameters<typeof runImage>[0] = {
+    image: src.item,
+    ports,
+    onOutput: (line, stream) => (stream === "stdout" ? ctx.io.stdout : ctx.io.stderr).write(`${line}\n`),
+    onWarning: (m) => ctx.io.stderr.write(`warning: ${m}\n`),
+    onStarted: (r) => {
+      const where = r.ports.map((p) => `127.0.0.1:${p.host} → ${p.container}`).join(", ");
+      ctx.io.stderr.write(`aotpack: running ${src.name} (${r.isolation}${r.emulated ? ", qemu-user" : ""})${where ? `, ${where}` : ""}\n`);
+    },
+  };
+  if (values.platform) options.platform = parsePlatform(values.platform);
+  if (values.env) options.env = keyValues("env", values.env);
+  if (args) options.args = args;
+  if (values.isolation) {
+    if (!["auto", "namespaces", "host"].includes(values.isolation)) throw new UsageError(`--isolation must be auto, namespaces or host`);
+    options.isolation = values.isolation as "auto" | "namespaces" | "host";
+  }
+  return runImage(options);
+}
+
+export const SETUP_BINFMT_HELP = `Usage: aotpack setup-binfmt
+
+Registers qemu-aarch64 (from Debian's qemu-user-static) with binfmt_misc, with the fix-binary
+flag, so arm64 images run inside their own rootfs. Needs root. Idempotent.`;
+
+export async function runSetupBinfmt(argv: string[], ctx: CommandContext): Promise<number> {
+  parse(argv, GLOBAL);
+  const { setupBinfmt } = await import("../verify/index.ts");
+  const r = await setupBinfmt();
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify(r)}\n` : `binfmt_misc: ${r.status} (${r.interpreter}${r.mounted ? ", mounted binfmt_misc" : ""})\n`);
+  return 0;
+}

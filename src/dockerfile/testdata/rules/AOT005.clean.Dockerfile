@@ -1,0 +1,10 @@
+FROM --platform=$BUILDPLATFORM mcr.microsoft.com/dotnet/sdk:8.0 AS build
+ARG TARGETARCH
+WORKDIR /src
+COPY . .
+RUN dotnet publish -c Release -r linux-x64 -p:PublishAot=true -p:StripSymbols=false -o /out
+
+FROM mcr.microsoft.com/dotnet/runtime-deps:8.0-noble-chiseled
+COPY --from=build /out/api /app/api
+USER $APP_UID
+ENTRYPOINT ["/app/api"]

@@ -1,0 +1,135 @@
+/**
+ * docker-archive sink: the `docker save` format that `docker load` reads
+ * (manifest.json + config + layer blobs). One platform per archive; layers are
+ * stored as they are (gzip layers load fine).
+ */
+import { resolve } from "node:path";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { UsageError } from "../errors.ts";
+import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
+import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
+import { sourceDateEpoch } from "../oci/layer.ts";
+import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
+import { platformOfImage } from "../oci/mutate.ts";
+import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import type { TarEntry } from "../oci/tar.ts";
+import { planPublish } from "./blobs.ts";
+import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
+import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./types.ts";
+
+const NAME_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const DOCKER_REF = new RegExp(
+  `^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?${NAME_COMPONENT}(?:/${NAME_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$`,
+);
+
+/** "app" → "app:latest"; refuses what docker would refuse. */
+export function dockerRepoTag(tag: string): string {
+  if (!DOCKER_REF.test(tag)) {
+    throw new UsageError(`invalid docker tag "${tag}": expected name[:tag] with a lowercase name, e.g. myapp:1.0`);
+  }
+  const lastSlash = tag.lastIndexOf("/");
+  return tag.slice(lastSlash + 1).includes(":") ? tag : `${tag}:latest`;
+}
+
+/** Every image in an index (nested indexes flattened) with its platform. */
+async function imagesOf(index: ImageIndex, depth = 0): Promise<{ platform: Platform | undefined; digest: Digest; get: () => Promise<Image> }[]> {
+  const out: { platform: Platform | undefined; digest: Digest; get: () => Promise<Image> }[] = [];
+  if (depth > 8) return out;
+  for (const d of (await index.indexManifest()).manifests) {
+    if (isIndexMediaType(d.mediaType)) out.push(...(await imagesOf(await index.imageIndex(d.digest), depth + 1)));
+    else if (isManifestMediaType(d.mediaType)) {
+      if (d.platform?.os === "unknown") continue; // attestation manifests, not runnable images
+      out.push({ platform: d.platform, digest: d.digest, get: () => index.image(d.digest) });
+    }
+  }
+  return out;
+}
+
+/** The one image a docker-archive will hold. */
+export async function chooseImage(item: Image | ImageIndex, platform: Platform | undefined): Promise<Image> {
+  if (!isImageIndex(item)) {
+    if (platform) {
+      const own = await platformOfImage(item);
+      if (!platformEquals(own, platform)) {
+        throw new UsageError(`the image is ${formatPlatform(own)}, not the requested ${formatPlatform(platform)}`);
+      }
+    }
+    return item;
+  }
+  const images = await imagesOf(item);
+  const names = images.map((i) => (i.platform ? formatPlatform(i.platform) : i.digest)).join(", ");
+  if (platform) {
+    const hit = images.find((i) => i.platform && platformEquals(i.platform, platform));
+    if (!hit) throw new UsageError(`no ${formatPlatform(platform)} image in the index (it has: ${names || "none"})`);
+    return hit.get();
+  }
+  if (images.length === 1) return images[0]!.get();
+  if (images.length === 0) throw new UsageError("the index holds no images");
+  throw new UsageError(`a docker-archive holds one platform but the index has ${images.length} (${names}); choose one with --platform`);
+}
+
+function progress(digest: Digest, total: number, onProgress?: (e: ProgressEvent) => void): Transform {
+  let done = 0;
+  return new Transform({
+    transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
+      done += chunk.length;
+      onProgress?.({ kind: "blob", digest, done, total });
+      cb(null, chunk);
+    },
+  });
+}
+
+export function dockerArchivePublisher(file: string, options: { platform?: Platform } = {}): Publisher {
+  const target = resolve(file);
+  return {
+    kind: "docker-archive",
+    async publish(item: Image | ImageIndex, publishOptions: PublishOptions = {}): Promise<PublishResult> {
+      const repoTag = publishOptions.tag !== undefined ? dockerRepoTag(publishOptions.tag) : undefined;
+      await archiveTargetState(target, "a docker archive");
+      const image = await chooseImage(item, options.platform);
+      const plan = await planPublish(image);
+      const manifest = await image.manifest();
+      const mtime = sourceDateEpoch();
+      const path = (d: Digest): string => `blobs/sha256/${digestHex(d)}`;
+      const entries: TarEntry[] = [
+        { header: { name: "blobs", type: "directory", size: 0, mode: 0o755, uid: 0, gid: 0, mtime } },
+        { header: { name: "blobs/sha256", type: "directory", size: 0, mode: 0o755, uid: 0, gid: 0, mtime } },
+      ];
+      const onProgress = publishOptions.onProgress;
+      for (const blob of plan.blobs) {
+        if (blob.kind === "manifest") continue; // docker-archive has no manifests, only manifest.json
+        entries.push({
+          header: { name: path(blob.digest), type: "file", size: blob.size, mode: 0o644, uid: 0, gid: 0, mtime },
+          body: async () => {
+            const source: Readable = await blob.open();
+            const verifier = new DigestVerifier(blob.digest, blob.size, `${blob.kind} ${blob.digest}`);
+            const counter = progress(blob.digest, blob.size, onProgress);
+            source.on("error", (err) => verifier.destroy(err));
+            verifier.on("error", (err) => counter.destroy(err));
+            return source.pipe(verifier).pipe(counter);
+          },
+        });
+      }
+      const manifestJson = Buffer.from(
+        JSON.stringify([
+          {
+            Config: path(manifest.config.digest),
+            RepoTags: repoTag ? [repoTag] : null,
+            Layers: manifest.layers.map((l) => path(l.digest)),
+          },
+        ]),
+      );
+      entries.push({
+        header: { name: "manifest.json", type: "file", size: manifestJson.length, mode: 0o644, uid: 0, gid: 0, mtime },
+        body: manifestJson,
+      });
+      await writeTarAtomic(target, entries);
+      return {
+        reference: `docker-archive:${target}${repoTag ? `:${repoTag}` : ""}`,
+        digest: plan.root.digest,
+        mediaType: plan.root.mediaType,
+        size: plan.root.size,
+      };
+    },
+  };
+}

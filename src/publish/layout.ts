@@ -1,0 +1,277 @@
+/**
+ * OCI image layout directory sink. Creates a layout, or appends to an existing one
+ * without ever leaving it broken: content-addressed blobs first (each via temp +
+ * rename, existing ones skipped), index.json last via temp + rename. A failed
+ * publish removes what it added.
+ */
+import { createWriteStream } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { AotpackError } from "../errors.ts";
+import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
+import { errnoCode, fsError, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
+import type { Image, ImageIndex } from "../oci/interfaces.ts";
+import { canonicalJson } from "../oci/json.ts";
+import { MediaType } from "../oci/media-types.ts";
+import { Annotation, type Descriptor, type IndexManifest } from "../oci/types.ts";
+import { checkLayoutTag, planPublish, type PlannedBlob } from "./blobs.ts";
+import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./types.ts";
+
+export const OCI_LAYOUT_CONTENT = `{"imageLayoutVersion":"1.0.0"}`;
+
+/** What is at the output path before we write. */
+type LayoutTarget = { state: "missing" } | { state: "empty-dir" } | { state: "layout"; index: IndexManifest | undefined };
+
+/** Refuses anything that is not absent, an empty directory, or an OCI layout, with one line. */
+export async function inspectLayoutTarget(dir: string): Promise<LayoutTarget> {
+  let st;
+  try {
+    st = await stat(dir);
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return { state: "missing" };
+    throw fsError(err, "reading", dir);
+  }
+  if (!st.isDirectory()) throw new AotpackError(`output path ${dir} exists and is not an OCI layout (it is a file)`);
+  const names = await readdir(dir).catch((err: unknown) => {
+    throw fsError(err, "reading", dir);
+  });
+  if (names.length === 0) return { state: "empty-dir" };
+  if (!names.includes("oci-layout")) {
+    throw new AotpackError(`output path ${dir} exists and is not an OCI layout (a non-empty directory without an oci-layout file)`, {
+      hint: "choose a new or empty directory, or an existing OCI layout",
+    });
+  }
+  let version: unknown;
+  try {
+    version = (JSON.parse(await readFile(join(dir, "oci-layout"), "utf8")) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+  } catch {
+    throw new AotpackError(`output path ${dir} has an unreadable oci-layout file; refusing to write into it`);
+  }
+  if (typeof version !== "string" || !version.startsWith("1.")) {
+    throw new AotpackError(`output path ${dir} has imageLayoutVersion ${JSON.stringify(version)}; only 1.x is supported`);
+  }
+  let raw: string;
+  try {
+    raw = await readFile(join(dir, "index.json"), "utf8");
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return { state: "layout", index: undefined };
+    throw fsError(err, "reading", join(dir, "index.json"));
+  }
+  try {
+    const index = JSON.parse(raw) as IndexManifest;
+    if (!Array.isArray(index.manifests)) throw new Error("no manifests");
+    return { state: "layout", index };
+  } catch {
+    throw new AotpackError(`output path ${dir} has a corrupt index.json; refusing to overwrite it`);
+  }
+}
+
+/** The layout's index as it is now; "fresh" while the layout has no oci-layout file yet (we are creating it). */
+async function currentLayoutIndex(root: string): Promise<{ state: "fresh" } | { state: "layout"; index: IndexManifest | undefined }> {
+  const hasLayoutFile = await stat(join(root, "oci-layout")).then(
+    () => true,
+    () => false,
+  );
+  if (!hasLayoutFile) return { state: "fresh" };
+  const target = await inspectLayoutTarget(root);
+  return target.state === "layout" ? target : { state: "fresh" };
+}
+
+/** Passes bytes through, reporting progress. */
+function progressCounter(digest: Digest, total: number, onProgress: ((e: ProgressEvent) => void) | undefined): Transform {
+  let done = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      done += chunk.length;
+      onProgress?.({ kind: "blob", digest, done, total });
+      cb(null, chunk);
+    },
+  });
+}
+
+/**
+ * Store one blob as <blobsDir>/<hex>, verified while streaming; a present file of the
+ * right size is kept (blobs are only ever renamed into place whole). Returns whether it was written.
+ */
+export async function storeBlob(
+  blobsDir: string,
+  blob: PlannedBlob,
+  onProgress: ((e: ProgressEvent) => void) | undefined,
+): Promise<boolean> {
+  const target = join(blobsDir, digestHex(blob.digest));
+  const existing = await stat(target).catch(() => undefined);
+  if (existing?.isFile() && existing.size === blob.size) {
+    if (blob.kind === "manifest") onProgress?.({ kind: "manifest", digest: blob.digest });
+    else onProgress?.({ kind: "blob", digest: blob.digest, done: blob.size, total: blob.size, skipped: true });
+    return false;
+  }
+  const tmp = tempPathBeside(target);
+  try {
+    await pipeline(
+      await blob.open(),
+      new DigestVerifier(blob.digest, blob.size, `${blob.kind} ${blob.digest}`),
+      progressCounter(blob.digest, blob.size, blob.kind === "manifest" ? undefined : onProgress),
+      createWriteStream(tmp, { flags: "wx" }),
+    );
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw fsError(err, "writing", target);
+  }
+  if (blob.kind === "manifest") onProgress?.({ kind: "manifest", digest: blob.digest });
+  return true;
+}
+
+/** index.json entries after adding `desc`: a tag moves to the new descriptor; an untagged duplicate is not repeated. */
+export function mergeIndexEntries(existing: Descriptor[], desc: Descriptor, tag: string | undefined): Descriptor[] {
+  const kept = existing.filter((d) => {
+    const name = d.annotations?.[Annotation.RefName];
+    if (tag !== undefined) return name !== tag;
+    return !(name === undefined && d.digest === desc.digest);
+  });
+  return [...kept, desc];
+}
+
+export function layoutIndexJson(existing: IndexManifest | undefined, manifests: Descriptor[]): Buffer {
+  const index: IndexManifest = {
+    ...(existing ?? {}),
+    schemaVersion: 2,
+    mediaType: MediaType.OciIndex,
+    manifests,
+  };
+  return canonicalJson(index);
+}
+
+export function layoutPublisher(dir: string): Publisher {
+  const root = resolve(dir);
+  return {
+    kind: "oci",
+    async publish(item: Image | ImageIndex, options: PublishOptions = {}): Promise<PublishResult> {
+      checkLayoutTag(options.tag);
+      const target = await inspectLayoutTarget(root);
+      const plan = await planPublish(item);
+      const blobsDir = join(root, "blobs", "sha256");
+      const created: string[] = []; // directories we made, deepest last
+      const written: string[] = []; // blob files we added
+      try {
+        if (target.state === "missing") await mkdirTracked(root, created);
+        await mkdirTracked(join(root, "blobs"), created);
+        await mkdirTracked(blobsDir, created);
+        for (const blob of plan.blobs) {
+          if (await storeBlob(blobsDir, blob, options.onProgress)) written.push(join(blobsDir, digestHex(blob.digest)));
+        }
+        const desc: Descriptor = {
+          ...plan.root,
+          ...(options.tag !== undefined ? { annotations: { [Annotation.RefName]: options.tag } } : {}),
+        };
+        await withLayoutLock(root, async () => {
+          // Re-read under the lock: another publish may have updated index.json meanwhile.
+          const now = await currentLayoutIndex(root);
+          const existingIndex = now.state === "layout" ? now.index : undefined;
+          const manifests = mergeIndexEntries(existingIndex?.manifests ?? [], desc, options.tag);
+          // index.json is the commit point: before its rename the layout is unchanged.
+          await writeFileAtomic(join(root, "index.json"), layoutIndexJson(existingIndex, manifests));
+          if (now.state !== "layout") await writeFileAtomic(join(root, "oci-layout"), OCI_LAYOUT_CONTENT);
+        });
+      } catch (err) {
+        await undo(root, target.state, written, created);
+        throw err instanceof AotpackError ? err : fsError(err, "writing", root);
+      }
+      return {
+        reference: options.tag !== undefined ? `oci:${root}:${options.tag}` : `oci:${root}@${plan.root.digest}`,
+        digest: plan.root.digest,
+        mediaType: plan.root.mediaType,
+        size: plan.root.size,
+      };
+    },
+  };
+}
+
+const LOCK_NAME = ".aotpack-index.lock";
+const LOCK_WAIT_MS = 30_000;
+const inProcessLocks = new Map<string, Promise<void>>();
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === "EPERM";
+  }
+}
+
+/**
+ * Serialise index.json updates of one layout: in this process with a promise chain,
+ * across processes with an O_EXCL lock file holding our pid (taken over when its
+ * owner is gone).
+ */
+export async function withLayoutLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  const previous = inProcessLocks.get(root) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  const chained = previous.then(() => mine);
+  inProcessLocks.set(root, chained);
+  await previous;
+  const lockPath = join(root, LOCK_NAME);
+  try {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await writeFile(lockPath, String(process.pid), { flag: "wx" });
+        break;
+      } catch (err) {
+        if (errnoCode(err) !== "EEXIST") throw fsError(err, "writing", lockPath);
+        const owner = Number((await readFile(lockPath, "utf8").catch(() => "")).trim());
+        if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) {
+          await rm(lockPath, { force: true });
+          continue;
+        }
+        if (Date.now() > deadline) {
+          throw new AotpackError(`layout ${root} is locked by process ${owner || "?"} (${lockPath})`, {
+            hint: "wait for the other aotpack run, or remove the lock file if no such process exists",
+          });
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await rm(lockPath, { force: true });
+    }
+  } finally {
+    release();
+    if (inProcessLocks.get(root) === chained) inProcessLocks.delete(root);
+  }
+}
+
+async function mkdirTracked(path: string, created: string[]): Promise<void> {
+  try {
+    const first = await mkdir(path, { recursive: true });
+    if (first !== undefined) {
+      // mkdir -p reports the first directory it made; remember all of them down to `path`.
+      let p = path;
+      const chain: string[] = [];
+      while (p.length >= first.length) {
+        chain.unshift(p);
+        if (p === first) break;
+        p = dirname(p);
+      }
+      created.push(...chain);
+    }
+  } catch (err) {
+    throw fsError(err, "creating", path);
+  }
+}
+
+/** Best effort: remove blobs we added and directories we created; a fresh layout disappears entirely. */
+async function undo(root: string, state: LayoutTarget["state"], written: string[], created: string[]): Promise<void> {
+  for (const f of written) await unlink(f).catch(() => {});
+  if (state !== "layout") {
+    await rm(join(root, "index.json"), { force: true }).catch(() => {});
+    await rm(join(root, "oci-layout"), { force: true }).catch(() => {});
+  }
+  for (const d of [...created].reverse()) await rmdir(d).catch(() => {});
+}

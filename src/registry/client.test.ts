@@ -1,0 +1,130 @@
+/** Protocol edge cases against a small fake registry (the real one cannot be made to do these). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { sha256 } from "../oci/digest.ts";
+import { MediaType } from "../oci/media-types.ts";
+import { RegistryClient } from "./client.ts";
+import { RegistryError } from "./errors.ts";
+
+type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+
+async function fake(handler: Handler): Promise<{ host: string; stop(): Promise<void> }> {
+  const server = createServer((req, res) => handler(req, res, new URL(req.url ?? "/", "http://x")));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return {
+    host: `127.0.0.1:${port}`,
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const MANIFEST = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: sha256("{}"), size: 2 }, layers: [] }));
+const FAST = { retry: { baseDelayMs: 1, maxDelayMs: 5 } };
+
+test("bearer: token cached per scope; a 401 asking a new scope gets a token for it", async () => {
+  const tokenRequests: string[][] = [];
+  let host = "";
+  const server = await fake((req, res, url) => {
+    if (url.pathname === "/token") {
+      const scopes = url.searchParams.getAll("scope").sort();
+      tokenRequests.push(scopes);
+      res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ token: `tok ${scopes.join(" ")}`, expires_in: 300 }));
+      return;
+    }
+    const m = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(url.pathname);
+    // `special` demands push too (as a registry may for some operations): scope not asked by the client.
+    const need = m ? [`repository:${m[1]}:${m[2] === "special" ? "pull,push" : "pull"}`] : [];
+    const token = (req.headers.authorization ?? "").replace(/^Bearer tok /, "").split(" ");
+    if (!req.headers.authorization?.startsWith("Bearer ") || !need.every((s) => token.includes(s))) {
+      res.writeHead(401, {
+        "WWW-Authenticate": `Bearer realm="http://${host}/token",service="fake",scope="${need.join(" ")}"${req.headers.authorization ? ',error="insufficient_scope"' : ""}`,
+        "Content-Type": "application/json",
+      }).end('{"errors":[{"code":"UNAUTHORIZED"}]}');
+      return;
+    }
+    res.writeHead(200, { "Content-Type": MediaType.OciManifest, "Docker-Content-Digest": sha256(MANIFEST) }).end(MANIFEST);
+  });
+  host = server.host;
+  const client = new RegistryClient(server.host, { credentials: null, ...FAST });
+  try {
+    const m = await client.getManifest("team/app", "v1");
+    assert.equal(m.digest, sha256(MANIFEST));
+    assert.equal(m.mediaType, MediaType.OciManifest);
+    await client.getManifest("team/app", "v2");
+    assert.deepEqual(tokenRequests, [["repository:team/app:pull"]], "second request reuses the cached token");
+    await client.getManifest("team/app", "special");
+    assert.deepEqual(tokenRequests.at(-1), ["repository:team/app:pull,push"]);
+    assert.equal(tokenRequests.length, 2);
+  } finally {
+    client.close();
+    await server.stop();
+  }
+});
+
+test("temporary failures are retried (Retry-After honoured); permanent ones are not and carry their OCI codes", async () => {
+  const seen: string[] = [];
+  const server = await fake((req, res, url) => {
+    seen.push(url.pathname);
+    const n = seen.filter((p) => p === url.pathname).length;
+    if (url.pathname.endsWith("/flaky") && n === 1) {
+      res.writeHead(503, { "Content-Type": "application/json" }).end('{"errors":[{"code":"UNAVAILABLE"}]}');
+    } else if (url.pathname.endsWith("/busy") && n === 1) {
+      res.writeHead(429, { "Retry-After": "0" }).end();
+    } else if (url.pathname.endsWith("/reset") && n === 1) {
+      req.socket.destroy();
+    } else if (url.pathname.endsWith("/bad")) {
+      res.writeHead(400, { "Content-Type": "application/json" }).end('{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}');
+    } else {
+      res.writeHead(200, { "Content-Type": MediaType.OciManifest }).end(MANIFEST);
+    }
+  });
+  const client = new RegistryClient(server.host, { credentials: null, ...FAST });
+  try {
+    for (const ref of ["flaky", "busy", "reset"]) assert.equal((await client.getManifest("a", ref)).digest, sha256(MANIFEST), ref);
+    assert.equal(seen.filter((p) => p.endsWith("/flaky")).length, 2);
+    assert.equal(seen.filter((p) => p.endsWith("/reset")).length, 2);
+    await assert.rejects(client.getManifest("a", "bad"), (err: unknown) => {
+      assert.ok(err instanceof RegistryError);
+      assert.equal(err.status, 400);
+      assert.deepEqual(err.codes, ["MANIFEST_INVALID"]);
+      assert.equal(err.temporary, false);
+      assert.equal(err.method, "GET");
+      assert.equal(err.url, `http://${server.host}/v2/a/manifests/bad`);
+      assert.equal(err.message, `GET http://${server.host}/v2/a/manifests/bad: 400 MANIFEST_INVALID: manifest invalid`);
+      return true;
+    });
+    assert.equal(seen.filter((p) => p.endsWith("/bad")).length, 1);
+  } finally {
+    client.close();
+    await server.stop();
+  }
+});
+
+test("a manifest fetched by digest must hash to it", async () => {
+  const server = await fake((_req, res) => res.writeHead(200, { "Content-Type": MediaType.OciManifest }).end(MANIFEST));
+  const client = new RegistryClient(server.host, { credentials: null, ...FAST });
+  try {
+    const other = sha256("something else");
+    await assert.rejects(client.getManifest("a", other), /sent content with digest/);
+  } finally {
+    client.close();
+    await server.stop();
+  }
+});
+
+test("unreachable registry: a clear, permanent error", async () => {
+  const server = await fake(() => undefined);
+  const host = server.host;
+  await server.stop();
+  const client = new RegistryClient(host, { credentials: null, ...FAST });
+  try {
+    await assert.rejects(client.getManifest("a", "b"), (err: unknown) => err instanceof RegistryError && !err.temporary && /connection refused by 127\.0\.0\.1/.test(err.message));
+  } finally {
+    client.close();
+  }
+});

@@ -1,0 +1,197 @@
+/**
+ * Real runs: the Bun-compiled todo-server fixture in images with the host's glibc, verified
+ * natively (linux/amd64) and under qemu-user (linux/arm64), plus broken images that must each
+ * fail with their named diagnosis.
+ */
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { join } from "node:path";
+import { newIndex } from "../oci/mutate.ts";
+import type { Image } from "../oci/interfaces.ts";
+import { formatVerifyReport, verifyImage, type HttpCheck, type PlatformReport, type VerifyOptions } from "./verify.ts";
+import { namespacesAvailable } from "./host.ts";
+import { BINFMT_DIR, readBinfmtEntry, removeBinfmtEntry, setupBinfmt } from "./binfmt.ts";
+import { AMD64, ARM64, compileTodoServer, requireTool, todoImage, type TodoImageOptions } from "./testing/images.ts";
+
+const TODO_CHECKS: HttpCheck[] = [
+  { path: "/todos", expectStatus: 200, expectContentType: "application/json", expectJsonType: "array" },
+  { path: "/todos/1", expectStatus: 200, expectJsonType: "object", expectBody: '"title":"write the verifier"' },
+  { path: "/todos/999", expectStatus: 404, expectJsonType: "object" },
+];
+
+let work: string;
+let runDir: string;
+let amd64Binary: string;
+let arm64Binary: string | undefined;
+let arm64Skip: string | undefined;
+let namespaces = false;
+/** An empty directory: as a binfmt_misc mount point it hides any registration; as PATH it holds no qemu. */
+let emptyDir: string;
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "aotpack-verify-test-"));
+  runDir = join(work, "runs");
+  emptyDir = join(work, "empty");
+  await mkdir(runDir);
+  await mkdir(emptyDir);
+  namespaces = await namespacesAvailable();
+  if (!namespaces && process.env.CI === "true") throw new Error("CI runs as root with namespaces; unshare failed");
+  amd64Binary = await compileTodoServer(AMD64, join(work, "bin"));
+  arm64Skip = await requireTool("/usr/bin/qemu-aarch64-static", "qemu-user-static");
+  if (!arm64Skip) {
+    try {
+      arm64Binary = await compileTodoServer(ARM64, join(work, "bin"));
+    } catch (err) {
+      if (process.env.CI === "true") throw err;
+      arm64Skip = `cannot compile for arm64 (the Bun runtime comes from the npm registry): ${String(err)}`;
+    }
+  }
+});
+
+after(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+function image(binary: string, platform = AMD64, options: TodoImageOptions = {}): Promise<Image> {
+  return todoImage(binary, platform, join(work, "blobs"), options);
+}
+
+async function verifyOne(img: Image, options: Partial<VerifyOptions> = {}): Promise<PlatformReport> {
+  const report = await verifyImage({ image: img, tempDir: runDir, ...options });
+  assert.equal(report.platforms.length, 1);
+  // Whatever happened, the unpacked rootfs is gone.
+  assert.deepEqual(await readdir(runDir), []);
+  return report.platforms[0] as PlatformReport;
+}
+
+describe("verifyImage: working images", () => {
+  test("linux/amd64 natively and linux/arm64 under qemu-user: JSON, 404, clean SIGTERM stop", async (t) => {
+    const entries = [{ image: await image(amd64Binary, AMD64, { user: "app" }) }];
+    if (arm64Binary) entries.push({ image: await image(arm64Binary, ARM64) });
+    else t.diagnostic(`arm64 left out: ${arm64Skip}`);
+    // An empty binfmt dir forces the explicit-qemu path even where binfmt_misc is registered.
+    const report = await verifyImage({ image: newIndex(entries), checks: [...TODO_CHECKS, { path: "/", expectBody: '"cwd":"/app"' }], tempDir: runDir, emulation: { binfmtDir: emptyDir } });
+    const table = formatVerifyReport(report);
+    assert.equal(report.ok, true, table);
+    assert.equal(report.platforms.length, entries.length);
+    for (const p of report.platforms) {
+      assert.equal(p.checks.length, 4);
+      assert.ok(p.checks.every((c) => c.ok));
+      assert.ok((p.startupMs ?? -1) >= 0);
+      assert.ok((p.rssKiB ?? 0) > 1024, "an app's RSS is more than 1 MiB");
+      assert.ok((p.peakRssKiB ?? 0) >= (p.rssKiB ?? 0));
+      assert.equal(p.exitCode, 0);
+      assert.ok(p.stopMs !== undefined);
+      assert.equal(p.isolation, namespaces ? "namespaces" : "host");
+    }
+    const [amd, arm] = report.platforms;
+    assert.equal(amd?.platform, "linux/amd64");
+    assert.equal(amd?.emulated, false);
+    if (namespaces) assert.equal(amd?.checks[3]?.ok, true); // WorkingDir honoured in the chroot
+    if (arm) {
+      assert.equal(arm.platform, "linux/arm64");
+      assert.equal(arm.emulation, "qemu");
+      assert.match(table, /RSS after checks \(KiB\) \[qemu's, guest included\]/);
+    }
+    assert.match(table, /startup to first good response \(ms\)/);
+    assert.match(table, /stop after SIGTERM \(ms\)/);
+    assert.match(table, /verify: all platforms passed/);
+  });
+
+  test("linux/arm64 through binfmt_misc with the F flag (aotpack setup-binfmt)", async (t) => {
+    if (!arm64Binary) return t.skip(arm64Skip);
+    if (process.getuid?.() !== 0) {
+      if (process.env.CI === "true") assert.fail("CI runs as root");
+      return t.skip("setup-binfmt needs root");
+    }
+    const hadEntry = await readBinfmtEntry("aarch64");
+    const result = await setupBinfmt();
+    try {
+      assert.equal((await setupBinfmt()).status, "already", "setupBinfmt is idempotent");
+      const entry = await readBinfmtEntry("aarch64");
+      assert.ok(entry?.enabled && entry.flags.includes("F"), `registered with F: ${JSON.stringify(entry)}`);
+      const p = await verifyOne(await image(arm64Binary, ARM64), { checks: TODO_CHECKS });
+      assert.equal(p.ok, true, p.error);
+      assert.equal(p.emulation, "binfmt");
+      assert.equal(p.emulated, true);
+    } finally {
+      // Leave the host's binfmt_misc as we found it.
+      if (result.status === "registered" && !hadEntry) await removeBinfmtEntry("aarch64");
+      if (result.mounted) await promisify(execFile)("umount", [BINFMT_DIR]);
+    }
+  });
+});
+
+describe("verifyImage: broken images get their named diagnosis", () => {
+  test("wrong architecture: an aarch64 binary in a linux/amd64 image", async (t) => {
+    if (!arm64Binary) return t.skip(arm64Skip);
+    const p = await verifyOne(await image(arm64Binary, ARM64, { declaredPlatform: AMD64 }));
+    assert.equal(p.ok, false);
+    assert.equal(p.error, "/app/server is aarch64 but the image platform is linux/amd64");
+  });
+
+  test("missing loader: the ELF interpreter is not in the image", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { omitLoader: true }));
+    assert.equal(p.ok, false);
+    assert.equal(p.error, "the ELF interpreter /lib64/ld-linux-x86-64.so.2 (needed by /app/server) is missing from the image");
+    assert.match(p.hint ?? "", /C library/);
+  });
+
+  test("missing loader for arm64: /lib/ld-linux-aarch64.so.1", async (t) => {
+    if (!arm64Binary) return t.skip(arm64Skip);
+    const p = await verifyOne(await image(arm64Binary, ARM64, { omitLoader: true }), { emulation: { binfmtDir: emptyDir } });
+    assert.equal(p.error, "the ELF interpreter /lib/ld-linux-aarch64.so.1 (needed by /app/server) is missing from the image");
+  });
+
+  test("missing library: a NEEDED library is not in the image", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { omitLibraries: ["libm.so.6"] }));
+    assert.equal(p.ok, false);
+    assert.match(p.error ?? "", /^the library libm\.so\.6 \(needed by \/app\/server\) is missing from the image; searched .*\/lib\/x86_64-linux-gnu/);
+  });
+
+  test("qemu not installed: names the package", async (t) => {
+    if (!arm64Binary) return t.skip(arm64Skip);
+    const p = await verifyOne(await image(arm64Binary, ARM64), { emulation: { binfmtDir: emptyDir, searchPath: emptyDir } });
+    assert.equal(p.ok, false);
+    assert.match(p.error ?? "", /^running linux\/arm64 on this x86_64 host needs qemu-user \(qemu-aarch64-static\), which is not installed$/);
+    assert.match(p.hint ?? "", /install qemu-user-static/);
+  });
+
+  test("an app that ignores SIGTERM as PID 1 fails, with advice", async (t) => {
+    if (!namespaces) return t.skip("needs a PID namespace (root): outside one, SIGTERM's default action kills the app");
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_IGNORE_SIGTERM=1"] }), { checks: TODO_CHECKS, stopGraceMs: 1500 });
+    assert.equal(p.ok, false);
+    assert.ok(p.checks.every((c) => c.ok), "it serves fine; only the stop fails");
+    assert.equal(p.error, "the app did not exit within 1.5 s of SIGTERM");
+    assert.match(p.hint ?? "", /PID 1/);
+    assert.match(p.hint ?? "", /process\.on\("SIGTERM"/);
+    assert.match(p.hint ?? "", /tini/);
+  });
+
+  test("a port never opened times out and shows the app's last output", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_NO_LISTEN=1"] }), { timeoutMs: 2500 });
+    assert.equal(p.ok, false);
+    assert.match(p.error ?? "", /^no HTTP response on port 8080 within 2\.5 s: the app never opened its port/);
+    assert.match(p.error ?? "", /waiting for a database that never comes/);
+    assert.ok(p.lastLogLines.includes("todo-server: starting (this one never opens its port)"), JSON.stringify(p.lastLogLines));
+    const table = formatVerifyReport({ ok: false, platforms: [p] });
+    assert.match(table, /last output of the app:\n {4}\| todo-server: starting/);
+  });
+
+  test("an app that exits before serving is reported with its exit code", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_EXIT_CODE=3"] }), { timeoutMs: 20_000 });
+    assert.equal(p.ok, false);
+    assert.match(p.error ?? "", /^the app exited with code 3 before it answered on port 8080/);
+  });
+
+  test("a failing check fails the platform and names the check", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64), { checks: [{ path: "/todos/999", expectStatus: 200 }] });
+    assert.equal(p.ok, false);
+    assert.equal(p.error, "check failed: GET /todos/999 → 200: status 404, expected 200");
+    assert.equal(p.exitCode, 0, "it was still stopped cleanly");
+  });
+});
