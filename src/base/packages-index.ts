@@ -45,7 +45,7 @@ export async function readPackagesXz(file: string, timeoutMs = 300_000): Promise
   return index;
 }
 
-export async function parsePackages(lines: AsyncIterable<string>): Promise<Map<string, PackageRecord>> {
+export async function parsePackages(lines: AsyncIterable<string> | Iterable<string>): Promise<Map<string, PackageRecord>> {
   const index = new Map<string, PackageRecord>();
   let f = new Map<string, string>();
   const flush = () => {

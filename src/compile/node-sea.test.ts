@@ -9,6 +9,7 @@ import type { Platform } from "../oci/platform.ts";
 import { ensureNodeRuntime, nodeRuntimeSpec, nodeSeaCompiler, NODE_SEA_VERSION } from "./node-sea.ts";
 import { canUnshareNet, compileOffline } from "./testing/compile-offline.ts";
 import { hasQemuArm64, requireReal, runArgv, startServer } from "./testing/serve.ts";
+import { sha256File } from "./npm-runtime.ts";
 import type { Artifact, ArtifactLayout, CompileRequest } from "./types.ts";
 
 const FIXTURE = fileURLToPath(new URL("../../test/fixtures/hello-server/", import.meta.url));
@@ -56,6 +57,13 @@ describe("node SEA compiler: hello-server for linux/amd64 and linux/arm64 (real 
   test("compiles inside a network namespace without network (unshare -n) once runtimes are cached", (t) => {
     if (!requireReal(t, offline, "unshare -n (root or user namespaces)")) return;
     assert.equal(built.size, 4);
+  });
+
+  test("reproducible: the same input compiled again elsewhere gives the same bytes (arm64 single-file)", async () => {
+    const first = built.get(key("arm64", "single-file"));
+    assert.ok(first);
+    const again = await nodeSeaCompiler().compile({ projectDir: FIXTURE, platform: ARM64, layout: "single-file", outDir: join(out, "again") });
+    assert.equal(await sha256File(again.layers[0]!.files[0]!.source), await sha256File(first.layers[0]!.files[0]!.source));
   });
 
   for (const arch of ["amd64", "arm64"] as const) {

@@ -102,8 +102,9 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
     await writeFile(
       seaConfig,
       JSON.stringify({
-        main: bundle,
-        output: blob,
+        // Relative: the blob records the main path, and a temp dir in it would make builds differ.
+        main: "app.js",
+        output: "sea-prep.blob",
         disableExperimentalSEAWarning: true,
         // Both are CPU-specific; the blob is made on the host for any target.
         useSnapshot: false,

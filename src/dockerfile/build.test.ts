@@ -111,7 +111,7 @@ before(async () => {
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), "aotpack-df-build-"));
   // A private store: nothing leaks into (or depends on) the machine's images, and cleanup is rm -rf.
-  storage = ["--root", join(work, "storage"), "--runroot", join(work, "run"), "--storage-driver", "vfs"];
+  storage = ["--root", join(work, "storage"), "--runroot", join(work, "run"), "--storage-driver", "overlay"];
   const version = (JSON.parse(readFileSync(join(bunPackageDir(), "package.json"), "utf8")) as { version: string }).version;
   const bunArm64 = await arm64Bun(version);
   const amd64Lib = "/lib/x86_64-linux-gnu";

@@ -103,13 +103,19 @@ export function networkError(method: string, url: URL, err: unknown): RegistryEr
 export async function readBody(res: IncomingMessage, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      res.destroy();
-      throw new RegistryError(`${what}: response larger than ${limit} bytes`, { method: "GET", url: what, temporary: false });
+  try {
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limit) {
+        res.destroy();
+        throw new RegistryError(`${what}: response larger than ${limit} bytes`, { method: "GET", url: what, temporary: false });
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (err) {
+    if (err instanceof RegistryError) throw err;
+    // The connection dropped mid-body: worth another try.
+    throw new RegistryError(`${what}: connection lost while reading the response`, { method: "GET", url: what, temporary: true, cause: err });
   }
   return Buffer.concat(chunks);
 }

@@ -84,6 +84,27 @@ export interface RunningImage {
 
 const QEMU_DIR_IN_ROOT = "/.aotpack-qemu";
 
+/**
+ * Apps still running, killed if this process exits without closing them (an uncaught error):
+ * an app running as a non-root User has lost unshare's parent-death signal (see killAll).
+ */
+const livePids = new Set<number>();
+let exitHookInstalled = false;
+function trackPid(pid: number): void {
+  livePids.add(pid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const p of livePids) {
+      try {
+        process.kill(p, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
 /** Pick the image for `platform` (or the host's, or the only one) from an image or an index. */
 export async function selectPlatformImage(source: Image | ImageIndex, platform?: Platform): Promise<{ image: Image; config: ImageConfigFile; platform: Platform }> {
   if (!isImageIndex(source)) {
@@ -393,6 +414,8 @@ async function supervise(p: Launch & {
   try {
     const pid = await p.appPid();
     appPid = pid;
+    trackPid(pid);
+    void exited.then(() => livePids.delete(pid));
     const ports: PortMapping[] = [];
     for (const [i, mapping] of (p.options.ports ?? []).entries()) {
       if (p.isolation === "namespaces") {

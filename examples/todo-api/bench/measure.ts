@@ -7,7 +7,7 @@
  * Numbers are from a shared 2-core machine: compare variants within one run, not across runs.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +45,8 @@ interface Target {
   bundleBytes: number;
   executableBytes?: number;
   startupMs: number[];
+  /** CPU time (all threads) the process used up to its first 200: robust on a busy machine. */
+  startupCpuMs: number[];
   rssAfterStartKiB?: number;
   rssAfterLoadKiB?: number;
   requestsPerSecond?: number;
@@ -66,13 +68,22 @@ function get(port: number, path: string): Promise<number> {
   });
 }
 
+/** Nanosecond on-CPU time summed over the process's threads (/proc/PID/task/TID/schedstat). */
+function cpuMs(pid: number): number {
+  let nanoseconds = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    nanoseconds += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+  }
+  return nanoseconds / 1e6;
+}
+
 function rssKiB(pid: number): number | undefined {
   const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return match ? Number(match[1]) : undefined;
 }
 
 /** Start, wait for the listening line, then the first 200; returns ms from spawn to that 200. */
-async function start(target: Target): Promise<{ ms: number; port: number; pid: number; stop: () => Promise<void> }> {
+async function start(target: Target): Promise<{ ms: number; cpuMs: number; port: number; pid: number; stop: () => Promise<void> }> {
   const began = process.hrtime.bigint();
   const [command, ...args] = target.command;
   const child = spawn(command ?? "", args, { env: { ...process.env, PORT: "0", TZ: "UTC" }, stdio: ["ignore", "pipe", "inherit"] });
@@ -97,7 +108,7 @@ async function start(target: Target): Promise<{ ms: number; port: number; pid: n
     const status = await get(port, "/todos");
     const ms = Number(process.hrtime.bigint() - began) / 1e6;
     if (status !== 200) throw new Error(`${target.variant}: GET /todos → ${status}`);
-    return { ms, port, pid: child.pid ?? 0, stop };
+    return { ms, cpuMs: cpuMs(child.pid ?? 0), port, pid: child.pid ?? 0, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -119,11 +130,11 @@ async function main(): Promise<void> {
       run(bun, ["build", "--compile", "--minify", variant.entry, "--outfile", exe]);
       const bundle = join(work, `v${index}.bun.js`);
       run(bun, ["build", "--minify", "--target=bun", variant.entry, "--outfile", bundle]);
-      targets.push({ variant: variant.name, runtime: "bun --compile", command: [exe], bundleBytes: statSync(bundle).size, executableBytes: statSync(exe).size, startupMs: [] });
+      targets.push({ variant: variant.name, runtime: "bun --compile", command: [exe], bundleBytes: statSync(bundle).size, executableBytes: statSync(exe).size, startupMs: [], startupCpuMs: [] });
       if (variant.node) {
         const cjs = join(work, `v${index}.cjs`);
         run(esbuild, [variant.entry, "--bundle", "--minify", "--platform=node", "--format=cjs", "--target=node20", `--outfile=${cjs}`, "--log-level=warning"]);
-        targets.push({ variant: variant.name, runtime: "node (CJS bundle)", command: [process.execPath, cjs], bundleBytes: statSync(cjs).size, startupMs: [] });
+        targets.push({ variant: variant.name, runtime: "node (CJS bundle)", command: [process.execPath, cjs], bundleBytes: statSync(cjs).size, startupMs: [], startupCpuMs: [] });
       }
     }
 
@@ -132,6 +143,7 @@ async function main(): Promise<void> {
       for (const target of targets) {
         const started = await start(target);
         target.startupMs.push(started.ms);
+        target.startupCpuMs.push(started.cpuMs);
         await started.stop();
       }
     }
@@ -152,12 +164,12 @@ async function main(): Promise<void> {
     const mb = (bytes: number | undefined): string => (bytes === undefined ? "–" : (bytes / 1e6).toFixed(2));
     const kb = (bytes: number): string => (bytes / 1e3).toFixed(1);
     console.log(`runs=${runs} wrk=-t2 -c64 -d${seconds}s GET /todos; ${new Date().toISOString()}`);
-    console.log("| variant | runtime | JS bundle, minified (kB) | executable (MB) | startup to first 200, median ms (min–max) | RSS idle / after load (MiB) | req/s |");
-    console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    console.log("| variant | runtime | JS bundle, minified (kB) | executable (MB) | startup to first 200: wall, median ms (min–max) | CPU used to first 200, median ms | RSS idle / after load (MiB) | req/s |");
+    console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const t of targets) {
       const startup = `${median(t.startupMs).toFixed(1)} (${Math.min(...t.startupMs).toFixed(1)}–${Math.max(...t.startupMs).toFixed(1)})`;
       const rss = `${((t.rssAfterStartKiB ?? NaN) / 1024).toFixed(1)} / ${((t.rssAfterLoadKiB ?? NaN) / 1024).toFixed(1)}`;
-      console.log(`| ${t.variant} | ${t.runtime} | ${kb(t.bundleBytes)} | ${mb(t.executableBytes)} | ${startup} | ${rss} | ${t.requestsPerSecond?.toFixed(0) ?? "–"} |`);
+      console.log(`| ${t.variant} | ${t.runtime} | ${kb(t.bundleBytes)} | ${mb(t.executableBytes)} | ${startup} | ${median(t.startupCpuMs).toFixed(1)} | ${rss} | ${t.requestsPerSecond?.toFixed(0) ?? "–"} |`);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -103,17 +103,20 @@ export async function startFaultProxy(upstreamPort: number, options: FaultProxyO
           }
           res.writeHead(upRes.statusCode ?? 502, upRes.headers);
           res.flushHeaders();
+          const half = Math.floor(length / 2);
           let sent = 0;
+          const cutNow = (): void => {
+            upRes.destroy();
+            setImmediate(() => req.socket.destroy());
+          };
           upRes.on("data", (chunk: Buffer) => {
-            if (sent >= length / 2) return;
-            const part = chunk.subarray(0, Math.max(1, Math.floor(length / 2) - sent));
+            if (sent >= half) return;
+            const part = chunk.subarray(0, half - sent);
             sent += part.length;
             res.write(part);
-            if (sent >= length / 2) {
-              upRes.destroy();
-              setImmediate(() => req.socket.destroy());
-            }
+            if (sent >= half) cutNow();
           });
+          upRes.on("end", cutNow);
           return;
         }
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
