@@ -6,6 +6,7 @@
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
@@ -90,19 +91,22 @@ export class DebianArchive {
 
   async #loadRelease(): Promise<{ release: ReleaseFile; inRelease: string }> {
     const file = join(this.#indexDir(), "InRelease");
-    const fresh = `${file}.new`;
+    // A unique name: the platforms of one build refresh the same InRelease in parallel.
+    const fresh = `${file}.new-${process.pid}-${randomBytes(4).toString("hex")}`;
     const url = `${this.mirror}/dists/${this.suite}/InRelease`;
     const keyring = this.options.keyring ?? DEBIAN_KEYRING;
     this.#progress(`fetching ${url}`);
     let signed: string;
+    let downloaded = false;
     try {
       await downloadToFile(url, fresh, { timeoutMs: 60_000 });
+      downloaded = true;
     } catch (err) {
       // Offline: a cached InRelease is verified again below, so reusing it is safe.
       if (!(await exists(file))) throw err;
       this.#progress(`cannot refresh InRelease (${errorMessage(err)}); using the cached copy`);
     }
-    if (await exists(fresh)) {
+    if (downloaded) {
       try {
         signed = await verifyInRelease(fresh, keyring);
         const candidate = parseRelease(signed);

@@ -46,10 +46,15 @@ describe("mirror selection", () => {
   test("one-line sources.list: the first Debian archive URI, not security or third-party repos", () => {
     const text = "# comment\ndeb http://security.debian.org/debian-security bookworm-security main\ndeb [arch=amd64 signed-by=/k.gpg] http://ftp.fr.debian.org/debian bookworm main\n";
     assert.equal(mirrorFromSourcesList(text), "http://ftp.fr.debian.org/debian");
-    assert.equal(mirrorFromSourcesList("deb https://download.docker.com/linux/debian bookworm stable"), "https://download.docker.com/linux/debian");
+    assert.equal(mirrorFromSourcesList("deb http://snapshot.debian.org/archive/debian/20250520T000000Z bookworm main"), "http://snapshot.debian.org/archive/debian/20250520T000000Z");
+    assert.equal(mirrorFromSourcesList("deb http://security.debian.org/debian-security bookworm-security main"), undefined);
+    assert.equal(mirrorFromSourcesList("deb [arch=amd64] https://download.docker.com/linux/debian bookworm stable"), undefined);
   });
   test("deb822 .sources: Types deb, Enabled not no", () => {
-    const text = "Types: deb-src\nURIs: http://a.example/debian\nSuites: bookworm\n\nTypes: deb\nEnabled: no\nURIs: http://b.example/debian\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\n\nTypes: deb\nURIs: http://c.example/debian/\nSuites: bookworm\n";
+    const text =
+      "Types: deb-src\nURIs: http://a.example/debian\nSuites: bookworm\nComponents: main\n\nTypes: deb\nEnabled: no\nURIs: http://b.example/debian\nComponents: main\n\n" +
+      "Types: deb\nURIs: http://deb.debian.org/debian-security\nComponents: main\n\nTypes: deb\nURIs: https://download.docker.com/linux/debian\nComponents: stable\n\n" +
+      "Types: deb\nURIs: http://c.example/debian/\nSuites: bookworm\nComponents: main contrib\n";
     assert.equal(mirrorFromDeb822(text), "http://c.example/debian/");
   });
   test("option wins, then the host's apt sources, then deb.debian.org", async () => {

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { link, mkdir, open, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -156,7 +156,7 @@ export async function extractDeb(debPath: string, destDir: string): Promise<Tree
             entries.push({ path, type: "file", mode, size: prior.size, extracted: prior.extracted ?? false });
             if (prior.extracted) {
               await mkdir(dirname(join(root, path)), { recursive: true });
-              await symlink(join(root, prior.path), join(root, path)).catch(() => undefined);
+              await link(join(root, prior.path), join(root, path));
             }
           }
           entry.resume();
@@ -172,8 +172,14 @@ export async function extractDeb(debPath: string, destDir: string): Promise<Tree
     })();
     await Promise.all([pipeline(tarStream, extract), consumed, done]);
     await writeFile(join(tmp, "manifest.json"), JSON.stringify(entries));
-    await rm(destDir, { recursive: true, force: true });
-    await rename(tmp, destDir);
+    try {
+      await rename(tmp, destDir);
+    } catch (err) {
+      // Another build extracted the same .deb (same sha256, same bytes) first: keep theirs.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      await rm(tmp, { recursive: true, force: true });
+    }
     return entries;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

@@ -5,6 +5,7 @@
 import { cacheRoot } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
+import { assertElfMatchesPlatform } from "../elf/read-elf.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Image } from "../oci/interfaces.ts";
 import { createLayer } from "../oci/layer.ts";
@@ -161,6 +162,8 @@ async function resolveDebianBase(
   options: ResolveBaseOptions,
 ): Promise<ResolvedBase> {
   const arch = debianArch(platform);
+  // An x86-64 executable on an arm64 base would fail later with a puzzling "no package ships the interpreter".
+  if (req.elf) assertElfMatchesPlatform(req.elf, platform, "the executable");
   const caCertificates = req.caCertificates ?? true;
   const extraPackages = [...new Set([...(spec.packages ?? []), ...(req.extraPackages ?? [])])];
   const deb = await buildDebianBase({

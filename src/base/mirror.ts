@@ -5,9 +5,12 @@ import { UsageError } from "../errors.ts";
 
 export const DEFAULT_DEBIAN_MIRROR = "http://deb.debian.org/debian";
 
-/** A URI is a Debian archive (not debian-security, not a third-party repo) when its path ends in /debian. */
+/**
+ * A URI is a Debian archive (not debian-security, not a third-party repo) when its path ends
+ * in /debian, or is a snapshot.debian.org-style /debian/20250520T000000Z.
+ */
 function isDebianArchive(uri: string): boolean {
-  return /^https?:\/\/[^/]+(\/.*)?\/debian\/?$/.test(uri);
+  return /^https?:\/\/[^/]+(\/.*)?\/debian(\/\d{8}T\d{6}Z)?\/?$/.test(uri);
 }
 
 /** First Debian archive URI in one-line `deb URI suite comp…` sources. */
@@ -15,8 +18,9 @@ export function mirrorFromSourcesList(text: string): string | undefined {
   for (const raw of text.split("\n")) {
     const line = raw.replace(/#.*/, "").trim();
     // deb [opts] uri suite components
-    const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+/.exec(line);
-    if (m?.[1] && isDebianArchive(m[1])) return m[1];
+    const m = /^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+\S+\s+(.*)$/.exec(line);
+    // Third-party repos also live under .../debian (download.docker.com/linux/debian) but have no "main".
+    if (m?.[1] && isDebianArchive(m[1]) && (m[2] ?? "").split(/\s+/).includes("main")) return m[1];
   }
   return undefined;
 }
@@ -32,6 +36,7 @@ export function mirrorFromDeb822(text: string): string | undefined {
     }
     if (!(fields.get("types") ?? "").split(/\s+/).includes("deb")) continue;
     if ((fields.get("enabled") ?? "yes").toLowerCase() === "no") continue;
+    if (!(fields.get("components") ?? "").split(/\s+/).includes("main")) continue;
     for (const uri of (fields.get("uris") ?? "").split(/\s+/)) if (uri && isDebianArchive(uri)) return uri;
   }
   return undefined;

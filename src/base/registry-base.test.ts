@@ -37,10 +37,13 @@ describe("registry bases (real docker-registry on loopback)", () => {
     if (!requireTools(t, [REGISTRY_BIN])) return;
     if (!(await debianMirrorReachable())) return unavailable(t, "deb.debian.org is not reachable over http");
     registry = await startRegistry();
-    const built: Record<string, ResolvedBase> = {};
-    for (const arch of ["amd64", "arm64"] as const) {
-      built[arch] = await resolveBase({ kind: "deb", suite: "bookworm" }, parsePlatform(`linux/${arch}`), { elf: ELF[arch] }, { mirror: REAL_MIRROR, blobDir: join(work, "blobs") });
-    }
+    // Both platforms at once, as a build does: they share the InRelease, index and .deb caches.
+    const [amd64, arm64] = await Promise.all(
+      (["amd64", "arm64"] as const).map((arch) =>
+        resolveBase({ kind: "deb", suite: "bookworm" }, parsePlatform(`linux/${arch}`), { elf: ELF[arch] }, { mirror: REAL_MIRROR, blobDir: join(work, "blobs") }),
+      ),
+    );
+    const built: Record<string, ResolvedBase> = { amd64: amd64!, arm64: arm64! };
     const reference = `${registry.host}/aotpack/base:bookworm`;
     const pushed = await push(newIndex([{ image: built.amd64!.image }, { image: built.arm64!.image }]), reference);
 

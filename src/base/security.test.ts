@@ -76,7 +76,7 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
   });
 
   /** A fresh cache per case, so every file really comes from the (tampering) mirror. */
-  async function build(t: TestContext, mirror: FakeMirror, extra: Partial<ResolveBaseOptions> = {}, suite = "bookworm") {
+  async function build(mirror: FakeMirror, extra: Partial<ResolveBaseOptions> = {}, suite = "bookworm") {
     const dir = await mkdtemp(join(work, "case-"));
     return resolveBase({ kind: "deb", suite }, AMD64, { elf: GLIBC_ELF }, { mirror: mirror.url, cacheDir: join(dir, "cache"), blobDir: join(dir, "blobs"), ...extra });
   }
@@ -93,7 +93,7 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
   test("the untampered replay builds (control for the cases below)", async (t) => {
     if (!ready(t)) return;
     const m = await mirror((p) => serveReal(p));
-    const base = await build(t, m);
+    const base = await build(m);
     assert.deepEqual(base.summary.packages.map((p) => p.name), ["base-files", "ca-certificates", "libc6"]);
     assert.ok(m.requests.includes("dists/bookworm/InRelease"));
     assert.ok(m.requests.includes(real!.libc6.filename));
@@ -105,7 +105,7 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
       (p) => serveReal(p),
       (p, b) => (p.endsWith("InRelease") ? Buffer.from(b.toString("utf8").replace("Codename: bookworm", "Codename: bookworn")) : b),
     );
-    await assert.rejects(build(t, m), (err: unknown) => err instanceof AotpackError && /InRelease signature verification failed/.test(err.message));
+    await assert.rejects(build(m), (err: unknown) => err instanceof AotpackError && /InRelease signature verification failed/.test(err.message));
     assert.ok(!m.requests.some((p) => p.includes("Packages")), "nothing is fetched on a bad signature");
   });
 
@@ -119,13 +119,13 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
         return Buffer.from(text.slice(text.indexOf("Origin:"), text.indexOf("-----BEGIN PGP SIGNATURE-----")));
       },
     );
-    await assert.rejects(build(t, m), /InRelease signature verification failed/);
+    await assert.rejects(build(m), /InRelease signature verification failed/);
   });
 
   test("a validly signed InRelease of another suite is refused (replay)", async (t) => {
     if (!ready(t)) return;
     const m = await mirror((p) => serveReal(p, "trixie"));
-    await assert.rejects(build(t, m, {}, "trixie"), /InRelease is for suite .*bookworm.*, not trixie/);
+    await assert.rejects(build(m, {}, "trixie"), /InRelease is for suite .*bookworm.*, not trixie/);
   });
 
   test("a Packages index whose sha256 does not match InRelease is refused", async (t) => {
@@ -162,15 +162,15 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
     const m = await mirror((p) => serveReal(p));
     const lockfile = join(work, "aotpack.lock");
     const cacheDir = join(work, "lock-cache"); // shared by these builds: the lock, not the cache, is under test
-    const build = (_t: TestContext, mirror: FakeMirror, extra: Partial<ResolveBaseOptions>) =>
+    const build = (mirror: FakeMirror, extra: Partial<ResolveBaseOptions>) =>
       resolveBase({ kind: "deb", suite: "bookworm" }, AMD64, { elf: GLIBC_ELF }, { mirror: mirror.url, cacheDir, blobDir: join(work, "lock-blobs"), ...extra });
-    await build(t, m, { lockfile });
+    await build(m, { lockfile });
     const written = await readFile(lockfile, "utf8");
     const lock = await readLockfile(lockfile);
     assert.equal(lock?.debian.architectures.amd64?.find((p) => p.name === "libc6")?.sha256, real!.libc6.sha256);
 
     // Same mirror content: the lock is honoured and left byte-identical.
-    await build(t, m, { lockfile });
+    await build(m, { lockfile });
     assert.equal(await readFile(lockfile, "utf8"), written);
 
     // The lock pins another libc6 than the mirror now has (as after a point release).
@@ -179,7 +179,7 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
     libc.version = "2.36-9+deb12u1";
     libc.sha256 = "0".repeat(64);
     await writeFile(lockfile, JSON.stringify(pinned));
-    await assert.rejects(build(t, m, { lockfile }), (err: unknown) => {
+    await assert.rejects(build(m, { lockfile }), (err: unknown) => {
       assert.ok(err instanceof AotpackError);
       assert.match(err.message, new RegExp(`aotpack\\.lock pins libc6 2\\.36-9\\+deb12u1 for amd64 but the mirror has ${real!.libc6.version.replace(/[+.]/g, "\\$&")}`));
       assert.match(err.hint ?? "", /--update-lock/);
@@ -189,16 +189,16 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
     // Same version, other bytes: still refused.
     libc.version = real!.libc6.version;
     await writeFile(lockfile, JSON.stringify(pinned));
-    await assert.rejects(build(t, m, { lockfile }), /aotpack\.lock pins libc6 .* but the mirror has .* with sha256/);
+    await assert.rejects(build(m, { lockfile }), /aotpack\.lock pins libc6 .* but the mirror has .* with sha256/);
 
     // A package the lock does not know.
     pinned.debian.architectures.amd64 = pinned.debian.architectures.amd64.filter((p) => p.name !== "ca-certificates");
     libc.sha256 = real!.libc6.sha256;
     await writeFile(lockfile, JSON.stringify(pinned));
-    await assert.rejects(build(t, m, { lockfile }), /aotpack\.lock has no ca-certificates for amd64/);
+    await assert.rejects(build(m, { lockfile }), /aotpack\.lock has no ca-certificates for amd64/);
 
     // --update-lock re-pins from the mirror.
-    await build(t, m, { lockfile, updateLock: true });
+    await build(m, { lockfile, updateLock: true });
     assert.equal(await readFile(lockfile, "utf8"), written);
   });
 });

@@ -77,9 +77,10 @@ describe("compileAll", () => {
 });
 
 describe("compilerFor", () => {
-  test("bun and node; anything else is a usage error listing the runtimes", () => {
+  test("bun, node and dotnet-aot; anything else is a usage error listing the runtimes", () => {
     assert.equal(compilerFor("bun").runtime, "bun");
     assert.equal(compilerFor("node").runtime, "node");
+    assert.equal(compilerFor("dotnet-aot").runtime, "dotnet-aot");
     assert.throws(() => compilerFor("deno"), (err: unknown) => err instanceof UsageError && /supported: bun \(default\), node/.test(err.message));
   });
 });

@@ -7,15 +7,14 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { createRequire } from "node:module";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { cacheDir } from "../cache.ts";
-import { parsePlatformList } from "../oci/platform.ts";
+import { ensureBunRuntime, installedBun } from "../compile/bun-runtime.ts";
+import { parsePlatform, parsePlatformList } from "../oci/platform.ts";
 import { renderDockerfile, type DockerfilePlan } from "./render.ts";
 
 const run = promisify(execFile);
@@ -58,36 +57,6 @@ async function buildah(args: string[], timeoutMs = 120_000): Promise<string> {
   }
 }
 
-function bunPackageDir(): string {
-  return dirname(createRequire(import.meta.url).resolve("bun/package.json"));
-}
-
-function hostBun(): string {
-  const dir = bunPackageDir();
-  // bun's postinstall moves the platform binary to bin/bun.exe; without it, it stays in @oven/bun-linux-x64.
-  for (const p of [join(dir, "bin", "bun.exe"), join(dir, "..", "@oven", "bun-linux-x64", "bin", "bun")]) if (existsSync(p)) return p;
-  throw new Error("no x86-64 bun binary in node_modules");
-}
-
-/** The arm64 Bun for the same version, from the npm registry once, then from the cache. */
-async function arm64Bun(version: string): Promise<string> {
-  const target = join(cacheDir("test-bun-runtimes"), version, "bun-linux-aarch64", "bun");
-  if (existsSync(target)) return target;
-  const tmp = mkdtempSync(join(tmpdir(), "aotpack-bunpack-"));
-  try {
-    const { stdout } = await run("npm", ["pack", `@oven/bun-linux-aarch64@${version}`, "--pack-destination", tmp, "--silent"], { timeout: 300_000 });
-    const tgz = join(tmp, stdout.trim().split("\n").pop() as string);
-    await run("tar", ["-xzf", tgz, "-C", tmp, "package/bin/bun"], { timeout: 120_000 });
-    mkdirSync(dirname(target), { recursive: true });
-    const partial = `${target}.${process.pid}.tmp`;
-    cpSync(join(tmp, "package", "bin", "bun"), partial);
-    renameSync(partial, target);
-    return target;
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
 /** One single-arch image from host files: [source, destination] pairs, symlinks resolved. */
 async function makeImage(ref: string, arch: string, files: Array<[string, string]>): Promise<void> {
   const container = await buildah(["from", "--arch", arch, "--os", "linux", "scratch"]);
@@ -111,16 +80,17 @@ before(async () => {
   if (skip) return;
   work = mkdtempSync(join(tmpdir(), "aotpack-df-build-"));
   // A private store: nothing leaks into (or depends on) the machine's images, and cleanup is rm -rf.
-  storage = ["--root", join(work, "storage"), "--runroot", join(work, "run"), "--storage-driver", "overlay"];
-  const version = (JSON.parse(readFileSync(join(bunPackageDir(), "package.json"), "utf8")) as { version: string }).version;
-  const bunArm64 = await arm64Bun(version);
+  storage = ["--root", join(work, "storage"), "--runroot", join(work, "run"), "--storage-driver", "vfs"];
+  // The same Bun binaries `aotpack build` uses: the host one from node_modules, arm64 via npm (verified, cached).
+  const bunAmd64 = installedBun().executable;
+  const bunArm64 = await ensureBunRuntime(parsePlatform("linux/arm64"));
   const amd64Lib = "/lib/x86_64-linux-gnu";
   const arm64Lib = "/usr/aarch64-linux-gnu/lib";
   const ldAmd64: [string, string] = ["/lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2"];
   const ldArm64: [string, string] = [`${arm64Lib}/ld-linux-aarch64.so.1`, "/lib/ld-linux-aarch64.so.1"];
   // Builder: bun + /bin/sh for the build platform; only bun for arm64 (that variant is never run).
   await makeImage(`${BUILDER}-amd64`, "amd64", [
-    [hostBun(), "/usr/local/bin/bun"],
+    [bunAmd64, "/usr/local/bin/bun"],
     ["/bin/sh", "/bin/sh"],
     ldAmd64,
     ...GLIBC.map((l): [string, string] => [`${amd64Lib}/${l}`, `/lib/x86_64-linux-gnu/${l}`]),

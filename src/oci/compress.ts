@@ -45,13 +45,13 @@ class GzipHeaderFixer extends Transform {
 }
 
 /** The pipeline stages that compress a tar stream (gzip is zlib followed by the header fixer). */
-export function compressStages(c: Compression): Transform[] {
+export function compressStages(c: Compression, gzipLevel: number = GZIP_LEVEL): Transform[] {
   if (c === "none") return [];
   if (c === "zstd") {
     if (!zlibZstd.createZstdCompress) throw zstdMissing();
     return [zlibZstd.createZstdCompress()];
   }
-  return [zlib.createGzip({ level: GZIP_LEVEL }), new GzipHeaderFixer()];
+  return [zlib.createGzip({ level: gzipLevel }), new GzipHeaderFixer()];
 }
 
 export function decompressStream(c: Compression): Transform {

@@ -298,3 +298,13 @@ test("full disk: 'no space left on device writing <path>' and no partial blob", 
   });
   assert.deepEqual(await filesUnder(mnt), []);
 });
+
+test("gzipLevel changes the blob but not the diff_id; out-of-range levels are a UsageError", async (t) => {
+  const dir = await tempDir(t);
+  const entries = [{ path: "/a", type: "file" as const, content: "compressible ".repeat(5000) }];
+  const l6 = await createLayer(entries, { blobDir: dir });
+  const l1 = await createLayer(entries, { blobDir: dir, gzipLevel: 1 });
+  assert.equal(await l1.diffId(), await l6.diffId());
+  assert.notEqual(await l1.digest(), await l6.digest());
+  await assert.rejects(createLayer(entries, { blobDir: dir, gzipLevel: 0 }), UsageError);
+});

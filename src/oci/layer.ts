@@ -5,12 +5,12 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { access, constants, lstat, mkdir, readdir, readlink, rename, rm, stat } from "node:fs/promises";
 import { join, posix } from "node:path";
-import { PassThrough, Readable } from "node:stream";
+import { PassThrough, Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { cacheDir } from "../cache.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { chain, verifiedFileStream } from "./blob-stream.ts";
-import { assertCompressionAvailable, compressStages, decompressStream } from "./compress.ts";
+import { assertCompressionAvailable, compressStages, decompressStream, GZIP_LEVEL } from "./compress.ts";
 import { DigestCounter, digestHex, type Digest } from "./digest.ts";
 import { errnoCode, fsError, tempPathBeside } from "./fs-util.ts";
 import type { Layer } from "./interfaces.ts";
@@ -42,6 +42,8 @@ export interface LayerOptions {
   sourceDateEpoch?: number;
   /** Where the finished blob lives, as <blobDir>/sha256/<hex>; default cacheDir("blobs"). */
   blobDir?: string;
+  /** gzip level 1-9 (default 6, gzip's and Go's default): 1 is about 1.5x faster and ~6% bigger on a Bun binary. */
+  gzipLevel?: number;
   /** Called with the running total of uncompressed tar bytes. */
   onProgress?: (uncompressedBytes: number) => void;
 }
@@ -199,12 +201,17 @@ export async function createLayer(entries: LayerEntry[], options: LayerOptions =
   }
   assertCompressionAvailable(compression);
   const epoch = options.sourceDateEpoch === undefined ? sourceDateEpoch() : checkEpoch(options.sourceDateEpoch, "sourceDateEpoch");
+  const gzipLevel = options.gzipLevel ?? GZIP_LEVEL;
+  if (!Number.isInteger(gzipLevel) || gzipLevel < 1 || gzipLevel > 9) {
+    throw new UsageError(`invalid gzip level ${String(options.gzipLevel)}: expected 1-9`);
+  }
   const planned = await planEntries(entries, epoch);
-  return writeLayerBlob(toTarEntries(planned), compression, options.blobDir ?? cacheDir("blobs"), options.onProgress);
+  return writeLayerBlob(toTarEntries(planned), compressStages(compression, gzipLevel), compression, options.blobDir ?? cacheDir("blobs"), options.onProgress);
 }
 
 async function writeLayerBlob(
   entries: TarEntry[],
+  stages: Transform[],
   compression: Compression,
   blobDir: string,
   onProgress: ((n: number) => void) | undefined,
@@ -229,7 +236,7 @@ async function writeLayerBlob(
     await pipeline([
       Readable.from(tarChunks(entries), { objectMode: false }),
       uncompressed,
-      ...compressStages(compression),
+      ...stages,
       compressed,
       createWriteStream(tmp, { flags: "wx" }),
     ]);

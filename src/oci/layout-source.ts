@@ -2,6 +2,7 @@
  * Read an OCI image layout back, from a directory or an oci-archive tar (indexed
  * in place, not extracted). Every blob is verified against its digest as it streams.
  */
+import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AotpackError } from "../errors.ts";
@@ -65,7 +66,6 @@ function archiveFiles(file: string, entries: Map<string, TarIndexEntry>): Layout
       const e = range(path);
       if (!e) return undefined;
       if (e.size > MAX_MANIFEST_BYTES) throw new AotpackError(`${path} in ${file} is larger than ${MAX_MANIFEST_BYTES} bytes`);
-      const { createReadStream } = await import("node:fs");
       const s = e.size === 0 ? [] : createReadStream(file, { start: e.offset, end: e.offset + e.size - 1 });
       const chunks: Buffer[] = [];
       for await (const c of s as AsyncIterable<Buffer>) chunks.push(c);

@@ -6,7 +6,7 @@
  */
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AotpackError } from "../errors.ts";
@@ -14,8 +14,8 @@ import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
 import { errnoCode, fsError, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { canonicalJson } from "../oci/json.ts";
-import { MediaType } from "../oci/media-types.ts";
-import { Annotation, type Descriptor, type IndexManifest } from "../oci/types.ts";
+import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/media-types.ts";
+import { Annotation, type Descriptor, type ImageManifest, type IndexManifest } from "../oci/types.ts";
 import { checkLayoutTag, planPublish, type PlannedBlob } from "./blobs.ts";
 import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./types.ts";
 
@@ -167,6 +167,11 @@ export function layoutPublisher(dir: string): Publisher {
           ...(options.tag !== undefined ? { annotations: { [Annotation.RefName]: options.tag } } : {}),
         };
         await withLayoutLock(root, async () => {
+          // A concurrent failed publish may have removed a blob we skipped as present: restore it.
+          for (const blob of plan.blobs) {
+            const present = await stat(join(blobsDir, digestHex(blob.digest))).catch(() => undefined);
+            if (!present && (await storeBlob(blobsDir, blob, undefined))) written.push(join(blobsDir, digestHex(blob.digest)));
+          }
           // Re-read under the lock: another publish may have updated index.json meanwhile.
           const now = await currentLayoutIndex(root);
           const existingIndex = now.state === "layout" ? now.index : undefined;
@@ -266,9 +271,36 @@ async function mkdirTracked(path: string, created: string[]): Promise<void> {
   }
 }
 
+/** Digests reachable from the layout's index.json (manifests, configs, layers), read from the blobs. */
+export async function reachableBlobs(root: string): Promise<Set<string>> {
+  const reachable = new Set<string>();
+  const raw = await readFile(join(root, "index.json"), "utf8").catch(() => undefined);
+  if (raw === undefined) return reachable;
+  const visit = async (desc: Descriptor, depth: number): Promise<void> => {
+    if (reachable.has(desc.digest) || depth > 8) return;
+    reachable.add(desc.digest);
+    if (!isIndexMediaType(desc.mediaType) && !isManifestMediaType(desc.mediaType)) return;
+    const body = await readFile(join(root, "blobs", "sha256", digestHex(desc.digest)), "utf8").catch(() => undefined);
+    if (body === undefined) return;
+    const m = JSON.parse(body) as Partial<IndexManifest & ImageManifest>;
+    for (const child of m.manifests ?? []) await visit(child, depth + 1);
+    if (m.config) reachable.add(m.config.digest);
+    for (const layer of m.layers ?? []) reachable.add(layer.digest);
+  };
+  for (const d of (JSON.parse(raw) as IndexManifest).manifests ?? []) await visit(d, 0);
+  return reachable;
+}
+
 /** Best effort: remove blobs we added and directories we created; a fresh layout disappears entirely. */
 async function undo(root: string, state: LayoutTarget["state"], written: string[], created: string[]): Promise<void> {
-  for (const f of written) await unlink(f).catch(() => {});
+  if (written.length > 0) {
+    // Under the lock, and sparing blobs a concurrent publish has committed meanwhile.
+    await withLayoutLock(root, async () => {
+      const keep = await reachableBlobs(root).catch(() => undefined);
+      if (!keep) return; // unreadable index: leave the blobs rather than risk breaking it
+      for (const f of written) if (!keep.has(`sha256:${basename(f)}`)) await unlink(f).catch(() => {});
+    }).catch(() => {});
+  }
   if (state !== "layout") {
     await rm(join(root, "index.json"), { force: true }).catch(() => {});
     await rm(join(root, "oci-layout"), { force: true }).catch(() => {});

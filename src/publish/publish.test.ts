@@ -42,6 +42,9 @@ describe("layout output read by real tools", () => {
     const { out, fixture } = await publishedLayout(t);
     const raw = await runOk(skopeo, ["inspect", "--raw", `oci:${out}:v1`]);
     assert.equal(raw.stdout.trim(), (await fixture.index.rawManifest()).toString("utf8"));
+    const plain = JSON.parse((await runOk(skopeo, ["inspect", `oci:${out}:v1`])).stdout) as { Architecture: string; Os: string };
+    assert.equal(plain.Os, "linux");
+    assert.ok(["amd64", "arm64"].includes(plain.Architecture), "skopeo picks the host's platform from the index");
     const parsed = JSON.parse(raw.stdout) as { manifests: { platform: { architecture: string } }[] };
     assert.deepEqual(parsed.manifests.map((m) => m.platform.architecture), ["amd64", "arm64"]);
     for (const arch of ["amd64", "arm64"] as const) {
@@ -135,6 +138,17 @@ describe("docker-archive", () => {
     const r = await dockerd.docker(["run", "--rm", "--network", "none", "aotpack-test/hello:v1"], { timeoutMs: 60_000 });
     assert.equal(r.code, 0, `${r.stderr}\n${(await dockerd.log()).slice(-1500)}`);
     assert.equal(r.stdout, "hello from docker (amd64)\n");
+
+    // Uncompressed layers load too.
+    const rawWork = join(dir, "raw");
+    await mkdir(rawWork);
+    const raw = await buildHelloIndex(rawWork, { message: "uncompressed layer", compression: "none" });
+    assert.equal(await (await raw.amd64.layers())[0]?.mediaType(), MediaType.OciLayer);
+    const rawArchive = join(dir, "raw.tar");
+    await dockerArchivePublisher(rawArchive).publish(raw.amd64, { tag: "aotpack-test/hello:raw" });
+    await dockerd.dockerOk(["load", "-i", rawArchive], { timeoutMs: 60_000 });
+    const r2 = await dockerd.dockerOk(["run", "--rm", "--network", "none", "aotpack-test/hello:raw"], { timeoutMs: 60_000 });
+    assert.equal(r2.stdout, "uncompressed layer (amd64)\n");
   });
 
   test("an index with two platforms and none chosen is a UsageError listing them; a missing platform too", async (t) => {
@@ -295,4 +309,17 @@ test("concurrent publishes into one layout keep every tag; a stale lock from a d
   await layoutPublisher(out).publish(fixture.arm64, { tag: "f" });
   assert.deepEqual((await (await readLayout(out)).tags()).sort(), [...tags, "f"]);
   assert.equal(await stat(join(out, ".aotpack-index.lock")).catch(() => undefined), undefined, "lock released");
+});
+
+test("reproducible outputs: two builds in different dirs give byte-identical index.json and oci-archive", async (t) => {
+  const outputs: { indexJson: string; archive: Buffer }[] = [];
+  for (const name of ["one", "two"]) {
+    const dir = await tempDir(t, `aotpack-repro-${name}-`);
+    const fixture = await buildHelloIndex(dir, { sourceDateEpoch: 1700000000 });
+    await layoutPublisher(join(dir, "layout")).publish(fixture.index, { tag: "v1" });
+    await ociArchivePublisher(join(dir, "image.tar")).publish(fixture.index, { tag: "v1" });
+    outputs.push({ indexJson: await readFile(join(dir, "layout", "index.json"), "utf8"), archive: await readFile(join(dir, "image.tar")) });
+  }
+  assert.equal(outputs[0]?.indexJson, outputs[1]?.indexJson);
+  assert.ok(outputs[0]?.archive.equals(outputs[1]!.archive), "oci-archive bytes are identical");
 });

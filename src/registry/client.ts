@@ -12,10 +12,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { AotpackError } from "../errors.ts";
 import { DigestVerifier, isDigest, sha256, type Digest } from "../oci/digest.ts";
 import { fsError, tempPathBeside } from "../oci/fs-util.ts";
+import { chain } from "../oci/blob-stream.ts";
 import { MediaType } from "../oci/media-types.ts";
 import { basicHeader, credentialsFor, mergeScopes, parseChallenge, type Challenge, type Credentials } from "./auth.ts";
 import { isTemporaryStatus, parseErrorCodes, parseRetryAfter, RegistryError, safeUrl } from "./errors.ts";
-import { backoffDelay, closeTransport, DEFAULT_RETRY, drain, header, makeTransport, readBody, send, withRetry, type RetryOptions, type Transport } from "./http.ts";
+import { backoffDelay, closeTransport, DEFAULT_RETRY, drain, header, makeTransport, networkError, readBody, send, withRetry, type RetryOptions, type Transport } from "./http.ts";
 import { apiHost, hostOf, isLoopbackRegistry } from "./reference.ts";
 
 export interface RegistryClientOptions {
@@ -63,6 +64,22 @@ interface Call {
   body?: () => Buffer | Readable;
 }
 
+/**
+ * Per registry, the repositories where a blob was seen (pulled, found, pushed) in this
+ * process: shared by all clients so a push can mount what a pull brought in. Bounded.
+ */
+const BLOB_HOMES = new Map<string, Map<Digest, Set<string>>>();
+const MAX_HOMES_PER_REGISTRY = 10_000;
+
+export function noteBlobHome(registry: string, digest: Digest, repo: string): void {
+  let byDigest = BLOB_HOMES.get(registry);
+  if (!byDigest) BLOB_HOMES.set(registry, (byDigest = new Map()));
+  if (byDigest.size >= MAX_HOMES_PER_REGISTRY && !byDigest.has(digest)) byDigest.delete(byDigest.keys().next().value!);
+  const homes = byDigest.get(digest) ?? new Set<string>();
+  homes.add(repo);
+  byDigest.set(digest, homes);
+}
+
 export class RegistryClient {
   readonly registry: string;
   readonly #options: RegistryClientOptions;
@@ -74,8 +91,6 @@ export class RegistryClient {
   #challenge: Challenge | undefined;
   /** Bearer tokens by scope set; a promise so parallel requests share one fetch. */
   readonly #tokens = new Map<string, Promise<{ token: string; expiresAt: number }>>();
-  /** Repositories of this registry where a blob is known to be, for cross-repo mounts. */
-  readonly #blobHomes = new Map<Digest, Set<string>>();
 
   constructor(registry: string, options: RegistryClientOptions = {}) {
     this.registry = registry;
@@ -96,13 +111,11 @@ export class RegistryClient {
 
   /** Remember that `repo` holds `digest`, so pushes to other repositories can mount it. */
   noteBlob(digest: Digest, repo: string): void {
-    const homes = this.#blobHomes.get(digest) ?? new Set<string>();
-    homes.add(repo);
-    this.#blobHomes.set(digest, homes);
+    noteBlobHome(this.registry, digest, repo);
   }
 
   knownHomes(digest: Digest): string[] {
-    return [...(this.#blobHomes.get(digest) ?? [])];
+    return [...(BLOB_HOMES.get(this.registry)?.get(digest) ?? [])];
   }
 
   // ---- manifests -------------------------------------------------------------
@@ -186,9 +199,10 @@ export class RegistryClient {
       return r;
     }, this.#retry);
     this.noteBlob(digest, repo);
-    const verifier = new DigestVerifier(digest, size, `blob ${digest} from ${this.registry}/${repo}`);
-    res.on("error", (err) => verifier.destroy(err));
-    return res.pipe(verifier);
+    const url = this.url(`/v2/${repo}/blobs/${digest}`);
+    // chain(): a dropped connection surfaces as a temporary RegistryError, and a consumer
+    // that stops reading releases the response.
+    return chain(res, new DigestVerifier(digest, size, `blob ${digest} from ${this.registry}/${repo}`), (err) => networkError("GET", url, err));
   }
 
   /** Download a blob to `path` (temp beside it, then rename), verified; retried as a whole. */
@@ -457,8 +471,8 @@ export class RegistryClient {
       return await send(this.#transport, opts);
     } catch (err) {
       // An insecure registry that turns out to speak plain HTTP: switch for good and retry once.
-      const code = (err as RegistryError).cause as NodeJS.ErrnoException | undefined;
-      if (this.#insecure && this.#scheme === "https" && opts.url.protocol === "https:" && /EPROTO|ERR_SSL/i.test(`${code?.code ?? ""} ${code?.message ?? ""}`)) {
+      const cause = (err as RegistryError).cause as NodeJS.ErrnoException | undefined;
+      if (this.#insecure && this.#scheme === "https" && opts.url.protocol === "https:" && /EPROTO|ERR_SSL/i.test(`${cause?.code ?? ""} ${cause?.message ?? ""}`)) {
         this.#scheme = "http";
         const url = new URL(opts.url);
         url.protocol = "http:";
@@ -622,10 +636,7 @@ class ByteReader {
 }
 
 export function asRegistryError(err: unknown, method: string, url: URL): RegistryError | AotpackError {
-  if (err instanceof AotpackError) return err;
-  const e = err as NodeJS.ErrnoException;
-  const temporary = e?.code !== undefined ? ["ECONNRESET", "EPIPE", "ETIMEDOUT", "ERR_STREAM_PREMATURE_CLOSE"].includes(e.code) : /hang up|timed? ?out|premature/i.test(String(e?.message));
-  return new RegistryError(`${method} ${safeUrl(url)}: ${e?.message ?? String(err)}`, { method, url: safeUrl(url), temporary, cause: err });
+  return err instanceof AotpackError ? err : networkError(method, url, err);
 }
 
 function refSuffix(reference: string): string {

@@ -91,9 +91,20 @@ export function send(transport: Transport, opts: SendOptions): Promise<IncomingM
   });
 }
 
+const TLS_CODES = /^(EPROTO|ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_CERT_|HOSTNAME_MISMATCH)/;
+
 export function networkError(method: string, url: URL, err: unknown): RegistryError {
   if (err instanceof RegistryError) return err;
   const e = err as NodeJS.ErrnoException;
+  if (url.protocol === "https:" && e.code !== undefined && TLS_CODES.test(e.code)) {
+    return new RegistryError(`${method} ${safeUrl(url)}: TLS with ${url.host} failed (${e.code})`, {
+      method,
+      url: safeUrl(url),
+      temporary: false,
+      cause: err,
+      hint: `if ${url.host} speaks plain HTTP or uses a certificate you trust but the system does not, mark it insecure (--insecure-registry ${url.host})`,
+    });
+  }
   const temporary = isTemporaryNetworkError(err);
   const what = e.code === "ECONNREFUSED" ? `connection refused by ${url.host}` : e.code === "ENOTFOUND" ? `unknown host ${url.hostname}` : (e.message ?? String(err));
   return new RegistryError(`${method} ${safeUrl(url)}: ${what}`, { method, url: safeUrl(url), temporary, cause: err });

@@ -5,4 +5,4 @@ export { RegistryError } from "./errors.ts";
 export { credentialsFor, type Credentials } from "./auth.ts";
 export { remoteImage, remoteIndex, remoteIndexOrImage, pull, BlobCache, RemoteLayer, indexPlatforms, type RemoteOptions, type PullResult, type PulledImage } from "./remote.ts";
 export { registryPublisher, push, type RegistryPublisherOptions } from "./publisher.ts";
-export type { Publisher, PublishResult, ProgressEvent, PublishOptions } from "./publish-types.ts";
+export { noteBlobHome } from "./client.ts";

@@ -4,15 +4,15 @@
  * then the index by digest, and only then the tag — so a failure part-way never
  * moves the tag.
  */
-import { Readable } from "node:stream";
 import { AotpackError } from "../errors.ts";
-import type { Digest } from "../oci/digest.ts";
-import { isImageIndex, type Image, type ImageIndex, type Layer } from "../oci/interfaces.ts";
+import type { Image, ImageIndex } from "../oci/interfaces.ts";
+import { planPublish } from "../publish/blobs.ts";
+import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "../publish/types.ts";
+import { readSmall } from "../oci/blob-stream.ts";
+import { MAX_MANIFEST_BYTES } from "../oci/stored.ts";
 import { RegistryClient, type RegistryClientOptions } from "./client.ts";
-import { parseReference, makeReference, type Reference } from "./reference.ts";
-import { RemoteLayer, runPool } from "./remote.ts";
-// Same shapes as src/publish (Publisher, PublishResult, ProgressEvent).
-import type { Publisher, PublishResult, ProgressEvent, PublishOptions } from "./publish-types.ts";
+import { makeReference, parseReference, type Reference } from "./reference.ts";
+import { runPool } from "./remote.ts";
 
 export interface RegistryPublisherOptions extends RegistryClientOptions {
   client?: RegistryClient;
@@ -20,47 +20,6 @@ export interface RegistryPublisherOptions extends RegistryClientOptions {
   concurrency?: number;
   /** Repositories of the same registry to try mounting blobs from. */
   mountFrom?: string[];
-}
-
-interface PlannedBlob {
-  digest: Digest;
-  size: number;
-  open: () => Promise<Readable>;
-  mountFrom: string[];
-}
-
-interface PlannedManifest {
-  digest: Digest;
-  raw: Buffer;
-  mediaType: string;
-}
-
-/** Walk an image or index: blobs (deduplicated) and manifests children-first. */
-async function plan(item: Image | ImageIndex, registry: string, blobs: Map<Digest, PlannedBlob>, manifests: PlannedManifest[]): Promise<void> {
-  if (isImageIndex(item)) {
-    const index = await item.indexManifest();
-    for (const d of index.manifests) {
-      const child = d.mediaType && /index|manifest\.list/.test(d.mediaType) ? await item.imageIndex(d.digest) : await item.image(d.digest);
-      await plan(child, registry, blobs, manifests);
-    }
-  } else {
-    const manifest = await item.manifest();
-    const rawConfig = await item.rawConfigFile();
-    if (!blobs.has(manifest.config.digest)) {
-      blobs.set(manifest.config.digest, { digest: manifest.config.digest, size: rawConfig.length, open: async () => Readable.from([rawConfig]), mountFrom: [] });
-    }
-    const layers = await item.layers();
-    for (const layer of layers) await planLayer(layer, registry, blobs);
-  }
-  const digest = await item.digest();
-  if (!manifests.some((m) => m.digest === digest)) manifests.push({ digest, raw: await item.rawManifest(), mediaType: await item.mediaType() });
-}
-
-async function planLayer(layer: Layer, registry: string, blobs: Map<Digest, PlannedBlob>): Promise<void> {
-  const digest = await layer.digest();
-  if (blobs.has(digest)) return;
-  const mountFrom = layer instanceof RemoteLayer && layer.origin.registry === registry ? [layer.origin.repository] : [];
-  blobs.set(digest, { digest, size: await layer.size(), open: () => layer.compressed(), mountFrom });
 }
 
 export function registryPublisher(ref: string | Reference, options: RegistryPublisherOptions = {}): Publisher {
@@ -79,43 +38,43 @@ export async function push(item: Image | ImageIndex, ref: string | Reference, op
   const client = options.client ?? new RegistryClient(target.registry, options);
   if (client.registry !== target.registry) throw new AotpackError(`client for ${client.registry} cannot push to ${target}`);
   const repo = target.repository;
-  const onProgress = options.onProgress;
+  const onProgress: (e: ProgressEvent) => void = options.onProgress ?? (() => undefined);
   try {
-    const blobs = new Map<Digest, PlannedBlob>();
-    const manifests: PlannedManifest[] = [];
-    await plan(item, target.registry, blobs, manifests);
-    const top = manifests[manifests.length - 1]!;
-    if (target.digest && target.digest !== top.digest) {
-      throw new AotpackError(`cannot push to ${target}: the image's digest is ${top.digest}`);
+    const plan = await planPublish(item);
+    if (target.digest && target.digest !== plan.root.digest) {
+      throw new AotpackError(`cannot push to ${target}: the image's digest is ${plan.root.digest}`);
     }
+    const blobs = plan.blobs.filter((b) => b.kind !== "manifest");
+    const manifests = plan.blobs.filter((b) => b.kind === "manifest");
 
-    await runPool([...blobs.values()], options.concurrency ?? 3, async (blob) => {
+    await runPool(blobs, options.concurrency ?? 3, async (blob) => {
       let last = -1;
       const progress = (done: number): void => {
         if (done === last) return;
         last = done;
-        onProgress?.({ kind: "blob", digest: blob.digest, done, total: blob.size });
+        onProgress({ kind: "blob", digest: blob.digest, done, total: blob.size });
       };
-      const outcome = await client.uploadBlob(repo, blob, { mountFrom: [...blob.mountFrom, ...(options.mountFrom ?? [])], onProgress: progress });
-      if (outcome !== "uploaded") onProgress?.({ kind: "blob", digest: blob.digest, done: blob.size, total: blob.size, skipped: true });
+      const outcome = await client.uploadBlob(repo, blob, { mountFrom: options.mountFrom ?? [], onProgress: progress });
+      if (outcome !== "uploaded") onProgress({ kind: "blob", digest: blob.digest, done: blob.size, total: blob.size, skipped: true });
     });
 
-    // Children first (a registry may refuse an index whose manifests it lacks), all by digest.
+    // Children before parents (a registry may refuse an index whose manifests it lacks), all by digest.
+    let rootRaw: Buffer | undefined;
     for (const m of manifests) {
-      await client.putManifest(repo, m.digest, m.raw, m.mediaType);
-      onProgress?.({ kind: "manifest", digest: m.digest });
+      const raw = await readSmall(await m.open(), MAX_MANIFEST_BYTES, `manifest ${m.digest}`);
+      await client.putManifest(repo, m.digest, raw, m.mediaType);
+      onProgress({ kind: "manifest", digest: m.digest });
+      if (m.digest === plan.root.digest) rootRaw = raw;
     }
     // The tag moves last, and only onto a manifest that is complete.
-    if (tag !== undefined) await client.putManifest(repo, tag, top.raw, top.mediaType);
+    if (tag !== undefined) await client.putManifest(repo, tag, rootRaw!, plan.root.mediaType);
     return {
-      reference: makeReference(target.registry, repo, tag, top.digest).toString(),
-      digest: top.digest,
-      mediaType: top.mediaType,
-      size: top.raw.length,
+      reference: makeReference(target.registry, repo, tag, plan.root.digest).toString(),
+      digest: plan.root.digest,
+      mediaType: plan.root.mediaType,
+      size: plan.root.size,
     };
   } finally {
     if (ownClient) client.close();
   }
 }
-
-export type { Publisher, PublishResult, ProgressEvent };

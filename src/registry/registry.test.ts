@@ -16,7 +16,7 @@ import { push } from "./publisher.ts";
 import { BlobCache, pull, remoteImage, remoteIndex, remoteIndexOrImage, RemoteLayer } from "./remote.ts";
 import { startFaultProxy } from "./testing/fault-proxy.ts";
 import { AMD64, ARM64, twoPlatformIndex } from "./testing/fixtures.ts";
-import type { ProgressEvent } from "./publish-types.ts";
+import type { ProgressEvent } from "../publish/types.ts";
 
 const run = promisify(execFile);
 
@@ -143,7 +143,7 @@ test("a layer pulled from one repository is mounted when pushed to another", asy
       await push(base, `${proxy.host}/derived/img:1`);
       const posts = proxy.requests.filter((r) => r.method === "POST");
       assert.equal(posts.length, 3, "config + 2 layers");
-      assert.equal(posts.filter((r) => r.url.includes("from=base%2Fimg")).length, 2, "both layers mounted");
+      assert.equal(posts.filter((r) => r.url.includes("from=base%2Fimg")).length, 3, "config and both layers mounted");
       assert.equal(proxy.requests.filter((r) => r.method === "PATCH").length, 0);
     } finally {
       await proxy.stop();
@@ -207,5 +207,24 @@ test("the blob cache is re-verified on every read: a corrupt entry fails, is rem
     await consume();
     assert.equal((await stat(path)).size, await layer.size());
     assert.deepEqual((await readdir(join(cacheDirPath, "sha256"))).filter((n) => n.startsWith(".")), [], "no temp files left");
+  });
+});
+
+test("non-loopback names use verified HTTPS; insecureRegistries allows falling back to plain HTTP", async (t) => {
+  if (!requireTools(t, [REGISTRY_BIN])) return;
+  await withRegistry(async ({ registry, dir }) => {
+    const index = await twoPlatformIndex(join(dir, "build"), { seed: "insecure" });
+    await push(index, `${registry.host}/i/app:1`);
+    // 0.0.0.0 reaches the local registry but is not a loopback name, so HTTPS is required.
+    const name = `0.0.0.0:${registry.port}`;
+    await assert.rejects(remoteIndex(`${name}/i/app:1`, { credentials: null, blobDir: join(dir, "cache") }), (err: unknown) => {
+      assert.ok(err instanceof AotpackError);
+      assert.match(err.message, new RegExp(`^HEAD https://0\\.0\\.0\\.0:${registry.port}/.*: TLS with 0\\.0\\.0\\.0:${registry.port} failed|^GET https://0\\.0\\.0\\.0:${registry.port}/.*: TLS with`));
+      assert.match(err.hint ?? "", /--insecure-registry/);
+      return true;
+    });
+    const pulled = await remoteIndex(`${name}/i/app:1`, { credentials: null, insecureRegistries: [name], blobDir: join(dir, "cache") });
+    await validate(pulled);
+    assert.equal(await pulled.digest(), await index.digest());
   });
 });

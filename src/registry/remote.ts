@@ -16,7 +16,7 @@ import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
 import { isIndexMediaType, isManifestMediaType, layerCompression } from "../oci/media-types.ts";
 import { formatPlatform, hostPlatform, platformEquals, type Platform } from "../oci/platform.ts";
 import type { Descriptor, ImageConfigFile, ImageManifest, IndexManifest } from "../oci/types.ts";
-import { RegistryClient, type FetchedManifest, type RegistryClientOptions } from "./client.ts";
+import { noteBlobHome, RegistryClient, type FetchedManifest, type RegistryClientOptions } from "./client.ts";
 import { parseReference, type Reference } from "./reference.ts";
 
 export interface RemoteOptions extends RegistryClientOptions {
@@ -130,6 +130,8 @@ class RemoteImage implements Image {
     if (diffIds.length !== m.layers.length) {
       throw new AotpackError(`image ${this.ref.registry}/${this.ref.repository}@${this.fetched.digest}: ${m.layers.length} layers but ${diffIds.length} diff_ids in its config`);
     }
+    // A later push of these layers to another repository of this registry can mount them.
+    for (const d of m.layers) noteBlobHome(this.ref.registry, d.digest, this.ref.repository);
     return m.layers.map((d, i) => new RemoteLayer({ registry: this.ref.registry, repository: this.ref.repository }, d, diffIds[i]!, this.source));
   };
   layerByDigest = async (digest: Digest): Promise<Layer> => {

@@ -206,3 +206,16 @@ describe("resolveUser", () => {
     await assert.rejects(resolveUser(root, "web:wheel"), /names group "wheel", which is not in its \/etc\/group/);
   });
 });
+
+describe("parsePortMapping", () => {
+  test("accepts docker's -p forms on the loopback, refuses the rest", async () => {
+    const { parsePortMapping } = await import("./run.ts");
+    assert.deepEqual(parsePortMapping("8080"), { host: 8080, container: 8080 });
+    assert.deepEqual(parsePortMapping("9000:8080"), { host: 9000, container: 8080 });
+    assert.deepEqual(parsePortMapping("127.0.0.1:9000:8080/tcp"), { host: 9000, container: 8080 });
+    assert.deepEqual(parsePortMapping("0:8080"), { host: 0, container: 8080 });
+    for (const bad of ["0.0.0.0:80:80", "80:80/udp", "x", "70000:80", "80:0"]) {
+      assert.throws(() => parsePortMapping(bad), (err: unknown) => err instanceof UsageError && err.message.startsWith(`invalid port mapping "${bad}"`));
+    }
+  });
+});

@@ -27,6 +27,17 @@ export interface PortMapping {
   container: number;
 }
 
+/** Parse `-p` values: "8080" (same port both sides), "9000:8080", "127.0.0.1:9000:8080"; "0:8080" picks a free host port. */
+export function parsePortMapping(spec: string): PortMapping {
+  const m = /^(?:(?:127\.0\.0\.1|localhost):)?(?:(\d{1,5}):)?(\d{1,5})(?:\/tcp)?$/.exec(spec.trim());
+  const host = Number(m?.[1] ?? m?.[2]);
+  const container = Number(m?.[2]);
+  if (!m || host > 65535 || container < 1 || container > 65535) {
+    throw new UsageError(`invalid port mapping "${spec}": expected [HOSTPORT:]CONTAINERPORT, e.g. 8080:8080 (ports are published on 127.0.0.1 only)`);
+  }
+  return { host, container };
+}
+
 /** What isolation a run got: "namespaces" = mount+PID+network namespaces and chroot; "host" = none, host loopback. */
 export type Isolation = "namespaces" | "host";
 
@@ -179,6 +190,15 @@ async function ensureRealDir(rootDir: string, imagePath: string): Promise<string
   return host;
 }
 
+/** The WorkingDir inside the root (through symlinks, as the kernel will), created when missing as docker does. */
+async function ensureWorkingDir(rootDir: string, workingDir: string): Promise<string> {
+  const host = await resolveInRoot(rootDir, workingDir, { followFinal: true });
+  const st = await lstat(host).catch(() => undefined);
+  if (!st) await mkdir(host, { recursive: true, mode: 0o755 });
+  else if (!st.isDirectory()) throw new AotpackError(`the image's WorkingDir ${workingDir} is not a directory`);
+  return host;
+}
+
 /** Start the image; the caller must `close()` the result. */
 export async function startImage(options: StartOptions): Promise<RunningImage> {
   const warn = options.onWarning ?? (() => {});
@@ -197,7 +217,7 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
     const user = await resolveUser(rootDir, runtime.User);
     const env = buildEnv(config, user, options.env);
     const workingDir = posix.resolve("/", runtime.WorkingDir || "/");
-    const workingHostDir = await ensureRealDir(rootDir, workingDir);
+    const workingHostDir = await ensureWorkingDir(rootDir, workingDir);
     const entrypoint = await diagnoseEntrypoint(rootDir, argv[0] as string, platform, { workingDir, pathVar: env.get("PATH") ?? DEFAULT_PATH });
 
     let isolation: Isolation = options.isolation === "host" ? "host" : "namespaces";
@@ -277,7 +297,9 @@ async function launchIsolated(p: {
   const child = spawn(
     "unshare",
     ["--mount", "--propagation=private", "--pid", "--net", "--fork", "--kill-child", "/bin/sh", scriptPath, p.rootDir, ip, ...envPairs, ...unshareInChroot],
-    { stdio: ["ignore", "pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" } },
+    // Own process group: a terminal's Ctrl-C must reach the app once, through our forwarding,
+    // not kill the wrapper (whose --kill-child would then SIGKILL the app).
+    { stdio: ["ignore", "pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, detached: true },
   );
   // fd 3 says "namespace ready"; the script's process then becomes the app (exec), PID 1 inside.
   await new Promise<void>((resolve, reject) => {
@@ -337,7 +359,7 @@ function launchOnHost(p: {
   }
   const asUser = process.getuid?.() === 0 && p.user.uid !== 0 ? { uid: p.user.uid, gid: p.user.gid } : {};
   const startedAt = performance.now();
-  const child = spawn(file, args, { cwd: p.workingHostDir, env, stdio: ["ignore", "pipe", "pipe"], argv0: p.argv[0], ...asUser });
+  const child = spawn(file, args, { cwd: p.workingHostDir, env, stdio: ["ignore", "pipe", "pipe"], argv0: p.argv[0], detached: true, ...asUser });
   return {
     child,
     startedAt,
@@ -414,8 +436,11 @@ async function supervise(p: Launch & {
   try {
     const pid = await p.appPid();
     appPid = pid;
-    trackPid(pid);
-    void exited.then(() => livePids.delete(pid));
+    for (const tracked of [pid, child.pid]) {
+      if (tracked === undefined) continue;
+      trackPid(tracked);
+      void exited.then(() => livePids.delete(tracked));
+    }
     const ports: PortMapping[] = [];
     for (const [i, mapping] of (p.options.ports ?? []).entries()) {
       if (p.isolation === "namespaces") {

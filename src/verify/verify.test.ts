@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { join } from "node:path";
 import { newIndex } from "../oci/mutate.ts";
 import type { Image } from "../oci/interfaces.ts";
-import { formatVerifyReport, verifyImage, type HttpCheck, type PlatformReport, type VerifyOptions } from "./verify.ts";
+import { formatVerifyReport, judge, parseHttpCheck, verifyImage, type HttpCheck, type PlatformReport, type VerifyOptions } from "./verify.ts";
 import { namespacesAvailable } from "./host.ts";
 import { BINFMT_DIR, readBinfmtEntry, removeBinfmtEntry, setupBinfmt } from "./binfmt.ts";
 import { AMD64, ARM64, compileTodoServer, requireTool, todoImage, type TodoImageOptions } from "./testing/images.ts";
@@ -123,6 +123,30 @@ describe("verifyImage: working images", () => {
       if (result.status === "registered" && !hadEntry) await removeBinfmtEntry("aarch64");
       if (result.mounted) await promisify(execFile)("umount", [BINFMT_DIR]);
     }
+  });
+});
+
+describe("verifyImage: readiness", () => {
+  test("503s while warming up are waited out; startup counts to the first good response", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_NOT_READY=3"] }), { checks: TODO_CHECKS });
+    assert.equal(p.ok, true, p.error);
+    assert.ok(p.startupMs !== undefined);
+  });
+
+  test("judge: status, content type, JSON kind and body", () => {
+    const res = { status: 200, contentType: "application/json; charset=utf-8", body: '{"a":1}' };
+    assert.equal(judge({ path: "/", expectContentType: "application/json", expectJsonType: "object", expectBody: '"a":1' }, res).ok, true);
+    assert.equal(judge({ path: "/", expectJsonType: "array" }, res).detail, "body is object, expected a JSON array");
+    assert.equal(judge({ path: "/", expectContentType: "text/html" }, res).detail, 'content-type "application/json; charset=utf-8", expected text/html');
+    assert.equal(judge({ path: "/", expectJsonType: "object" }, { ...res, body: "<html>" }).detail, "body is not JSON, expected a JSON object");
+    assert.equal(judge({ path: "/x", method: "post", expectStatus: 201 }, res).check, "POST /x → 201");
+  });
+
+  test("parseHttpCheck reads --http values", () => {
+    assert.deepEqual(parseHttpCheck("GET /todos"), { method: "GET", path: "/todos" });
+    assert.deepEqual(parseHttpCheck("/"), { method: "GET", path: "/" });
+    assert.deepEqual(parseHttpCheck("delete /todos/1?x=1"), { method: "DELETE", path: "/todos/1?x=1" });
+    assert.throws(() => parseHttpCheck("GET todos"), /invalid HTTP check "GET todos"/);
   });
 });
 

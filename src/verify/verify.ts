@@ -4,7 +4,7 @@
  */
 import { request } from "node:http";
 import { readFile } from "node:fs/promises";
-import { AotpackError, errorMessage } from "../errors.ts";
+import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import type { Emulation } from "./host.ts";
@@ -81,6 +81,13 @@ export interface VerifyOptions extends Omit<StartOptions, "platform" | "ports" |
 
 const SIGTERM_ADVICE =
   'as PID 1 a process gets no default SIGTERM action, so the kernel drops the signal: handle it in the app (process.on("SIGTERM", () => server.close(() => process.exit(0)))) or start it under an init such as tini';
+
+/** Parse `--http` values: "GET /todos", "/todos" (GET), "DELETE /todos/1". */
+export function parseHttpCheck(spec: string): HttpCheck {
+  const m = /^(?:([A-Za-z]+)\s+)?(\/\S*)$/.exec(spec.trim());
+  if (!m?.[2]) throw new UsageError(`invalid HTTP check "${spec}": expected "[METHOD] /path", e.g. "GET /todos"`);
+  return { method: (m[1] ?? "GET").toUpperCase(), path: m[2] };
+}
 
 export function describeCheck(c: HttpCheck): string {
   const expect = [String(c.expectStatus ?? 200), c.expectContentType, c.expectJsonType && `JSON ${c.expectJsonType}`, c.expectBody && `body ∋ ${JSON.stringify(c.expectBody)}`]
@@ -195,24 +202,36 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     const first = checks[0] as HttpCheck;
     let exitedEarly: { exitCode: number } | undefined;
     void running.exited.then((s) => (exitedEarly = s));
-    let firstResponse: HttpResponse | undefined;
-    while (!firstResponse) {
+    // A 5xx is "not ready yet" (warming up behind a proxy-like handler): keep waiting for a good one.
+    let firstResult: CheckResult | undefined;
+    let lastNotReady: CheckResult | undefined;
+    while (!firstResult) {
       if (exitedEarly) {
         throw new AotpackError(`the app exited with code ${exitedEarly.exitCode} before it answered on port ${containerPort}`);
       }
       if (performance.now() - startedAt > timeoutMs) {
+        if (lastNotReady) {
+          firstResult = lastNotReady;
+          break;
+        }
         throw new AotpackError(`no HTTP response on port ${containerPort} within ${timeoutMs / 1000} s: the app never opened its port`, {
           hint: "check that the app listens on 0.0.0.0 (or ::) and on the port the image declares (--port)",
         });
       }
+      let response: HttpResponse | undefined;
       try {
-        firstResponse = await httpRequest(hostPort, first.method ?? "GET", first.path, requestTimeoutMs);
+        response = await httpRequest(hostPort, first.method ?? "GET", first.path, requestTimeoutMs);
       } catch {
-        await sleep(100);
+        // not listening yet (or the relay found nothing behind it)
       }
+      if (response) {
+        const result = judge(first, response);
+        if (result.ok || response.status < 500 || (first.expectStatus ?? 200) >= 500) firstResult = result;
+        else lastNotReady = result;
+      }
+      if (!firstResult) await sleep(100);
     }
-    // Startup is to the first *good* response: a not-yet-ready status still counts as waiting.
-    report.checks.push(judge(first, firstResponse));
+    report.checks.push(firstResult);
     if (report.checks[0]?.ok) report.startupMs = Math.round(performance.now() - startedAt);
     for (const check of checks.slice(1)) {
       try {

@@ -50,6 +50,8 @@ interface Target {
   rssAfterStartKiB?: number;
   rssAfterLoadKiB?: number;
   requestsPerSecond?: number;
+  /** Server CPU per 1000 requests under wrk: robust where req/s is not (a busy machine). */
+  cpuMsPer1kRequests?: number;
 }
 
 function run(command: string, args: string[]): void {
@@ -152,9 +154,12 @@ async function main(): Promise<void> {
       const started = await start(target);
       try {
         target.rssAfterStartKiB = rssKiB(started.pid);
+        const cpuBefore = cpuMs(started.pid);
         const wrk = spawnSync("wrk", ["-t2", "-c64", `-d${seconds}s`, `http://127.0.0.1:${started.port}/todos`], { encoding: "utf8", timeout: (seconds + 30) * 1000 });
         const rps = /Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout);
         target.requestsPerSecond = rps ? Number(rps[1]) : undefined;
+        const total = /(\d+) requests in/.exec(wrk.stdout);
+        if (total) target.cpuMsPer1kRequests = ((cpuMs(started.pid) - cpuBefore) / Number(total[1])) * 1000;
         target.rssAfterLoadKiB = rssKiB(started.pid);
       } finally {
         await started.stop();
@@ -164,12 +169,12 @@ async function main(): Promise<void> {
     const mb = (bytes: number | undefined): string => (bytes === undefined ? "–" : (bytes / 1e6).toFixed(2));
     const kb = (bytes: number): string => (bytes / 1e3).toFixed(1);
     console.log(`runs=${runs} wrk=-t2 -c64 -d${seconds}s GET /todos; ${new Date().toISOString()}`);
-    console.log("| variant | runtime | JS bundle, minified (kB) | executable (MB) | startup to first 200: wall, median ms (min–max) | CPU used to first 200, median ms | RSS idle / after load (MiB) | req/s |");
-    console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    console.log("| variant | runtime | JS bundle, minified (kB) | executable (MB) | startup to first 200: wall, median ms (min–max) | CPU used to first 200, median ms | RSS idle / after load (MiB) | req/s | server CPU per 1k requests (ms) |");
+    console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (const t of targets) {
       const startup = `${median(t.startupMs).toFixed(1)} (${Math.min(...t.startupMs).toFixed(1)}–${Math.max(...t.startupMs).toFixed(1)})`;
       const rss = `${((t.rssAfterStartKiB ?? NaN) / 1024).toFixed(1)} / ${((t.rssAfterLoadKiB ?? NaN) / 1024).toFixed(1)}`;
-      console.log(`| ${t.variant} | ${t.runtime} | ${kb(t.bundleBytes)} | ${mb(t.executableBytes)} | ${startup} | ${median(t.startupCpuMs).toFixed(1)} | ${rss} | ${t.requestsPerSecond?.toFixed(0) ?? "–"} |`);
+      console.log(`| ${t.variant} | ${t.runtime} | ${kb(t.bundleBytes)} | ${mb(t.executableBytes)} | ${startup} | ${median(t.startupCpuMs).toFixed(1)} | ${rss} | ${t.requestsPerSecond?.toFixed(0) ?? "–"} | ${t.cpuMsPer1kRequests?.toFixed(1) ?? "–"} |`);
     }
   } finally {
     rmSync(work, { recursive: true, force: true });

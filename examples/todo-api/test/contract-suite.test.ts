@@ -5,6 +5,8 @@
 import { test } from "node:test";
 import { deepEqual, equal, ok, throws } from "node:assert/strict";
 import { createServer, type Server } from "node:http";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { createTodoApp, type AppResponse } from "../src/app.ts";
 import { addDays, assertContract, todoContract, type CheckResult } from "./contract.ts";
 
@@ -122,4 +124,37 @@ test("assertContract lists every failure and refuses an empty run", () => {
   throws(() => assertContract([{ name: "a", ok: true }, { name: "b", ok: false, detail: "why" }]), /1 of 2 contract checks failed:\n {2}✗ b: why/);
   throws(() => assertContract([]), /ran no checks/);
   equal(addDays("2028-02-28", 1), "2028-02-29");
+});
+
+/** run-contract.ts as CI would call it; bounded. */
+function runContractCli(args: string[]): Promise<{ code: number | null; stdout: string }> {
+  const script = fileURLToPath(new URL("./run-contract.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
+  let stdout = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("run-contract.ts still running after 30 s"));
+    }, 30_000);
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout });
+    });
+  });
+}
+
+test("run-contract.ts: exit 0 when every check passes, 1 with the failures listed, 2 on bad arguments", { timeout: 90_000 }, async () => {
+  await withApp({ now: NOW, environment: "Production" }, async (baseUrl) => {
+    const passed = await runContractCli([baseUrl, "--today", TODAY]);
+    equal(passed.code, 0, passed.stdout);
+    ok(/(\d+) of \1 checks passed/.test(passed.stdout), passed.stdout);
+  });
+  const mutate: Mutation = (_m, path, r) => (path === "/healthz" ? { ...r, status: 503 } : r);
+  await withApp({ now: NOW, environment: "Production", mutate }, async (baseUrl) => {
+    const failed = await runContractCli([baseUrl, "--environment", "Production"]);
+    equal(failed.code, 1, failed.stdout);
+    ok(failed.stdout.includes("FAIL GET /healthz → 200: status 503 !== 200"), failed.stdout);
+  });
+  equal((await runContractCli(["localhost:8080"])).code, 2);
 });

@@ -221,6 +221,23 @@ for (const { launcher, missing } of runtimes) {
       });
     });
 
+    test("a second signal cuts the remaining connections at once (the deadline is a minute away)", { timeout: TEST_TIMEOUT }, async () => {
+      await withServer(launcher, { TODO_API_SHUTDOWN_TIMEOUT_MS: "60000" }, async (server) => {
+        const connection = await requestInFlight(server.baseUrl, server.port);
+        try {
+          process.kill(server.pid, "SIGINT");
+          await waitFor("the shutdown line", () => server.stdout().includes("Application is shutting down..."));
+          process.kill(server.pid, "SIGINT");
+          const exit = await server.waitForExit(SHUTDOWN_BOUND_MS);
+          equal(exit.code, 0, `exit code (signal ${exit.signal})`);
+          match(server.stderr(), /Second signal: closing the remaining connections\./);
+          await connection.closed;
+        } finally {
+          connection.socket.destroy();
+        }
+      });
+    });
+
     test("SIGINT (Ctrl+C): graceful shutdown, exit 0", { timeout: TEST_TIMEOUT }, async () => {
       await withServer(launcher, {}, async (server) => {
         process.kill(server.pid, "SIGINT");

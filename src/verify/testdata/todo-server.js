@@ -3,6 +3,7 @@
 //   TODO_IGNORE_SIGTERM=1  no SIGTERM handler (as PID 1 the signal is then ignored)
 //   TODO_NO_LISTEN=1       logs, but never opens the port
 //   TODO_EXIT_CODE=N       exits at once with code N
+//   TODO_NOT_READY=N       answers the first N requests with 503 (warming up)
 import { createServer } from "node:http";
 import { readdirSync } from "node:fs";
 
@@ -17,7 +18,12 @@ function json(res, status, body) {
   res.end(JSON.stringify(body));
 }
 
+let notReady = Number(process.env.TODO_NOT_READY ?? "0");
 const server = createServer((req, res) => {
+  if (notReady > 0) {
+    notReady--;
+    return json(res, 503, { error: "warming up" });
+  }
   const url = new URL(req.url ?? "/", "http://x");
   if (req.method === "GET" && url.pathname === "/") {
     // What the app sees of its sandbox: tests check the chroot, the PID namespace and the User.
