@@ -1,7 +1,7 @@
 /**
  * Reading a .deb: an `ar` archive whose data.tar.{xz,zst,gz} holds the files.
  * We parse ar ourselves (60-byte headers, nothing else) and stream the tar through
- * tar-stream, decompressing with the xz/zstd tools or zlib.
+ * tar-stream, decompressing with the xz, zstd or gzip tools.
  */
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";

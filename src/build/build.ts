@@ -11,7 +11,7 @@ import { cacheDir } from "../cache.ts";
 import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } from "../compile/types.ts";
 import { compilerFor } from "../compile/index.ts";
 import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
-import { parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
+import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
 import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
@@ -91,9 +91,8 @@ export interface BuildResult {
   elapsedMs: number;
 }
 
-export const DEFAULT_BASE = "deb:bookworm";
 export const DEFAULT_PORT = 8080;
-export const DEFAULT_USER = "65532:65532";
+export { DEFAULT_BASE, DEFAULT_USER };
 
 interface ResolvedOptions {
   project: LoadedProject;

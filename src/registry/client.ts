@@ -218,6 +218,8 @@ export class RegistryClient {
         await rename(tmp, path);
       } catch (err) {
         await rm(tmp, { force: true });
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== undefined && ["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE"].includes(code)) throw fsError(err, "writing", path);
         throw asRegistryError(err, "GET", this.url(`/v2/${repo}/blobs/${digest}`));
       }
     }, this.#retry);

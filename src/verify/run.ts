@@ -243,8 +243,8 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
 
 interface Launch {
   child: ChildProcess;
-  /** performance.now() just before the process was spawned. */
-  startedAt: number;
+  /** Let the app start (after the port relays are up, so they do not count as startup); returns performance.now() then. */
+  go: () => number;
   /** Resolves to the app's host PID once it is known. */
   appPid: () => Promise<number>;
   /** Resolves once the namespace exists (the relay needs it). */
@@ -259,6 +259,7 @@ mount -t tmpfs -o nosuid,noexec,mode=755,size=64k aotpack-dev "$root/dev"
 for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
 ln -s /proc/self/fd "$root/dev/fd"; ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
 echo ready >&3
+read -r go <&3
 exec 3>&-
 exec env -i -- "$@"
 `;
@@ -293,7 +294,6 @@ async function launchIsolated(p: {
   // `unshare` resolves to a host path before `env -i` drops PATH.
   const unshareBin = (await findOnPath("unshare")) ?? "/usr/bin/unshare";
   unshareInChroot[0] = unshareBin;
-  const startedAt = performance.now();
   const child = spawn(
     "unshare",
     ["--mount", "--propagation=private", "--pid", "--net", "--fork", "--kill-child", "/bin/sh", scriptPath, p.rootDir, ip, ...envPairs, ...unshareInChroot],
@@ -301,12 +301,13 @@ async function launchIsolated(p: {
     // not kill the wrapper (whose --kill-child would then SIGKILL the app).
     { stdio: ["ignore", "pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, detached: true },
   );
-  // fd 3 says "namespace ready"; the script's process then becomes the app (exec), PID 1 inside.
+  // fd 3 says "namespace ready"; after our "go" the script's process becomes the app (exec), PID 1 inside.
   await new Promise<void>((resolve, reject) => {
     let errText = "";
     child.stderr?.on("data", (d: Buffer) => (errText = (errText + d.toString()).slice(-2000)));
     const timer = setTimeout(() => reject(new AotpackError("the isolated environment did not come up within 15 s")), 15_000);
     const ready = child.stdio[3];
+    ready?.on("error", () => {}); // EPIPE when the wrapper died; its exit is reported instead
     ready?.once("data", () => {
       clearTimeout(timer);
       resolve();
@@ -326,7 +327,11 @@ async function launchIsolated(p: {
   const wrapperPid = child.pid as number;
   return {
     child,
-    startedAt,
+    go: () => {
+      // fd 3 is a socketpair: the script waits on it before it execs the app.
+      (child.stdio[3] as NodeJS.WritableStream).write("go\n");
+      return performance.now();
+    },
     namespacePid: wrapperPid,
     appPid: async () => {
       const children = (await readFile(`/proc/${wrapperPid}/task/${wrapperPid}/children`, "utf8")).trim().split(/\s+/);
@@ -362,7 +367,7 @@ function launchOnHost(p: {
   const child = spawn(file, args, { cwd: p.workingHostDir, env, stdio: ["ignore", "pipe", "pipe"], argv0: p.argv[0], detached: true, ...asUser });
   return {
     child,
-    startedAt,
+    go: () => startedAt,
     appPid: async () => {
       if (child.pid === undefined) throw new AotpackError(`cannot start ${p.entrypoint.imagePath}`);
       return child.pid;
@@ -460,6 +465,7 @@ async function supervise(p: Launch & {
         ports.push({ host: relay.hostPort, container: mapping.container });
       }
     }
+    const startedAt = p.go();
     return {
       platform: p.platform,
       isolation: p.isolation,
@@ -467,7 +473,7 @@ async function supervise(p: Launch & {
       emulation: p.emulation.kind,
       entrypoint: p.entrypoint,
       pid,
-      startedAt: p.startedAt,
+      startedAt,
       ports,
       exited,
       logLines: () => [...lines],
