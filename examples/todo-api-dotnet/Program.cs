@@ -24,6 +24,8 @@ var builder = WebApplication.CreateSlimBuilder(args);
 
 // Warnings and errors go to stderr (the TS server does the same); lifecycle info stays on stdout.
 builder.Logging.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Warning);
+// The template's appsettings.json level, set in code: the AOT image ships the executable only.
+builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
 
 // ASP.NET's own default is localhost:5000; containers expect [::]:8080 (dual-stack).
 // PORT wins; otherwise ASPNETCORE_URLS / ASPNETCORE_HTTP_PORTS work as in any ASP.NET app.

@@ -2,19 +2,25 @@
  * Bases an image is built on: `scratch`, a registry image, or `deb:SUITE`, a minimal
  * glibc root built from verified Debian packages down to what the binary needs.
  */
-import { cacheRoot } from "../cache.ts";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { cacheDir, cacheRoot } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
 import { assertElfMatchesPlatform } from "../elf/read-elf.ts";
 import type { Digest } from "../oci/digest.ts";
-import type { Image } from "../oci/interfaces.ts";
-import { createLayer } from "../oci/layer.ts";
+import type { Image, Layer } from "../oci/interfaces.ts";
+import { createLayer, layerFromBlobFile } from "../oci/layer.ts";
+import { writeFileAtomic } from "../oci/fs-util.ts";
+import type { Descriptor } from "../oci/types.ts";
 import type { Compression } from "../oci/media-types.ts";
 import { appendLayers, emptyImage, withConfig } from "../oci/mutate.ts";
 import { debianArch, formatPlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../registry/reference.ts";
 import { pull, type RemoteOptions } from "../registry/remote.ts";
 import { buildDebianBase } from "./debian-base.ts";
+import { readLockfile } from "./lockfile.ts";
 import { chooseMirror } from "./mirror.ts";
 import { DEFAULT_USER } from "./skeleton.ts";
 
@@ -166,29 +172,51 @@ async function resolveDebianBase(
   if (req.elf) assertElfMatchesPlatform(req.elf, platform, "the executable");
   const caCertificates = req.caCertificates ?? true;
   const extraPackages = [...new Set([...(spec.packages ?? []), ...(req.extraPackages ?? [])])];
-  const deb = await buildDebianBase({
-    suite: spec.suite,
-    arch,
-    mirror: chooseMirror(options.mirror),
-    cacheRoot: options.cacheDir ?? cacheRoot(),
-    caCertificates,
-    tzdata: req.tzdata ?? false,
-    extraPackages,
-    ...(req.elf ? { elf: req.elf } : {}),
-    ...(options.lockfile ? { lockfile: options.lockfile } : {}),
-    ...(options.updateLock ? { updateLock: true } : {}),
-    ...(options.keyring ? { keyring: options.keyring } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
-  const layer = await createLayer(deb.entries, {
-    compression: options.compression ?? "gzip",
-    ...epoch(options),
-    ...(options.blobDir ? { blobDir: options.blobDir } : {}),
-  });
+  const compression = options.compression ?? "gzip";
   const name = `deb:${spec.suite}`;
-  const pkgList = deb.packages.map((p) => `${p.name}=${p.version}`).join(" ");
+  // With a lock that pins this architecture, the lock is the trust root (it was written from a
+  // verified InRelease and pins every .deb by sha256): a rebuild with the same pins and inputs
+  // reuses the base layer it made before, offline, instead of re-fetching InRelease.
+  const cacheKey = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata: req.tzdata ?? false, extraPackages, elf: req.elf, compression });
+  const cached = cacheKey ? await readCachedBase(cacheKey) : undefined;
+  let layer: Layer;
+  let packages: { name: string; version: string; architecture: string }[];
+  let releaseDate: string;
+  let files: number;
+  if (cached) {
+    options.onProgress?.(`base ${name} for ${arch}: reusing the layer built from the pinned packages in ${options.lockfile}`);
+    layer = layerFromBlobFile(cached.blob, cached.descriptor, cached.diffId, cached.uncompressedBytes);
+    ({ packages, releaseDate, files } = cached);
+  } else {
+    const deb = await buildDebianBase({
+      suite: spec.suite,
+      arch,
+      mirror: chooseMirror(options.mirror),
+      cacheRoot: options.cacheDir ?? cacheRoot(),
+      caCertificates,
+      tzdata: req.tzdata ?? false,
+      extraPackages,
+      ...(req.elf ? { elf: req.elf } : {}),
+      ...(options.lockfile ? { lockfile: options.lockfile } : {}),
+      ...(options.updateLock ? { updateLock: true } : {}),
+      ...(options.keyring ? { keyring: options.keyring } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    layer = await createLayer(deb.entries, {
+      compression,
+      ...epoch(options),
+      ...(options.blobDir ? { blobDir: options.blobDir } : {}),
+    });
+    packages = deb.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture }));
+    releaseDate = deb.releaseDate;
+    files = deb.entries.filter((e) => e.type !== "directory").length;
+    // The key is computed again: the build above may have just written this architecture's pins.
+    const key = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata: req.tzdata ?? false, extraPackages, elf: req.elf, compression });
+    if (key) await writeCachedBase(key, layer, options.blobDir ?? cacheDir("blobs"), { packages, releaseDate, files });
+  }
+  const pkgList = packages.map((p) => `${p.name}=${p.version}`).join(" ");
   let image = appendLayers(emptyImage(platform, epoch(options)), [
-    { layer, history: { created_by: `aotpack ${name} base: ${pkgList}`, comment: `Debian ${spec.suite} (InRelease ${deb.releaseDate})` } },
+    { layer, history: { created_by: `aotpack ${name} base: ${pkgList}`, comment: `Debian ${spec.suite} (InRelease ${releaseDate})` } },
   ]);
   image = withConfig(image, (cfg) => ({
     ...cfg,
@@ -205,15 +233,75 @@ async function resolveDebianBase(
     summary: {
       kind: "deb",
       name,
-      files: deb.entries.filter((e) => e.type !== "directory").length,
+      files,
       uncompressedBytes: (await layer.uncompressedSize?.()) ?? 0,
       compressedBytes: await layer.size(),
       layers: 1,
-      packages: deb.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture })),
+      packages,
     },
   };
 }
 
 function epoch(options: ResolveBaseOptions): { sourceDateEpoch?: number } {
   return options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: options.sourceDateEpoch };
+}
+
+interface CachedBase {
+  descriptor: Descriptor;
+  diffId: Digest;
+  uncompressedBytes?: number;
+  blob: string;
+  packages: { name: string; version: string; architecture: string }[];
+  releaseDate: string;
+  files: number;
+}
+
+/** Undefined unless a lock pins this architecture (without one, every build re-resolves from the mirror). */
+async function lockedBaseKey(
+  suite: string,
+  arch: string,
+  options: ResolveBaseOptions,
+  inputs: { caCertificates: boolean; tzdata: boolean; extraPackages: string[]; elf: ElfInfo | undefined; compression: string },
+): Promise<string | undefined> {
+  if (!options.lockfile || options.updateLock) return undefined;
+  const lock = await readLockfile(options.lockfile).catch(() => undefined);
+  const pins = lock?.debian.suite === suite ? lock.debian.architectures[arch] : undefined;
+  if (!pins?.length) return undefined;
+  return createHash("sha256")
+    .update(
+      JSON.stringify({
+        v: 1,
+        suite,
+        arch,
+        pins: pins.map((p) => [p.name, p.version, p.sha256]),
+        ...inputs,
+        elf: inputs.elf ? { interpreter: inputs.elf.interpreter ?? null, needed: inputs.elf.needed, machine: inputs.elf.machine } : null,
+        epoch: options.sourceDateEpoch ?? null,
+      }),
+    )
+    .digest("hex");
+}
+
+async function readCachedBase(key: string): Promise<CachedBase | undefined> {
+  const text = await readFile(join(cacheDir("bases"), `${key}.json`), "utf8").catch(() => undefined);
+  if (!text) return undefined;
+  const c = JSON.parse(text) as CachedBase;
+  // The blob is digest-checked whenever it is read; a missing or truncated one means rebuild.
+  const size = (await stat(c.blob).catch(() => undefined))?.size;
+  return size === c.descriptor.size ? c : undefined;
+}
+
+async function writeCachedBase(key: string, layer: Layer, blobDir: string, facts: Pick<CachedBase, "packages" | "releaseDate" | "files">): Promise<void> {
+  const digest = await layer.digest();
+  const entry: CachedBase = {
+    descriptor: { mediaType: await layer.mediaType(), digest, size: await layer.size() },
+    diffId: await layer.diffId(),
+    blob: join(blobDir, "sha256", digest.slice("sha256:".length)),
+    ...facts,
+  };
+  const u = await layer.uncompressedSize?.();
+  if (u !== undefined) entry.uncompressedBytes = u;
+  if ((await stat(entry.blob).catch(() => undefined))?.size !== entry.descriptor.size) return;
+  await mkdir(cacheDir("bases"), { recursive: true });
+  await writeFileAtomic(join(cacheDir("bases"), `${key}.json`), JSON.stringify(entry));
 }

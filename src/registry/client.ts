@@ -80,6 +80,16 @@ export function noteBlobHome(registry: string, digest: Digest, repo: string): vo
   byDigest.set(digest, homes);
 }
 
+/** Small blobs (configs, small layers) go up in one PUT. */
+const DEFAULT_MONOLITHIC_MAX = 16 * 1024 * 1024;
+/**
+ * Big chunks: each PATCH costs the registry a resume, so a 100 MB layer goes in one
+ * (skopeo streams a whole blob in one PATCH too). A 413 from a body-size-limited proxy
+ * halves the chunk, down to MIN_CHUNK (ECR's minimum part size).
+ */
+const DEFAULT_CHUNK = 256 * 1024 * 1024;
+const MIN_CHUNK = 5 * 1024 * 1024;
+
 export class RegistryClient {
   readonly registry: string;
   readonly #options: RegistryClientOptions;
@@ -246,8 +256,8 @@ export class RegistryClient {
       break;
     }
 
-    const monolithicMax = this.#options.monolithicMaxBytes ?? 16 * 1024 * 1024;
-    const chunkBytes = this.#options.chunkBytes ?? 64 * 1024 * 1024;
+    let monolithicMax = this.#options.monolithicMaxBytes ?? DEFAULT_MONOLITHIC_MAX;
+    let chunkBytes = this.#options.chunkBytes ?? DEFAULT_CHUNK;
     let offset = 0;
     let resumed = false;
     for (let attempt = 0; ; attempt++) {
@@ -278,7 +288,15 @@ export class RegistryClient {
         if (!(err instanceof RegistryError) || attempt >= this.#retry.retries) throw err;
         // A session the registry lost or refused to resume (or a resume it got wrong) is started over.
         const sessionLost = err.status === 416 || err.codes.some((c) => c === "BLOB_UPLOAD_UNKNOWN" || c === "BLOB_UPLOAD_INVALID" || (resumed && c === "DIGEST_INVALID"));
-        if (!err.temporary && !sessionLost) throw err;
+        // A proxy in front of the registry limits request bodies: smaller requests, same session.
+        const tooLarge = err.status === 413 && (blob.size <= monolithicMax ? blob.size > MIN_CHUNK : chunkBytes > MIN_CHUNK);
+        if (tooLarge) {
+          if (blob.size <= monolithicMax) {
+            monolithicMax = 0;
+            chunkBytes = Math.min(chunkBytes, Math.max(MIN_CHUNK, Math.ceil(blob.size / 2)));
+          } else chunkBytes = Math.max(MIN_CHUNK, Math.floor(chunkBytes / 2));
+        }
+        if (!err.temporary && !sessionLost && !tooLarge) throw err;
         await sleep(backoffDelay(attempt + 1, this.#retry, err.retryAfterMs));
         // The step that failed may have succeeded on the server before the connection dropped.
         if (await this.blobExists(repo, blob.digest, scopes)) {

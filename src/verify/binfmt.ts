@@ -7,7 +7,7 @@ import { access, constants, readFile, writeFile } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { AotpackError, errorMessage } from "../errors.ts";
-import { findOnPath } from "./host.ts";
+import { findOnPath } from "./find-on-path.ts";
 
 export const BINFMT_DIR = "/proc/sys/fs/binfmt_misc";
 

@@ -1,25 +1,12 @@
 /** What this host can do for `run`/`verify`: namespaces, qemu-user, tools on PATH. */
-import { access, constants } from "node:fs/promises";
 import { spawn } from "node:child_process";
-import { delimiter, join } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { readElf } from "../elf/read-elf.ts";
 import { formatPlatform, hostPlatform, unameMachine, type Platform } from "../oci/platform.ts";
 import { binfmtFixBinaryReady } from "./binfmt.ts";
+import { findOnPath } from "./find-on-path.ts";
 
-export async function findOnPath(name: string, searchPath = process.env.PATH ?? ""): Promise<string | undefined> {
-  for (const dir of searchPath.split(delimiter)) {
-    if (dir === "") continue;
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // keep looking
-    }
-  }
-  return undefined;
-}
+export { findOnPath };
 
 let namespaceProbe: Promise<boolean> | undefined;
 
