@@ -56,6 +56,8 @@ export interface BuildOptions {
   /** aotpack.lock for Debian-built bases; default <project>/aotpack.lock. */
   lockfile?: string;
   debianMirror?: string;
+  /** Re-resolve deb: bases from the mirror and rewrite aotpack.lock's pins. */
+  updateLock?: boolean;
   /** Reuse compiled artifacts and layers keyed by content (default true). */
   cache?: boolean;
   reporter?: BuildReporter;
@@ -374,6 +376,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         onProgress: (m) => reporter.info(`${p}: ${m}`),
       };
       if (options.debianMirror) baseOptions.mirror = options.debianMirror;
+      if (options.updateLock) baseOptions.updateLock = true;
       // Bases resolve one at a time: platforms share the suite's index files and cache.
       const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions));
       reporter.step(p, "base", "done", base.name);

@@ -47,7 +47,8 @@ on a minimal base, and writes one multi-platform image index.
   --baseline             amd64: Bun's baseline runtime for CPUs without AVX2
   --verify               run 'aotpack verify' on the result
   --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
-  --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock)
+  --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock; commit it)
+  --update-lock          re-resolve deb: bases from the mirror and rewrite the lock's pins
   --insecure-registry H  allow plain HTTP / unverified TLS for this registry (repeatable)
   --json                 print the result as JSON
 

@@ -73,6 +73,7 @@ export const BUILD_FLAGS = {
   verify: { type: "boolean" },
   "debian-mirror": { type: "string" },
   lockfile: { type: "string" },
+  "update-lock": { type: "boolean" },
   "insecure-registry": { type: "string", multiple: true },
 } as const satisfies Options;
 
@@ -109,6 +110,7 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values.baseline) build.baseline = true;
   if (values["debian-mirror"] !== undefined) build.debianMirror = values["debian-mirror"];
   if (values.lockfile !== undefined) build.lockfile = values.lockfile;
+  if (values["update-lock"]) build.updateLock = true;
   if (values.tag !== undefined && !/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/.test(values.tag)) {
     throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
   }

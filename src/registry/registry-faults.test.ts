@@ -117,3 +117,16 @@ test("cut off after any number of requests, the tag is either the old image or t
     assert.equal(await tagOf(registry.host, "f/app", "live"), await last.digest());
   });
 });
+
+test("a proxy that limits request bodies (413) gets smaller PATCH chunks, and the push completes", async (t) => {
+  if (!requireTools(t, [REGISTRY_BIN])) return;
+  await withProxy({ maxBodyBytes: 7 * 1024 * 1024 }, async (registry, proxy, dir) => {
+    // 12 MiB layers: under the monolithic limit, over the proxy's.
+    const index = await twoPlatformIndex(join(dir, "build"), { seed: "413", layerBytes: 12 * 1024 * 1024 });
+    const result = await push(index, `${proxy.host}/f/big:v1`, { credentials: null, retry: { baseDelayMs: 1, maxDelayMs: 5 } });
+    assert.equal(result.digest, await index.digest());
+    assert.equal(proxy.requests.filter((r) => r.fault === "413" && r.method === "PUT").length, 2, "each big layer's single PUT was refused once");
+    assert.ok(proxy.requests.filter((r) => r.method === "PATCH" && !r.fault).length >= 4, "then went up in chunks");
+    await validate(await remoteIndex(`${registry.host}/f/big:v1`, { credentials: null, blobDir: join(dir, "cache") }));
+  });
+});

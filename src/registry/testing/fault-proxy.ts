@@ -7,7 +7,7 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 
-export type FaultKind = "500" | "429" | "drop" | "cut";
+export type FaultKind = "500" | "429" | "drop" | "cut" | "413";
 
 export interface SeenRequest {
   method: string;
@@ -27,6 +27,8 @@ export interface FaultProxyOptions {
   seed?: number;
   /** Retry-After seconds sent with 429s (default 1). */
   retryAfterSeconds?: number;
+  /** Answer 413 to request bodies larger than this (as a body-size-limited proxy does). */
+  maxBodyBytes?: number;
 }
 
 export interface FaultProxy {
@@ -130,7 +132,8 @@ export async function startFaultProxy(upstreamPort: number, options: FaultProxyO
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     const key = `${req.method} ${path}`;
-    const fault = pick(key);
+    const tooLarge = options.maxBodyBytes !== undefined && Number(req.headers["content-length"] ?? 0) > options.maxBodyBytes;
+    const fault: FaultKind | undefined = tooLarge ? "413" : pick(key);
     requests.push({ method: req.method ?? "", path, url: req.url ?? "/", ...(fault ? { fault } : {}) });
     switch (fault) {
       case undefined:
@@ -141,6 +144,11 @@ export async function startFaultProxy(upstreamPort: number, options: FaultProxyO
         return;
       case "drop":
         req.socket.destroy();
+        return;
+      case "413":
+        // Read the body first, so the client sees the answer rather than a broken pipe.
+        req.resume();
+        req.on("end", () => res.writeHead(413, { "Content-Type": "text/plain", Connection: "close" }).end("request entity too large"));
         return;
       case "500":
       case "429": {
