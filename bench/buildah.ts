@@ -7,7 +7,7 @@
  */
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { cacheRoot } from "../src/cache.ts";
@@ -94,7 +94,7 @@ async function makeManifest(store: BuildahStore, ref: string, parts: string[]): 
 }
 
 /** dash for arm64 from Debian (verified through aotpack's own archive code): the emulated build stage's /bin/sh. */
-async function arm64Shell(): Promise<string> {
+async function arm64Shell(workDir: string): Promise<string> {
   const archive = new DebianArchive({ mirror: chooseMirror(undefined), suite: "bookworm", cacheRoot: cacheRoot() });
   const record = (await archive.packages("arm64")).get("dash");
   if (!record) throw new Error("bookworm has no dash package for arm64");
@@ -102,7 +102,11 @@ async function arm64Shell(): Promise<string> {
   // bookworm ships it at usr/bin/dash (merged /usr); older suites at bin/dash.
   const dash = [join(tree.root, "usr", "bin", "dash"), join(tree.root, "bin", "dash")].find((p) => existsSync(p));
   if (!dash) throw new Error(`dash ${record.version} (arm64) has no usr/bin/dash`);
-  return dash;
+  // The extracted tree keeps bytes, not modes; buildah copy keeps the source's mode.
+  const sh = join(workDir, "sh-arm64");
+  await copyFile(dash, sh);
+  await chmod(sh, 0o755);
+  return sh;
 }
 
 /**
@@ -117,7 +121,7 @@ export async function makeLocalImages(store: BuildahStore): Promise<void> {
   const libsAmd64 = GLIBC.map((l): [string, string] => [`${AMD64_LIB}/${l}`, `/lib/x86_64-linux-gnu/${l}`]);
   const libsArm64 = GLIBC.map((l): [string, string] => [`${ARM64_LIB}/${l}`, `/lib/aarch64-linux-gnu/${l}`]);
   await makeImage(store, `${BUILDER_IMAGE}-amd64`, "amd64", [[bunAmd64, "/usr/local/bin/bun"], ["/bin/sh", "/bin/sh"], ldAmd64, ...libsAmd64]);
-  await makeImage(store, `${BUILDER_IMAGE}-arm64`, "arm64", [[bunArm64, "/usr/local/bin/bun"], [await arm64Shell(), "/bin/sh"], ldArm64, ...libsArm64]);
+  await makeImage(store, `${BUILDER_IMAGE}-arm64`, "arm64", [[bunArm64, "/usr/local/bin/bun"], [await arm64Shell(store.dir), "/bin/sh"], ldArm64, ...libsArm64]);
   await makeManifest(store, BUILDER_IMAGE, [`${BUILDER_IMAGE}-amd64`, `${BUILDER_IMAGE}-arm64`]);
   await makeImage(store, `${RUNTIME_IMAGE}-amd64`, "amd64", [ldAmd64, ...libsAmd64]);
   await makeImage(store, `${RUNTIME_IMAGE}-arm64`, "arm64", [ldArm64, ...libsArm64]);

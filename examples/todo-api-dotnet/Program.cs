@@ -38,6 +38,9 @@ else if (!HasAspNetUrls())
     builder.WebHost.UseUrls("http://[::]:8080");
 }
 
+// No "Server: Kestrel" header: it tells a scanner what to try, and the TS server sends none.
+builder.WebHost.ConfigureKestrel(options => options.AddServerHeader = false);
+
 builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = settings.ShutdownTimeout);
 // A failed `int id` binding is an empty 400 in every environment, not the developer exception page.
 builder.Services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = false);

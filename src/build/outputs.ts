@@ -43,6 +43,8 @@ export function parseOutputSpec(raw: string): OutputSpec {
 export interface PublishContext {
   /** Default tag when the spec names none (from --tag). */
   tag?: string;
+  /** Image name for docker-archive's RepoTags (`name:tag`), e.g. the app name. */
+  imageName?: string;
   /** The platform for docker-archive when the index has several. */
   platform?: Platform;
   insecureRegistries?: string[];
@@ -88,9 +90,10 @@ export async function publishAll(
   const results: { spec: OutputSpec; result: PublishResult }[] = [];
   for (const spec of specs) {
     const publisher = await publisherFor(spec, ctx);
-    const tag = spec.tag ?? ctx.tag;
+    // A registry reference carries its own tag or digest; --tag only fills in when it has neither.
+    const tag = spec.kind === "registry" ? (await registryRefHasTag(spec.target) ? undefined : ctx.tag) : (spec.tag ?? ctx.tag);
     const opts: { tag?: string; onProgress?: (e: ProgressEvent) => void } = {};
-    if (tag) opts.tag = tag;
+    if (tag) opts.tag = spec.kind === "docker-archive" && ctx.imageName ? `${ctx.imageName}:${tag}` : tag;
     const report = ctx.onProgress;
     if (report) opts.onProgress = (e) => report(spec, e);
     // A docker-archive of a one-platform index takes the image itself.
@@ -102,4 +105,10 @@ export async function publishAll(
     results.push({ spec, result: await publisher.publish(target, opts) });
   }
   return results;
+}
+
+async function registryRefHasTag(ref: string): Promise<boolean> {
+  const { parseReference } = await import("../registry/index.ts");
+  const r = parseReference(ref);
+  return r.digest !== undefined || /:[^/]+$/.test(ref.replace(/@.*$/, ""));
 }

@@ -71,7 +71,8 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   const { build } = await import("../build/build.ts");
   const result: BuildResult = await build({ ...cmd.build, reporter: view });
   const published = [];
-  const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, insecureRegistries: cmd.insecureRegistries };
+  const imageName = tag.includes(":") ? tag.slice(0, tag.lastIndexOf(":")) : tag;
+  const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, imageName, insecureRegistries: cmd.insecureRegistries };
   if (cmd.dockerPlatform) ctxPublish.platform = cmd.dockerPlatform;
   ctxPublish.onProgress = (spec, e) => view.publish(spec.raw, e);
   for (const { spec, result: r } of await publishAll(result.index, outputs, ctxPublish)) {
@@ -113,7 +114,11 @@ async function preflightOutputs(outputs: OutputSpec[]): Promise<void> {
   const { stat, readdir } = await import("node:fs/promises");
   const { join } = await import("node:path");
   for (const o of outputs) {
-    if (o.kind === "registry") continue;
+    if (o.kind === "registry") {
+      const { parseReference } = await import("../registry/index.ts");
+      parseReference(o.target); // a bad reference is a usage error before any compile
+      continue;
+    }
     const st = await stat(o.target).catch(() => undefined);
     if (!st) continue;
     if (o.kind === "oci") {

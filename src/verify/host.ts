@@ -8,24 +8,37 @@ import { findOnPath } from "./find-on-path.ts";
 
 export { findOnPath };
 
-let namespaceProbe: Promise<boolean> | undefined;
+const probes = new Map<string, Promise<boolean>>();
+
+function probe(args: string[]): Promise<boolean> {
+  const key = args.join(" ");
+  let result = probes.get(key);
+  if (!result) {
+    result = new Promise((resolve) => {
+      const child = spawn("unshare", [...args, "--mount", "--pid", "--net", "--fork", "--kill-child", "true"], { stdio: "ignore" });
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      child.on("error", () => resolve(false));
+      child.on("close", (code) => {
+        clearTimeout(timer);
+        resolve(code === 0);
+      });
+    });
+    probes.set(key, result);
+  }
+  return result;
+}
 
 /**
  * True when we can create mount, PID and network namespaces and chroot: root with a
  * working `unshare`. Probed once per process (a container without CAP_SYS_ADMIN says no).
  */
 export function namespacesAvailable(): Promise<boolean> {
-  if (process.getuid?.() !== 0) return Promise.resolve(false);
-  namespaceProbe ??= new Promise((resolve) => {
-    const child = spawn("unshare", ["--mount", "--pid", "--net", "--fork", "--kill-child", "true"], { stdio: "ignore" });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    child.on("error", () => resolve(false));
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve(code === 0);
-    });
-  });
-  return namespaceProbe;
+  return process.getuid?.() === 0 ? probe([]) : Promise.resolve(false);
+}
+
+/** True when an unprivileged user namespace (mapped to root inside) can hold the same namespaces. */
+export function userNamespacesAvailable(): Promise<boolean> {
+  return probe(["--user", "--map-root-user"]);
 }
 
 /** How a platform's binaries run here. */

@@ -27,5 +27,5 @@ export {
 } from "./verify.ts";
 export { diagnoseEntrypoint, findEntrypoint, librarySearchDirs, type EntrypointFacts } from "./diagnose.ts";
 export { setupBinfmt, readBinfmtEntry, binfmtFixBinaryReady, type SetupBinfmtResult } from "./binfmt.ts";
-export { emulationFor, namespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
+export { emulationFor, namespacesAvailable, userNamespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
 export { resolveInRoot, cleanImagePath } from "./rootfs-path.ts";

@@ -73,6 +73,8 @@ export async function startHostRelay(hostPort: number, connectTo: () => Socket):
 /** Forward host 127.0.0.1:hostPort to 127.0.0.1:containerPort inside the network namespace of `namespacePid`. */
 export async function startNamespaceRelay(options: {
   namespacePid: number;
+  /** Enter the namespace's user namespace first (rootless runs own their network namespace through it). */
+  enterUserNamespace?: boolean;
   hostPort: number;
   containerPort: number;
   socketPath: string;
@@ -80,7 +82,11 @@ export async function startNamespaceRelay(options: {
 }): Promise<Relay> {
   const child: ChildProcess = spawn(
     "nsenter",
-    [`--net=/proc/${options.namespacePid}/ns/net`, "--", process.execPath, "-e", IN_NAMESPACE_RELAY, options.socketPath, String(options.containerPort)],
+    [
+      ...(options.enterUserNamespace ? [`--user=/proc/${options.namespacePid}/ns/user`, "--preserve-credentials"] : []),
+      `--net=/proc/${options.namespacePid}/ns/net`,
+      ...["--", process.execPath, "-e", IN_NAMESPACE_RELAY, options.socketPath, String(options.containerPort)],
+    ],
     { stdio: ["pipe", "pipe", "pipe"] },
   );
   let stderr = "";

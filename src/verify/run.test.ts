@@ -10,7 +10,7 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { newIndex } from "../oci/mutate.ts";
 import type { Image } from "../oci/interfaces.ts";
 import { createLayer } from "../oci/layer.ts";
-import { namespacesAvailable } from "./host.ts";
+import { namespacesAvailable, userNamespacesAvailable } from "./host.ts";
 import { runImage, selectPlatformImage, startImage, type RunningImage } from "./run.ts";
 import { verifyImage } from "./verify.ts";
 import { resolveUser } from "./user.ts";
@@ -112,6 +112,34 @@ describe("runImage", () => {
       assert.equal(seen.uid, 1000);
       assert.equal(seen.cwd, "/app");
       assert.deepEqual(seen.root, ["app", "dev", "etc", "lib", "lib64", "proc", "tmp"]);
+    } finally {
+      await running.close();
+    }
+    assert.deepEqual(await readdir(runDir), []);
+  });
+
+  test("rootless: the same namespaces inside an unprivileged user namespace (forced here even as root)", async (t) => {
+    if (!(await userNamespacesAvailable())) {
+      if (process.env.CI === "true") assert.fail("CI's kernel allows user namespaces");
+      return t.skip("user namespaces are not available");
+    }
+    const warnings: string[] = [];
+    const running = await startImage({
+      image: await image({ user: "app" }),
+      isolation: "rootless-namespaces",
+      ports: [{ host: 0, container: 8080 }],
+      tempDir: runDir,
+      onWarning: (m) => warnings.push(m),
+    });
+    try {
+      assert.equal(running.isolation, "rootless-namespaces");
+      const seen = (await getJson(running.ports[0]?.host as number, "/")) as { uid: number; pid: number; root: string[] };
+      assert.equal(seen.pid, 1);
+      assert.equal(seen.uid, 0, "only root is mapped in the user namespace");
+      assert.deepEqual(seen.root, ["app", "dev", "etc", "lib", "lib64", "proc", "tmp"]);
+      assert.ok(warnings.some((w) => /runs as root inside it, not as the image's User \(app\)/.test(w)), warnings.join("\n"));
+      running.signal("SIGTERM");
+      assert.equal((await running.exited).exitCode, 0);
     } finally {
       await running.close();
     }

@@ -15,7 +15,7 @@ import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts"
 import { formatPlatform, hostPlatform, platformEquals, type Platform } from "../oci/platform.ts";
 import type { Descriptor, ImageConfigFile } from "../oci/types.ts";
 import { DEFAULT_PATH, diagnoseEntrypoint, type EntrypointFacts } from "./diagnose.ts";
-import { emulationFor, findOnPath, namespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
+import { emulationFor, findOnPath, namespacesAvailable, userNamespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
 import { startLoopbackRelay, startNamespaceRelay, type Relay } from "./relay.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
 import { unpackImage } from "./unpack.ts";
@@ -38,8 +38,12 @@ export function parsePortMapping(spec: string): PortMapping {
   return { host, container };
 }
 
-/** What isolation a run got: "namespaces" = mount+PID+network namespaces and chroot; "host" = none, host loopback. */
-export type Isolation = "namespaces" | "host";
+/**
+ * What isolation a run got. "namespaces": mount + PID + network namespaces and a chroot (root).
+ * "rootless-namespaces": the same inside an unprivileged user namespace, where only our own uid is
+ * mapped (to root), so the image's User cannot be taken on. "host": none, on the host's loopback.
+ */
+export type Isolation = "namespaces" | "rootless-namespaces" | "host";
 
 export interface StartOptions {
   /** An image, or an index to pick `platform` from. */
@@ -51,7 +55,7 @@ export interface StartOptions {
   env?: string[] | Record<string, string>;
   /** Replace the image's Cmd (as `docker run IMAGE args…`). */
   args?: string[];
-  /** "auto" (default): namespaces when root and available, else host. */
+  /** "auto" (default): namespaces as root, else rootless namespaces when the kernel allows them, else host. */
   isolation?: "auto" | Isolation;
   emulation?: EmulationOptions;
   /** Each line the app prints (stdout and stderr). */
@@ -199,6 +203,20 @@ async function ensureWorkingDir(rootDir: string, workingDir: string): Promise<st
   return host;
 }
 
+async function chooseIsolation(wanted: "auto" | Isolation, warn: (m: string) => void): Promise<Isolation> {
+  if (wanted === "host") return "host";
+  if (wanted === "namespaces" || (wanted === "auto" && process.getuid?.() === 0)) {
+    if (await namespacesAvailable()) return "namespaces";
+    if (wanted === "namespaces") throw new AotpackError("namespaces are not available here (they need root and a working unshare)", { hint: "use --isolation host" });
+  }
+  if (await userNamespacesAvailable()) return "rootless-namespaces";
+  if (wanted === "rootless-namespaces") {
+    throw new AotpackError("unprivileged user namespaces are not available here", { hint: "run as root, or use --isolation host" });
+  }
+  warn("namespaces are not available (not root, and no unprivileged user namespaces): running on the host's loopback without isolation");
+  return "host";
+}
+
 /** Start the image; the caller must `close()` the result. */
 export async function startImage(options: StartOptions): Promise<RunningImage> {
   const warn = options.onWarning ?? (() => {});
@@ -220,19 +238,17 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
     const workingHostDir = await ensureWorkingDir(rootDir, workingDir);
     const entrypoint = await diagnoseEntrypoint(rootDir, argv[0] as string, platform, { workingDir, pathVar: env.get("PATH") ?? DEFAULT_PATH });
 
-    let isolation: Isolation = options.isolation === "host" ? "host" : "namespaces";
-    if (options.isolation !== "host" && !(await namespacesAvailable())) {
-      if (options.isolation === "namespaces") throw new AotpackError("namespaces are not available here (they need root and unshare)");
-      warn("namespaces are not available (not root, or no unshare): running on the host's loopback without isolation");
-      isolation = "host";
+    let isolation = await chooseIsolation(options.isolation ?? "auto", warn);
+    if (isolation === "rootless-namespaces" && user.uid !== 0) {
+      warn(`a user namespace maps only your own uid: the app runs as root inside it, not as the image's User (${runtime.User})`);
     }
-    if (isolation === "namespaces" && emulation.kind === "qemu" && !emulation.static) {
+    if (isolation !== "host" && emulation.kind === "qemu" && !emulation.static) {
       warn(`${emulation.qemuPath} is not static, so it cannot run inside the image's chroot: running on the host's loopback`);
       isolation = "host";
     }
     const launch =
-      isolation === "namespaces"
-        ? await launchIsolated({ baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint })
+      isolation !== "host"
+        ? await launchIsolated({ baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint, rootless: isolation === "rootless-namespaces" })
         : launchOnHost({ rootDir, argv, env, user, workingHostDir, emulation, entrypoint });
     return await supervise({ ...launch, options, platform, isolation, emulation, entrypoint, baseDir, cleanupBase });
   } catch (err) {
@@ -247,8 +263,10 @@ interface Launch {
   go: () => number;
   /** Resolves to the app's host PID once it is known. */
   appPid: () => Promise<number>;
-  /** Resolves once the namespace exists (the relay needs it). */
+  /** A process in the namespaces (the relay enters its network namespace). */
   namespacePid?: number;
+  /** The namespaces belong to an unprivileged user namespace (the relay must enter it too). */
+  rootless?: boolean;
 }
 
 const LAUNCH_SCRIPT = `set -e
@@ -273,6 +291,7 @@ async function launchIsolated(p: {
   workingDir: string;
   emulation: Emulation;
   entrypoint: EntrypointFacts;
+  rootless: boolean;
 }): Promise<Launch> {
   const ip = await findOnPath("ip", `${process.env.PATH ?? ""}:/usr/sbin:/sbin`);
   if (!ip) throw new AotpackError("the `ip` tool is needed to bring up the namespace's loopback", { hint: "install iproute2" });
@@ -290,13 +309,19 @@ async function launchIsolated(p: {
   const scriptPath = join(p.baseDir, "launch.sh");
   await writeFile(scriptPath, LAUNCH_SCRIPT, { mode: 0o700 });
   const envPairs = [...p.env].map(([k, v]) => `${k}=${v}`);
-  const unshareInChroot = ["unshare", `--root=${p.rootDir}`, `--wd=${p.workingDir}`, `--setgid=${p.user.gid}`, `--setuid=${p.user.uid}`, "--", ...command];
+  // In a user namespace only root is mapped, and setgroups is denied: no User switch there.
+  const userSwitch = p.rootless ? [] : [`--setgid=${p.user.gid}`, `--setuid=${p.user.uid}`];
+  const unshareInChroot = ["unshare", `--root=${p.rootDir}`, `--wd=${p.workingDir}`, ...userSwitch, "--", ...command];
   // `unshare` resolves to a host path before `env -i` drops PATH.
   const unshareBin = (await findOnPath("unshare")) ?? "/usr/bin/unshare";
   unshareInChroot[0] = unshareBin;
   const child = spawn(
     "unshare",
-    ["--mount", "--propagation=private", "--pid", "--net", "--fork", "--kill-child", "/bin/sh", scriptPath, p.rootDir, ip, ...envPairs, ...unshareInChroot],
+    [
+      ...(p.rootless ? ["--user", "--map-root-user"] : []),
+      ...["--mount", "--propagation=private", "--pid", "--net", "--fork", "--kill-child"],
+      ...["/bin/sh", scriptPath, p.rootDir, ip, ...envPairs, ...unshareInChroot],
+    ],
     // Own process group: a terminal's Ctrl-C must reach the app once, through our forwarding,
     // not kill the wrapper (whose --kill-child would then SIGKILL the app).
     { stdio: ["ignore", "pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, detached: true },
@@ -333,6 +358,7 @@ async function launchIsolated(p: {
       return performance.now();
     },
     namespacePid: wrapperPid,
+    rootless: p.rootless,
     appPid: async () => {
       const children = (await readFile(`/proc/${wrapperPid}/task/${wrapperPid}/children`, "utf8")).trim().split(/\s+/);
       const pid = Number(children[0]);
@@ -448,9 +474,10 @@ async function supervise(p: Launch & {
     }
     const ports: PortMapping[] = [];
     for (const [i, mapping] of (p.options.ports ?? []).entries()) {
-      if (p.isolation === "namespaces") {
+      if (p.isolation !== "host") {
         const relay = await startNamespaceRelay({
           namespacePid: p.namespacePid as number,
+          enterUserNamespace: p.rootless ?? false,
           hostPort: mapping.host,
           containerPort: mapping.container,
           socketPath: join(p.baseDir, `port-${i}.sock`),

@@ -276,7 +276,8 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
 export function formatVerifyReport(report: VerifyReport): string {
   const out: string[] = [];
   for (const p of report.platforms) {
-    const how = p.isolation ? ` (${p.isolation === "namespaces" ? "namespaces + chroot" : "host network, no isolation"}${p.emulation === "binfmt" ? ", qemu-user via binfmt_misc" : p.emulated ? ", qemu-user" : ", native"})` : "";
+    const isolation = { namespaces: "namespaces + chroot", "rootless-namespaces": "rootless namespaces + chroot", host: "host network, no isolation" };
+    const how = p.isolation ? ` (${isolation[p.isolation]}${p.emulation === "binfmt" ? ", qemu-user via binfmt_misc" : p.emulated ? ", qemu-user" : ", native"})` : "";
     out.push(`${p.platform}: ${p.ok ? "PASS" : "FAIL"}${how}`);
     const rows: [string, string][] = [];
     for (const c of p.checks) rows.push([c.check, `${c.ok ? "ok" : "FAIL"}: ${c.detail}`]);

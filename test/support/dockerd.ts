@@ -81,7 +81,15 @@ export async function startDockerd(options: { timeoutMs?: number } = {}): Promis
       clearTimeout(timer);
     }
     // The managed containerd is dockerd's child and exits with it; its mounts live under root.
-    await run("umount", ["-R", join(root, "data")], { timeoutMs: 10_000 }).catch(() => undefined);
+    // Containers leave more mounts under root (netns bind mounts in exec/netns, overlays in data):
+    // unmount everything below root, deepest first, before removing it.
+    const mountinfo = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
+    const mounts = mountinfo
+      .split("\n")
+      .map((l) => l.split(" ")[4] ?? "")
+      .filter((m) => m.startsWith(`${root}/`))
+      .sort((a, b) => b.length - a.length);
+    for (const m of mounts) await run("umount", ["-l", m], { timeoutMs: 10_000 }).catch(() => undefined);
     await rm(root, { recursive: true, force: true, maxRetries: 3 });
   };
   const deadline = Date.now() + timeoutMs;
