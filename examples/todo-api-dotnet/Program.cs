@@ -26,6 +26,9 @@ var builder = WebApplication.CreateSlimBuilder(args);
 builder.Logging.AddConsole(options => options.LogToStandardErrorThreshold = LogLevel.Warning);
 // The template's appsettings.json level, set in code: the AOT image ships the executable only.
 builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+// A port in use would be logged as "Hosting failed to start" plus a stack trace; the catch
+// around app.Run() reports it as one crit line instead. Other start failures still throw.
+builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
 
 // ASP.NET's own default is localhost:5000; containers expect [::]:8080 (dual-stack).
 // PORT wins; otherwise ASPNETCORE_URLS / ASPNETCORE_HTTP_PORTS work as in any ASP.NET app.
@@ -103,7 +106,7 @@ try
 }
 catch (IOException error)
 {
-    // A port in use: Kestrel has logged it already; exit 1 instead of an unhandled-exception dump.
+    // A port in use (Kestrel's bind failure): one line and exit 1, not an unhandled-exception dump.
     Console.Error.WriteLine($"crit: TodoApi[3]\n      {error.Message}");
     return 1;
 }

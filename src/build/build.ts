@@ -4,7 +4,7 @@
  */
 import { execFile } from "node:child_process";
 import { mkdir, readFile, rename, rm, stat, writeFile, mkdtemp } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { AotpackError, UsageError } from "../errors.ts";
 import { cacheDir } from "../cache.ts";
@@ -180,7 +180,7 @@ async function compileCached(
       for (const l of cached.layers) {
         const files = [];
         for (const f of l.files) {
-          const source = join(dir, f.relSource);
+          const source = isAbsolute(f.relSource) ? f.relSource : join(dir, f.relSource);
           fileHashes.set(source, f.sha256);
           // Size and mtime say the file is as we wrote it; a full re-hash of two 100 MB binaries
           // would cost more than the warm build itself. Every blob is digest-checked when read.
@@ -202,12 +202,13 @@ async function compileCached(
     for (const layer of artifact.layers) {
       const files = [];
       for (const f of layer.files) {
-        if (!resolve(f.source).startsWith(resolve(tmp) + "/")) {
-          throw new AotpackError(`compiler returned a file outside its output dir: ${f.source}`);
-        }
+        // Files under the compile dir are stored relative to it; others (a cached runtime that
+        // layered mode ships as is) keep their absolute path and are stat-checked like the rest.
+        const inside = resolve(f.source).startsWith(resolve(tmp) + "/");
         const sha = await hashFile(f.source);
         const st = await stat(f.source);
-        files.push({ path: f.path, relSource: resolve(f.source).slice(resolve(tmp).length + 1), mode: f.mode, sha256: sha, size: st.size, mtimeMs: st.mtimeMs });
+        const relSource = inside ? resolve(f.source).slice(resolve(tmp).length + 1) : resolve(f.source);
+        files.push({ path: f.path, relSource, mode: f.mode, sha256: sha, size: st.size, mtimeMs: st.mtimeMs });
       }
       cachedLayers.push({ name: layer.name, files });
     }

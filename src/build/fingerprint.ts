@@ -23,7 +23,10 @@ async function listFiles(root: string, dir: string, out: string[]): Promise<void
     const full = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (!SKIP_DIRS.has(entry.name)) await listFiles(root, full, out);
-    } else if (entry.isFile()) out.push(relative(root, full).split(sep).join("/"));
+    } else if (entry.isFile() && !entry.name.endsWith(".bun-build")) {
+      // (.bun-build files are a running Bun compile's temp output, not project input)
+      out.push(relative(root, full).split(sep).join("/"));
+    }
   }
 }
 

@@ -59,7 +59,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
         `--outfile=${tmpOut}`,
         entry,
       ];
-      await runBun(bun.executable, args, projectDir, label);
+      await runBun(bun.executable, args, work, projectDir, label);
       const finalPath = join(outDir, appName);
       await rename(tmpOut, finalPath);
       const elf = await checkedElf(finalPath, platform);
@@ -87,7 +87,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       "--entry-naming=app.[ext]",
       entry,
     ];
-    await runBun(bun.executable, args, projectDir, label);
+    await runBun(bun.executable, args, work, projectDir, label);
     const appDir = join(outDir, "app");
     await rm(appDir, { recursive: true, force: true });
     await rename(bundleDir, appDir);
@@ -112,9 +112,13 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
   }
 }
 
-async function runBun(executable: string, args: string[], projectDir: string, label: string): Promise<void> {
+/**
+ * Bun runs in our scratch dir: it writes `.<hash>.bun-build` temp files into its working directory,
+ * which must never land in (or be left behind in, or be fingerprinted from) the user's project.
+ */
+async function runBun(executable: string, args: string[], cwd: string, projectDir: string, label: string): Promise<void> {
   const env = { ...process.env, NO_COLOR: "1", FORCE_COLOR: "0" };
-  const result = await runTool(executable, args, { cwd: projectDir, env, timeoutMs: BUN_TIMEOUT_MS });
+  const result = await runTool(executable, args, { cwd, env, timeoutMs: BUN_TIMEOUT_MS });
   if (result.code === 0) return;
   if (result.signal) throw new AotpackError(`bun build of ${label} was stopped (${result.signal}; timeout ${BUN_TIMEOUT_MS / 1000}s)`);
   throw new AotpackError(`cannot compile ${label}: ${describeBunError(result.output, projectDir)}`);

@@ -106,4 +106,21 @@ describe("todo-api-dotnet (ASP.NET Core, JIT) against the todo-api contract", { 
     match(badClock.stderr, /^crit: TodoApi\[2\]\n {6}TODO_API_FAKE_NOW must be an ISO 8601 instant with a zone/);
     equal(badClock.stdout, "", "nothing started");
   });
+
+  test("a port in use: one crit line naming the address, exit 1", { timeout: TEST_TIMEOUT_MS }, async () => {
+    const holder = createServer();
+    await new Promise<void>((resolveListen, reject) => {
+      holder.once("error", reject);
+      holder.listen(0, "::", () => resolveListen());
+    });
+    try {
+      const address = holder.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      const busy = await runToExit(launcher, { PORT: String(port) }, START_TIMEOUT_MS);
+      equal(busy.code, 1, busy.stderr);
+      match(busy.stderr, new RegExp(`^crit: TodoApi\\[3\\]\\n {6}Failed to bind to address http://\\[::\\]:${port}: address already in use\\.\\n$`));
+    } finally {
+      await new Promise<void>((resolveClose) => holder.close(() => resolveClose()));
+    }
+  });
 });
