@@ -19,7 +19,8 @@ export interface WrkResult {
   errors: number;
 }
 
-const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000 };
+/** wrk's latency units in ms; µs divide (not multiply by 0.001) so 950us is exactly 0.95. */
+const toMs = (value: number, unit: string): number => (unit === "us" ? value / 1000 : value * (unit === "s" ? 1000 : unit === "m" ? 60_000 : 1));
 
 /** Parse `wrk --latency` output (Debian's wrk 4.1). */
 export function parseWrk(output: string): WrkResult {
@@ -32,7 +33,7 @@ export function parseWrk(output: string): WrkResult {
   const socketErrors = socket ? socket.slice(1).reduce((a, n) => a + Number(n), 0) : 0;
   return {
     requestsPerSecond: Number(rps[1]),
-    p99Ms: Number(p99[1]) * UNIT_MS[p99[2]!]!,
+    p99Ms: toMs(Number(p99[1]), p99[2]!),
     requests: Number(total[1]),
     errors: non2xx + socketErrors,
   };

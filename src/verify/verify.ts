@@ -193,6 +193,9 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     report.isolation = running.isolation;
     report.emulated = running.emulated;
     report.emulation = running.emulation;
+    if (running.isolation === "host") {
+      options.onWarning?.("without a PID namespace the app is not PID 1, so an app that ignores SIGTERM as PID 1 cannot be caught here");
+    }
     const hostPort = running.ports[0]?.host as number;
     progress(`${name}: started (${running.isolation}${running.emulated ? ", under qemu-user" : ""}), waiting for port ${containerPort}`);
 
