@@ -34,10 +34,18 @@ import { measureRuntime, type RuntimeResult } from "./runtime.ts";
 const run = promisify(execFile);
 
 const quick = process.argv.includes("--quick");
+/** `--only=builds,runtime`: run some sections (a development aid; writes bench/results/partial.md). */
+const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const only = onlyArg ? new Set(onlyArg.split(",")) : undefined;
+const SECTION_KEYS = ["builds", "dockerfile", "sizes", "runtime", "registry", "compile", "meaning"];
 const inCI = process.env.CI === "true";
 const PROJECT = join(REPO, "examples", "todo-api");
 const PLATFORMS = "linux/amd64,linux/arm64";
-const OUTPUT = quick ? join(REPO, "bench", "results", "quick.md") : join(REPO, "docs", "benchmarks.md");
+const OUTPUT = only
+  ? join(REPO, "bench", "results", "partial.md")
+  : quick
+    ? join(REPO, "bench", "results", "quick.md")
+    : join(REPO, "docs", "benchmarks.md");
 
 const N = quick
   ? { cold: 1, warm: 1, change: 1, budCold: 1, budWarm: 1, starts: 3, wrkSeconds: 1, warmupSeconds: 0, registry: 1, pushMb: 8, layerMb: 16 }
@@ -262,8 +270,6 @@ async function dockerfileBuilds(s: State): Promise<string> {
       s.headline.push(`Dockerfile build, cold: cross ${s.crossCold.median.toFixed(1)} s, emulated ${s.emuCold.median.toFixed(1)} s (${ratio(s.emuCold.median, s.crossCold.median)}; post ${ratio(POST.emulatedSeconds, POST.nativeSeconds)})`);
     } else if (s.crossCold) s.headline.push(`Dockerfile build (buildah, cross), cold: ${s.crossCold.median.toFixed(1)} s`);
     return [
-      "### Dockerfile path: `aotpack dockerfile` built by buildah",
-      "",
       `\`buildah bud --platform ${PLATFORMS} --isolation chroot --layers\` (cold: \`--no-cache\`; warm: the same build again) on a private vfs store, offline: the builder image (bun + /bin/sh + glibc per platform) and the runtime image (glibc only, like distroless/cc) are made from local files before timing, as pulled base images would be. ` +
         "Time = `bud` plus `buildah manifest push --all` to an OCI layout, so it ends where `aotpack build -o oci:` ends. " +
         "\"Emulated\" is the same Dockerfile with `--platform=$BUILDPLATFORM` removed from the build stage (the post's first attempt): the arm64 compile then runs under qemu-aarch64 through binfmt_misc. Ratios are against aotpack's median of the same kind (cold/warm) from this run.",
@@ -523,12 +529,15 @@ async function writeAtomic(path: string, text: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const unknown = [...(only ?? [])].filter((k) => !SECTION_KEYS.includes(k));
+  if (unknown.length) throw new Error(`--only: unknown section(s) ${unknown.join(", ")}; known: ${SECTION_KEYS.join(", ")}`);
   const work = await mkdtemp(join(tmpdir(), "aotpack-bench-"));
   const s: State = { work, seed: cacheRoot(), headline: [], failures: [] };
   const startedAt = new Date();
   const loadBefore = loadavg().map((l) => l.toFixed(2)).join(", ");
   const parts: { title: string; body: string }[] = [];
-  const section = async (title: string, fn: () => Promise<string>): Promise<void> => {
+  const section = async (key: string, title: string, fn: () => Promise<string>): Promise<void> => {
+    if (only && !only.has(key)) return;
     try {
       parts.push({ title, body: await fn() });
     } catch (err) {
@@ -541,13 +550,13 @@ async function main(): Promise<void> {
   try {
     log(`${quick ? "quick" : "full"} run; work dir ${work}; seed cache ${s.seed}`);
     await prepare(s);
-    await section("1a. Builds: aotpack", () => aotpackBuilds(s));
-    await section("1b. Builds: the Dockerfile path", () => dockerfileBuilds(s));
-    await section("2. Image size", () => sizes(s));
-    await section("3. Runtime", () => runtime(s));
-    await section("4. Registry", () => registry(s));
-    await section("Compile and layering", () => compileAndLayering(s));
-    await section("5. What these numbers mean", () => meaning(s));
+    await section("builds", "1a. Builds: aotpack", () => aotpackBuilds(s));
+    await section("dockerfile", "1b. Builds: the Dockerfile path", () => dockerfileBuilds(s));
+    await section("sizes", "2. Image size", () => sizes(s));
+    await section("runtime", "3. Runtime", () => runtime(s));
+    await section("registry", "4. Registry", () => registry(s));
+    await section("compile", "Compile and layering", () => compileAndLayering(s));
+    await section("meaning", "5. What these numbers mean", () => meaning(s));
 
     const info = machineInfo();
     const seconds = (performance.now() - runStarted) / 1000;

@@ -10,6 +10,7 @@ PACKAGES=(
   skopeo umoci docker-registry buildah docker.io              # independent readers, registry, builders
   apache2-utils openssl busybox-static                        # htpasswd/token auth tests, tiny static test binary
   wrk hyperfine                                               # benchmarks
+  clang zlib1g-dev gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross  # .NET NativeAOT (host + arm64 cross)
 )
 
 SUDO=""

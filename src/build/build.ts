@@ -335,7 +335,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     return next;
   };
 
-  const platforms = await Promise.all(
+  // allSettled, not all: when one platform fails, the others' compiles still finish and clean up
+  // their temp dirs before we report, so nothing keeps writing after the command has exited.
+  const settled = await Promise.allSettled(
     o.platforms.map(async (platform): Promise<PlatformBuild> => {
       const p = formatPlatform(platform);
       reporter.step(p, "compile", "start");
@@ -440,6 +442,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       };
     }),
   );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+  const platforms = settled.map((r) => (r as PromiseFulfilledResult<PlatformBuild>).value);
 
   const indexAnnotations: Annotations = { [Annotation.Created]: epochToIso(o.epoch) };
   if (git.source) indexAnnotations[Annotation.Source] = git.source;

@@ -74,7 +74,10 @@ export interface ToolchainProblem {
 export async function checkDotnetToolchain(platform: Platform, fileExists = (p: string) => access(p).then(() => true, () => false)): Promise<ToolchainProblem[]> {
   const problems: ToolchainProblem[] = [];
   if (!(await onPath("dotnet"))) problems.push({ missing: "dotnet (the .NET SDK)", debianPackage: "dotnet-sdk-10.0" });
-  if (!(await onPath("clang")) && !(await onPath("gcc"))) problems.push({ missing: "clang or gcc", debianPackage: "clang" });
+  // arm64 cross-links with clang (CppCompilerAndLinker=clang, see publishArguments); amd64 falls back to gcc.
+  if (platform.architecture === "arm64" && process.arch !== "arm64") {
+    if (!(await onPath("clang"))) problems.push({ missing: "clang", debianPackage: "clang" });
+  } else if (!(await onPath("clang")) && !(await onPath("gcc"))) problems.push({ missing: "clang or gcc", debianPackage: "clang" });
   if (platform.architecture === "amd64") {
     if (!(await fileExists("/usr/include/zlib.h"))) problems.push({ missing: "zlib headers", debianPackage: "zlib1g-dev" });
   } else if (platform.architecture === "arm64") {
@@ -89,7 +92,9 @@ export async function checkDotnetToolchain(platform: Platform, fileExists = (p: 
 export function publishArguments(csproj: string, platform: Platform, outDir: string): string[] {
   const rid = RID[platform.architecture];
   if (!rid) throw new UsageError(`dotnet-aot supports linux/amd64 and linux/arm64, not ${formatPlatform(platform)}`);
-  const args = ["publish", csproj, "-c", "Release", "-r", rid, "-o", outDir, "-p:PublishAot=true", "-p:UseAppHost=true", "--nologo"];
+  // A private artifacts path per target: parallel publishes for two RIDs must not race on the
+  // project's obj/ (project.assets.json), and the user's source tree stays clean.
+  const args = ["publish", csproj, "-c", "Release", "-r", rid, "-o", outDir, "--artifacts-path", join(outDir, "..", "artifacts"), "-p:PublishAot=true", "-p:UseAppHost=true", "--nologo"];
   if (platform.architecture === "arm64" && process.arch !== "arm64") {
     args.push("-p:CppCompilerAndLinker=clang", "-p:SysRoot=/usr/aarch64-linux-gnu", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy");
   }
