@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { UsageError, errorMessage } from "../errors.ts";
 import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
 import type { Compression } from "../oci/media-types.ts";
+import type { HttpCheck } from "../verify/verify.ts";
 
 export interface ProjectConfig {
   entry?: string;
@@ -26,14 +27,8 @@ export interface ProjectConfig {
   verify?: HttpCheckConfig[];
 }
 
-export interface HttpCheckConfig {
-  method?: string;
-  path: string;
-  expectStatus?: number;
-  expectContentType?: string;
-  expectJsonType?: "array" | "object";
-  expectBody?: string;
-}
+/** The same shape verify takes; kept as one type so the config and the API cannot drift. */
+export type HttpCheckConfig = HttpCheck;
 
 const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody"]);
 

@@ -20,22 +20,16 @@ checks the HTTP answers, measures startup time and RSS, then requires a clean ex
   -e, --env K=V              extra environment (repeatable)
   --timeout S                seconds to wait for the first good response (default 30)
   --grace S                  seconds the app may take to exit after SIGTERM (default 5)
-  --isolation auto|namespaces|host   (default auto: namespaces when root)
+  --isolation auto|namespaces|rootless-namespaces|host   (default auto: namespaces when root)
   --json                     print the report as JSON`;
 
-export function parseHttpCheck(spec: string, defaults: Omit<HttpCheckConfig, "path" | "method">): HttpCheckConfig {
-  const parts = spec.trim().split(/\s+/);
-  let method = "GET";
-  if (parts[0] && /^[A-Z]+$/.test(parts[0])) method = parts.shift()!;
-  const path = parts.shift();
-  if (!path || !path.startsWith("/")) throw new UsageError(`--http "${spec}": expected 'METHOD /path [STATUS] [array|object]'`);
-  const check: HttpCheckConfig = { method, path, ...defaults };
-  for (const p of parts) {
-    if (/^\d{3}$/.test(p)) check.expectStatus = Number(p);
-    else if (p === "array" || p === "object") check.expectJsonType = p;
-    else throw new UsageError(`--http "${spec}": unknown expectation "${p}" (a status like 404, or array/object)`);
-  }
-  return check;
+
+const ISOLATIONS = ["auto", "namespaces", "rootless-namespaces", "host"] as const;
+
+function isolationFlag(v: string | undefined): (typeof ISOLATIONS)[number] | undefined {
+  if (v === undefined) return undefined;
+  if (!(ISOLATIONS as readonly string[]).includes(v)) throw new UsageError(`--isolation must be one of ${ISOLATIONS.join(", ")} (got "${v}")`);
+  return v as (typeof ISOLATIONS)[number];
 }
 
 function seconds(flag: string, v: string | undefined): number | undefined {
@@ -82,13 +76,13 @@ export async function verifyFromArgs(argv: string[], ctx: CommandContext, projec
   }
   if (values["expect-content-type"] !== undefined) defaults.expectContentType = values["expect-content-type"];
   if (values["expect-body"] !== undefined) defaults.expectBody = values["expect-body"];
-  const checks = values.http?.length ? values.http.map((h) => parseHttpCheck(h, defaults)) : projectChecks?.length ? projectChecks : [{ path: "/", ...defaults }];
-  const isolation = values.isolation;
-  if (isolation !== undefined && !["auto", "namespaces", "host"].includes(isolation)) throw new UsageError(`--isolation must be auto, namespaces or host`);
+  const { verifyImage, parseHttpCheck } = await import("../verify/index.ts");
+  // Flag expectations fill in what a check leaves open.
+  const checks = values.http?.length ? values.http.map((h) => ({ ...defaults, ...parseHttpCheck(h) })) : projectChecks?.length ? projectChecks : [{ path: "/", ...defaults }];
+  const isolation = isolationFlag(values.isolation);
   const platforms = platformSelection(values.platform);
 
   const { openSource } = await import("../sources.ts");
-  const { verifyImage } = await import("../verify/index.ts");
   const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
   const options: Parameters<typeof verifyImage>[0] = {
     image: src.item,
@@ -104,7 +98,7 @@ export async function verifyFromArgs(argv: string[], ctx: CommandContext, projec
   if (timeout !== undefined) options.timeoutMs = timeout;
   const grace = seconds("grace", values.grace);
   if (grace !== undefined) options.stopGraceMs = grace;
-  if (isolation) options.isolation = isolation as "auto" | "namespaces" | "host";
+  if (isolation) options.isolation = isolation;
   return verifyImage(options);
 }
 
@@ -115,9 +109,9 @@ in mount/PID/network namespaces (or on the host's loopback when namespaces are u
 foreign CPUs under qemu-user. Forwards SIGTERM/SIGINT and exits with the app's code.
 
   --platform P               which platform of an index (default: the host's)
-  -p, --publish H:C          forward 127.0.0.1:H to the app's port C (repeatable)
+  -p, --publish [H:]C        forward 127.0.0.1:H to the app's port C (repeatable)
   -e, --env K=V              extra environment (repeatable)
-  --isolation auto|namespaces|host`;
+  --isolation auto|namespaces|rootless-namespaces|host`;
 
 export async function runRun(argv: string[], ctx: CommandContext): Promise<number> {
   const dashdash = argv.indexOf("--");
@@ -132,13 +126,9 @@ export async function runRun(argv: string[], ctx: CommandContext): Promise<numbe
     "insecure-registry": { type: "string", multiple: true },
   });
   if (positionals.length !== 1) throw new UsageError("run takes one IMAGE; put the app's arguments after --");
-  const ports = (values.publish ?? []).map((spec) => {
-    const m = /^(\d+):(\d+)$/.exec(spec);
-    if (!m) throw new UsageError(`-p "${spec}": expected HOSTPORT:CONTAINERPORT, e.g. 8080:8080`);
-    return { host: parsePort("publish", m[1])!, container: parsePort("publish", m[2])! };
-  });
+  const { runImage, parsePortMapping } = await import("../verify/index.ts");
+  const ports = (values.publish ?? []).map(parsePortMapping);
   const { openSource } = await import("../sources.ts");
-  const { runImage } = await import("../verify/index.ts");
   const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
   const options: Parameters<typeof runImage>[0] = {
     image: src.item,
@@ -153,10 +143,8 @@ export async function runRun(argv: string[], ctx: CommandContext): Promise<numbe
   if (values.platform) options.platform = parsePlatform(values.platform);
   if (values.env) options.env = keyValues("env", values.env);
   if (args) options.args = args;
-  if (values.isolation) {
-    if (!["auto", "namespaces", "host"].includes(values.isolation)) throw new UsageError(`--isolation must be auto, namespaces or host`);
-    options.isolation = values.isolation as "auto" | "namespaces" | "host";
-  }
+  const isolation = isolationFlag(values.isolation);
+  if (isolation) options.isolation = isolation;
   return runImage(options);
 }
 

@@ -147,6 +147,9 @@ describe("verifyImage: readiness", () => {
     assert.deepEqual(parseHttpCheck("/"), { method: "GET", path: "/" });
     assert.deepEqual(parseHttpCheck("delete /todos/1?x=1"), { method: "DELETE", path: "/todos/1?x=1" });
     assert.throws(() => parseHttpCheck("GET todos"), /invalid HTTP check "GET todos"/);
+    assert.deepEqual(parseHttpCheck("GET /todos 200 array"), { method: "GET", path: "/todos", expectStatus: 200, expectJsonType: "array" });
+    assert.deepEqual(parseHttpCheck("/todos/9 404"), { method: "GET", path: "/todos/9", expectStatus: 404 });
+    assert.throws(() => parseHttpCheck("GET /todos 2000"), /unknown expectation "2000"/);
   });
 });
 

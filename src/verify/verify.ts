@@ -83,10 +83,18 @@ const SIGTERM_ADVICE =
   'as PID 1 a process gets no default SIGTERM action, so the kernel drops the signal: handle it in the app (process.on("SIGTERM", () => server.close(() => process.exit(0)))) or start it under an init such as tini';
 
 /** Parse `--http` values: "GET /todos", "/todos" (GET), "DELETE /todos/1". */
+/** `[METHOD] /path [STATUS] [array|object]`, e.g. "GET /todos 200 array" or "/todos/9 404". */
 export function parseHttpCheck(spec: string): HttpCheck {
-  const m = /^(?:([A-Za-z]+)\s+)?(\/\S*)$/.exec(spec.trim());
-  if (!m?.[2]) throw new UsageError(`invalid HTTP check "${spec}": expected "[METHOD] /path", e.g. "GET /todos"`);
-  return { method: (m[1] ?? "GET").toUpperCase(), path: m[2] };
+  const m = /^(?:([A-Za-z]+)\s+)?(\/\S*)((?:\s+\S+)*)$/.exec(spec.trim());
+  const usage = `expected "[METHOD] /path [STATUS] [array|object]", e.g. "GET /todos 200 array"`;
+  if (!m?.[2]) throw new UsageError(`invalid HTTP check "${spec}": ${usage}`);
+  const check: HttpCheck = { method: (m[1] ?? "GET").toUpperCase(), path: m[2] };
+  for (const word of (m[3] ?? "").trim().split(/\s+/).filter(Boolean)) {
+    if (/^\d{3}$/.test(word)) check.expectStatus = Number(word);
+    else if (word === "array" || word === "object") check.expectJsonType = word;
+    else throw new UsageError(`invalid HTTP check "${spec}": unknown expectation "${word}"; ${usage}`);
+  }
+  return check;
 }
 
 export function describeCheck(c: HttpCheck): string {
