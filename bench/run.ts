@@ -64,6 +64,8 @@ const runStarted = performance.now();
 const log = (m: string): void => void process.stderr.write(`[bench ${((performance.now() - runStarted) / 1000).toFixed(0).padStart(4)} s] ${m}\n`);
 
 const MB = (bytes: number): string => (bytes / 1e6).toFixed(2);
+/** With its unit: small layers in kB, so a 12 kB app layer does not read as "0.00". */
+const size = (bytes: number): string => (bytes >= 100e3 ? `${MB(bytes)} MB` : `${(bytes / 1e3).toFixed(1)} kB`);
 const sec = (s: Stats): string => fmtStats(s, "s", 2);
 const yes = (ok: boolean): string => (ok ? "met" : "not met");
 
@@ -120,6 +122,7 @@ async function aotpackBuilds(s: State): Promise<string> {
   const layout = join(s.work, "todo-api-oci");
   for (let i = 0; i < N.cold; i++) {
     log(`aotpack cold build ${i + 1}/${N.cold}`);
+    if (cache) await rm(cache, { recursive: true, force: true }); // symlinked seeds are unlinked, not followed
     cache = await freshCache(join(s.work, "caches"), s.seed);
     await rm(layout, { recursive: true, force: true });
     const r = await aotpackJson(buildArgs(PROJECT, layout), { cacheDir: cache });
@@ -141,7 +144,7 @@ async function aotpackBuilds(s: State): Promise<string> {
   const warm = stats(warmRuns.map((r) => r.seconds));
   s.aotColdMedian = cold.median;
   s.aotWarmMedian = warm.median;
-  const reproducible = coldRuns.every((r) => r.json.digest === coldRuns[0]!.json.digest) && warmRuns.every((r) => r.json.digest === coldRuns[0]!.json.digest);
+  const sameDigest = (runs: CliRun[]): string => (runs.every((r) => r.json.digest === coldRuns[0]!.json.digest) ? "yes" : "NO");
 
   // One-line change, single-file and layered: a copy of the project, built, edited, rebuilt, pushed.
   const changeRows: (string | number)[][] = [];
@@ -154,11 +157,10 @@ async function aotpackBuilds(s: State): Promise<string> {
     const first = await aotpackJson(buildArgs(copy, before, ["--layout", layoutKind]), { cacheDir: changeCache });
     checkBuild(first.json, `${layoutKind} build`);
     const times: number[] = [];
-    let after = "";
     let afterJson: BuildJson | undefined;
     for (let i = 0; i < N.change; i++) {
       applyOneLineChange(copy, i + 1);
-      after = join(s.work, `edit-${layoutKind}-after-${i}`);
+      const after = join(s.work, `edit-${layoutKind}-after-${i}`);
       log(`aotpack ${layoutKind}: build after one-line change ${i + 1}/${N.change}`);
       const r = await aotpackJson(buildArgs(copy, after, ["--layout", layoutKind]), { cacheDir: changeCache });
       checkBuild(r.json, `${layoutKind} rebuild`);
@@ -174,7 +176,7 @@ async function aotpackBuilds(s: State): Promise<string> {
     const fraction = uploaded / imageBytes;
     if (layoutKind === "layered") s.layeredPushFraction = fraction;
     changeRows.push([layoutKind, sec(stats(times)), MB(uploaded), MB(imageBytes), `${(fraction * 100).toFixed(2)} %`]);
-    void after;
+    await rm(changeCache, { recursive: true, force: true });
   }
 
   const goalRows = [
@@ -195,8 +197,8 @@ async function aotpackBuilds(s: State): Promise<string> {
       "Cold: a fresh `AOTPACK_CACHE_DIR` whose downloads (Bun/Node runtimes, Debian indexes and packages) are pre-seeded, so nothing is compiled or layered yet but nothing is downloaded either. Warm: the same cache again, nothing changed.",
     "",
     mdTable(["build", "time, seconds (median, min, max)", "same index digest as the first cold build"], [
-      ["cold", sec(cold), "-"],
-      ["warm, no change", sec(warm), reproducible ? "yes" : "NO"],
+      ["cold", sec(cold), sameDigest(coldRuns)],
+      ["warm, no change", sec(warm), sameDigest(warmRuns)],
     ]),
     "",
     "After a one-line change (a copy of the project, `src/app.ts`: the first todo's title edited; each repetition a new text): rebuild time, and the blob bytes a push uploads to a registry (local docker-registry) that already holds the image from before the change (measured from the publisher's progress events; blobs it skips are not counted).",
@@ -333,10 +335,23 @@ async function sizes(s: State): Promise<string> {
       log(`size variant: ${variantName(v)}`);
       const out = join(s.work, "variant");
       await rm(out, { recursive: true, force: true });
-      const r = await aotpackJson(buildArgs(PROJECT, out, ["--runtime", v.runtime, "--layout", v.layout, "--compression", v.compression, "--base", v.base]), { cacheDir: caches.get(key)!, node });
-      checkBuild(r.json, variantName(v));
-      json = r.json;
-      await rm(out, { recursive: true, force: true });
+      try {
+        // The example's aotpack.lock pins what the Bun executable needs; Node (libstdc++) resolves its own lock here.
+        const lock = v.runtime === "node" ? ["--lockfile", join(s.work, "node-sea.aotpack.lock")] : [];
+        const r = await aotpackJson(buildArgs(PROJECT, out, ["--runtime", v.runtime, "--layout", v.layout, "--compression", v.compression, "--base", v.base, ...lock]), { cacheDir: caches.get(key)!, node });
+        checkBuild(r.json, variantName(v));
+        json = r.json;
+      } catch (err) {
+        // One broken variant must not hide the others: its row says so, and the run still fails.
+        const lines = errorMessage(err).split("\n");
+        const cause = [...lines].reverse().find((l) => l.startsWith("aotpack: error:")) ?? lines[0]!;
+        s.failures.push(`2. Image size, ${variantName(v)}: ${cause}`);
+        log(`FAILED: ${variantName(v)}: ${cause}`);
+        rows.push([variantName(v), "both", `**FAILED**: ${cause.replaceAll("|", "\\|")}`, "", "", "", ""]);
+        continue;
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
     }
     if (v === DEFAULT_VARIANT) defaultCompressed = Object.fromEntries(json.platforms.map((p) => [p.platform, p.compressedBytes]));
     for (const p of [...json.platforms].sort((a, b) => a.platform.localeCompare(b.platform))) {
@@ -348,7 +363,7 @@ async function sizes(s: State): Promise<string> {
         MB(p.compressedBytes),
         MB(p.uncompressedBytes),
         MB(base),
-        app.map((l) => `${l.name} ${MB(l.compressedBytes)}`).join(" + "),
+        app.map((l) => `${l.name} ${size(l.compressedBytes)}`).join(" + "),
         ratio(p.compressedBytes, defaultCompressed[p.platform] ?? NaN),
       ]);
     }
@@ -369,7 +384,10 @@ async function sizes(s: State): Promise<string> {
     "Compressed = layer blob bytes as stored and pushed; uncompressed = layer tar bytes (what unpacks to disk). MB = 10⁶ bytes. Both measured by `aotpack build --json` in this run. " +
       (quick ? "`--quick` builds only the default variant." : "zstd rows run the CLI under Node " + (hostHasZstd ? process.version : "24 (the SEA compiler's cached runtime)") + ", since zstd needs Node ≥ 22.15."),
     "",
-    mdTable(["variant (runtime, layout, compression, base)", "platform", "compressed MB", "uncompressed MB", "base layer MB (compressed)", "app layers MB (compressed)", "compressed vs default"], rows),
+    "`scratch` has no libc: the glibc-linked executables do not run on it (`aotpack verify` says so); its rows show what the base costs. " +
+      "The Node SEA variants' Debian base is resolved from the mirror into a lock in the run's temp dir (the example's aotpack.lock pins only what Bun needs).",
+    "",
+    mdTable(["variant (runtime, layout, compression, base)", "platform", "compressed MB", "uncompressed MB", "base layer MB (compressed)", "app layers (compressed)", "compressed vs default"], rows),
     "",
     "Peers' published figures (not measured here: no container registry on the internet from this machine). Read the metric column: the post's figures are uncompressed, the others compressed.",
     "",
