@@ -16,6 +16,9 @@ import { promisify } from "node:util";
 import { ensureBunRuntime, installedBun } from "../compile/bun-runtime.ts";
 import { parsePlatform, parsePlatformList } from "../oci/platform.ts";
 import { renderDockerfile, type DockerfilePlan } from "./render.ts";
+import { readLayout } from "../oci/layout-source.ts";
+import { formatVerifyReport, verifyImage } from "../verify/verify.ts";
+import { build } from "../build/build.ts";
 
 const run = promisify(execFile);
 const fixture = fileURLToPath(new URL("./testdata/project/", import.meta.url));
@@ -269,6 +272,16 @@ test("single-file: buildah builds both platforms offline, and each serves the sa
   }
   assert.deepEqual(answers[0], { hello: "aotpack", greeting: GREETING });
   assert.deepEqual(answers[1], answers[0]);
+
+  // The same buildah images through `aotpack verify` (namespaces, arm64 under qemu-user), and the image
+  // `aotpack build` makes from the same project and plan must serve exactly the same JSON.
+  const checks = [{ path: "/", expectStatus: 200, expectJsonType: "object" as const, expectBody: JSON.stringify({ hello: "aotpack", greeting: GREETING }) }];
+  const fromBuildah = await verifyImage({ image: await (await readLayout(layout)).resolve(), checks });
+  assert.ok(fromBuildah.ok, formatVerifyReport(fromBuildah));
+  assert.deepEqual(fromBuildah.platforms.map((p) => p.platform).sort(), ["linux/amd64", "linux/arm64"]);
+  const built = await build({ projectDir: fixture, entry: "server.js", platforms: parsePlatformList("linux/amd64,linux/arm64"), env: { GREETING }, lockfile: join(work, "aotpack.lock") });
+  const fromAotpack = await verifyImage({ image: built.index, checks });
+  assert.ok(fromAotpack.ok, formatVerifyReport(fromAotpack));
 });
 
 test("layered: runtime and app in separate layers, bun + app.js served on both platforms", { skip, timeout: 900_000 }, async () => {

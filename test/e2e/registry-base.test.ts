@@ -45,8 +45,8 @@ test("build on a Debian-built base pulled from a real registry; a missing base p
   assert.ok(isImageIndex(index));
   await validate(index);
   for (const d of (await index.indexManifest()).manifests) {
-    const image = await index.image(d.digest);
-    const annotations = (await image.manifest()).annotations ?? {};
+    const image: Image = await index.image(d.digest);
+    const annotations: Record<string, string> = (await image.manifest()).annotations ?? {};
     assert.equal(annotations["org.opencontainers.image.base.name"], `${registry.host}/base/bookworm:v1`);
     assert.equal(annotations["org.opencontainers.image.base.digest"], both.digest);
     const cfg = await image.configFile();
