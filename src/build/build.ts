@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { mkdir, readFile, rename, rm, stat, writeFile, mkdtemp } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { AotpackError, UsageError } from "../errors.ts";
+import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import { cacheDir } from "../cache.ts";
 import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } from "../compile/types.ts";
 import { compilerFor } from "../compile/index.ts";
@@ -442,8 +442,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       };
     }),
   );
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
-  if (failed) throw failed.reason;
+  const failures = settled.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    // Every platform's cause on the one line: fixing one and re-running to find the next wastes a build.
+    const messages = [...new Set(failures.map(errorMessage))];
+    const first = failures[0];
+    const hint = first instanceof AotpackError ? first.hint : undefined;
+    throw new AotpackError(messages.join("; "), { exitCode: first instanceof AotpackError ? first.exitCode : 1, ...(hint ? { hint } : {}), cause: first });
+  }
   const platforms = settled.map((r) => (r as PromiseFulfilledResult<PlatformBuild>).value);
 
   const indexAnnotations: Annotations = { [Annotation.Created]: epochToIso(o.epoch) };
