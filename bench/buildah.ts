@@ -184,3 +184,28 @@ export async function layoutPlatforms(layoutDir: string): Promise<string[]> {
   await visit((JSON.parse(await readFile(join(layoutDir, "index.json"), "utf8")) as { manifests: Desc[] }).manifests);
   return out.sort();
 }
+
+/** Seconds to build only the Dockerfile's `build` stage for one platform, from scratch (no layer cache). */
+export async function budStage(
+  store: BuildahStore,
+  options: { dockerfile: string; contextDir: string; platform: string; stage: string; timeoutMs: number },
+): Promise<number> {
+  const t0 = performance.now();
+  await store.buildah(
+    [
+      "bud",
+      "--platform", options.platform,
+      "--target", options.stage,
+      "--pull=never",
+      "--isolation", "chroot",
+      "--no-cache",
+      "--build-arg", "BUILDPLATFORM=linux/amd64",
+      "--build-arg", `BUILDER_IMAGE=${BUILDER_IMAGE}`,
+      "--build-arg", `RUNTIME_IMAGE=${RUNTIME_IMAGE}`,
+      "-f", options.dockerfile,
+      options.contextDir,
+    ],
+    options.timeoutMs,
+  );
+  return (performance.now() - t0) / 1000;
+}

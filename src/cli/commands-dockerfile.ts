@@ -1,10 +1,11 @@
 /** `dockerfile` and `lint`: the buildx path, rendered from the same plan as `build`. */
 import { relative, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
+import { parsePlatformList } from "../oci/platform.ts";
 import { parse, GLOBAL, BUILD_FLAGS, buildCommand } from "./options.ts";
 import type { CommandContext } from "./commands.ts";
 
-export const DOCKERFILE_HELP = `Usage: aotpack dockerfile [dir] [--platform LIST] [--force] [build options]
+export const DOCKERFILE_HELP = `Usage: aotpack dockerfile [dir] [--platform LIST] [--force] [build options]   (platforms default to linux/amd64,linux/arm64)
 
 Writes a Dockerfile and .dockerignore into the project, rendered from the same plan as
 'aotpack build' (entry, platforms, runtime, layout, port, user, env). The build stage runs on
@@ -41,6 +42,9 @@ export async function runDockerfile(argv: string[], ctx: CommandContext): Promis
   const { resolveEntry } = await import("../compile/entry.ts");
   const { installedBun } = await import("../compile/bun-runtime.ts");
   const { renderDockerfile, writeRenderedDockerfile } = await import("../dockerfile/index.ts");
+  // A Dockerfile serves every platform buildx asks for; when none is named, say both in its header.
+  const project = await (await import("../build/config.ts")).loadProject(resolve(cmd.build.projectDir));
+  if (!cmd.build.platforms && !project.config.platforms) cmd.build.platforms = parsePlatformList("linux/amd64,linux/arm64");
   const o = await resolveBuildOptions(cmd.build);
   if (o.runtime !== "bun" && o.runtime !== "node") {
     throw new UsageError(`aotpack dockerfile renders bun and node projects; ${o.runtime} projects use 'aotpack lint --fix' on their own Dockerfile`);
