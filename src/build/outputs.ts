@@ -2,6 +2,7 @@
  * Output specs (`oci:DIR[:tag]`, `oci-archive:FILE[:tag]`, `docker-archive:FILE[:tag]`,
  * `registry:REF`) parsed once into publishers. Several outputs may be given in one run.
  */
+import { open, readdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
@@ -111,4 +112,44 @@ async function registryRefHasTag(ref: string): Promise<boolean> {
   const { parseReference } = await import("../registry/index.ts");
   const r = parseReference(ref);
   return r.digest !== undefined || /:[^/]+$/.test(ref.replace(/@.*$/, ""));
+}
+
+/**
+ * Refuse outputs that would clobber something, before any time is spent compiling. (The
+ * publishers check again when they write; this only makes the failure early.)
+ */
+export async function preflightOutputs(outputs: OutputSpec[]): Promise<void> {
+  for (const o of outputs) {
+    if (o.kind === "registry") {
+      const { parseReference } = await import("../registry/index.ts");
+      parseReference(o.target); // a bad reference is a usage error
+      continue;
+    }
+    const st = await stat(o.target).catch(() => undefined);
+    if (!st) continue;
+    if (o.kind === "oci") {
+      if (!st.isDirectory()) throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a directory`);
+      const entries = await readdir(o.target);
+      if (entries.length && !entries.includes("oci-layout")) {
+        throw new UsageError(`output ${o.raw}: ${o.target} exists and is not an OCI layout; choose another path or remove it`);
+      }
+    } else if (st.isDirectory()) {
+      throw new UsageError(`output ${o.raw}: ${o.target} is a directory`);
+    } else if (!(await isTar(o.target))) {
+      // An archive is replaced when the same path is asked for again, but a file that is not a
+      // tar is probably a typo, and must not be destroyed.
+      throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a tar archive; choose another path`);
+    }
+  }
+}
+
+async function isTar(path: string): Promise<boolean> {
+  const fh = await open(path, "r");
+  try {
+    const header = Buffer.alloc(512);
+    await fh.read(header, 0, 512, 0);
+    return header.subarray(257, 262).toString() === "ustar";
+  } finally {
+    await fh.close();
+  }
 }

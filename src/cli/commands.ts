@@ -2,7 +2,7 @@
 import { basename, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import type { BuildResult } from "../build/build.ts";
-import { checkOutputs, parseOutputSpec, publishAll, type OutputSpec } from "../build/outputs.ts";
+import { checkOutputs, parseOutputSpec, preflightOutputs, publishAll, type OutputSpec } from "../build/outputs.ts";
 import { appNameFor, loadProject } from "../build/config.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { inspectItem, formatInspect } from "./inspect.ts";
@@ -109,41 +109,6 @@ function withTag(output: string, tag: string): string {
   return `${spec.kind}:${spec.target}:${spec.tag ?? tag}`;
 }
 
-/** Refuse outputs that would clobber something before spending time on compiles. */
-async function preflightOutputs(outputs: OutputSpec[]): Promise<void> {
-  const { stat, readdir } = await import("node:fs/promises");
-  const { join } = await import("node:path");
-  for (const o of outputs) {
-    if (o.kind === "registry") {
-      const { parseReference } = await import("../registry/index.ts");
-      parseReference(o.target); // a bad reference is a usage error before any compile
-      continue;
-    }
-    const st = await stat(o.target).catch(() => undefined);
-    if (!st) continue;
-    if (o.kind === "oci") {
-      if (!st.isDirectory()) throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a directory`);
-      const entries = await readdir(o.target);
-      if (entries.length && !entries.includes("oci-layout")) {
-        throw new UsageError(`output ${o.raw}: ${o.target} exists and is not an OCI layout; choose another path or remove it`);
-      }
-    } else if (st.isDirectory()) {
-      throw new UsageError(`output ${o.raw}: ${o.target} is a directory`);
-    } else {
-      // An archive is replaced atomically only when asked for the same path again: refuse to
-      // overwrite a file that isn't a tar (a typo must not destroy unrelated data).
-      const { open } = await import("node:fs/promises");
-      const fh = await open(o.target, "r");
-      const buf = Buffer.alloc(512);
-      await fh.read(buf, 0, 512, 0);
-      await fh.close();
-      if (buf.subarray(257, 262).toString() !== "ustar") {
-        throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a tar archive; choose another path`);
-      }
-    }
-  }
-  void join;
-}
 
 const INSPECT_HELP = `Usage: aotpack inspect IMAGE [--json]
 
