@@ -50,7 +50,7 @@ export { parseBaseSpec, resolveBase, type BaseSpec, type BaseRequirements, type 
 // The builder and its outputs
 export { build, resolveBuildOptions, type BuildOptions, type BuildResult, type BuildReporter, type PlatformBuild, type LayerReport } from "./build/build.ts";
 export { loadProject, checkProjectConfig, type ProjectConfig, type HttpCheckConfig } from "./build/config.ts";
-export { parseOutputSpec, publishAll, type OutputSpec } from "./build/outputs.ts";
+export { parseOutputSpec, checkOutputs, preflightOutputs, publishAll, type OutputSpec } from "./build/outputs.ts";
 export { openSource, type OpenedSource } from "./sources.ts";
 
 // Run and verify without Docker
