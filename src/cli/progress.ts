@@ -27,7 +27,9 @@ export function formatBytes(n: number): string {
 export class ProgressView implements BuildReporter {
   readonly #out: Writable & { isTTY?: boolean; columns?: number };
   readonly #live: boolean;
-  #rows = new Map<string, Map<BuildStep, { state: State; detail?: string }>>();
+  #rows = new Map<string, Map<BuildStep, { state: State; detail?: string; since?: number }>>();
+  /** On a TTY, running steps show their elapsed seconds; this redraws them. */
+  #ticker: NodeJS.Timeout | undefined;
   #drawn = 0;
   #notes: string[] = [];
   #uploads = new Map<string, { done: number; total: number; skipped?: boolean }>();
@@ -44,8 +46,14 @@ export class ProgressView implements BuildReporter {
       row = new Map(STEPS.map((s) => [s, { state: "pending" as State }]));
       this.#rows.set(platform, row);
     }
-    row.set(step, detail === undefined ? { state } : { state, detail });
-    if (this.#live) this.#redraw(true);
+    row.set(step, { state, ...(detail === undefined ? {} : { detail }), ...(state === "start" ? { since: Date.now() } : {}) });
+    if (this.#live) {
+      if (!this.#ticker) {
+        this.#ticker = setInterval(() => this.#redraw(true), 500);
+        this.#ticker.unref();
+      }
+      this.#redraw(true);
+    }
     else if (state !== "start") this.#line(`${platform}: ${step} ${state}${detail ? ` (${detail})` : ""}`);
   }
 
@@ -88,6 +96,8 @@ export class ProgressView implements BuildReporter {
 
   /** Leave the final task list on screen and stop redrawing. */
   finish(): void {
+    if (this.#ticker) clearInterval(this.#ticker);
+    this.#ticker = undefined;
     if (this.#live) {
       this.#notes = [];
       this.#redraw(true);
@@ -112,7 +122,8 @@ export class ProgressView implements BuildReporter {
     for (const [platform, row] of this.#rows) {
       const cells = STEPS.map((s) => {
         const c = row.get(s)!;
-        return `${ICON[c.state]} ${s}${c.state === "cached" ? " (cached)" : c.detail && c.state !== "start" ? ` (${c.detail})` : ""}`;
+        const running = c.state === "start" && c.since !== undefined ? ` ${((Date.now() - c.since) / 1000).toFixed(0)}s` : "";
+        return `${ICON[c.state]} ${s}${running}${c.state === "cached" ? " (cached)" : c.detail && c.state !== "start" ? ` (${c.detail})` : ""}`;
       });
       lines.push(`${platform.padEnd(14)} ${cells.join("  ")}`);
     }
