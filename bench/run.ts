@@ -13,7 +13,7 @@
  */
 import { execFile } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { mkdir, mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -226,9 +226,9 @@ async function dockerfileBuilds(s: State): Promise<string> {
     await makeLocalImages(store);
     const ctx = join(s.work, "dockerfile-context");
     copyProject(PROJECT, ctx);
-    const { stdout: dockerfile } = await run(process.execPath, ["--import", "tsx", join(REPO, "src", "cli", "bin.ts"), "dockerfile", ctx, "--platform", PLATFORMS, "--stdout"], { cwd: REPO, timeout: 120_000 });
-    await writeFile(join(ctx, "Dockerfile"), dockerfile);
-    await writeFile(join(ctx, "Dockerfile.emulated"), emulatedDockerfile(dockerfile));
+    // As a user would: `aotpack dockerfile` writes the Dockerfile and its .dockerignore into the project.
+    await run(process.execPath, ["--import", "tsx", join(REPO, "src", "cli", "bin.ts"), "dockerfile", ctx, "--platform", PLATFORMS], { cwd: REPO, timeout: 120_000 });
+    await writeFile(join(ctx, "Dockerfile.emulated"), emulatedDockerfile(await readFile(join(ctx, "Dockerfile"), "utf8")));
 
     const bud = async (file: string, cache: boolean, name: string, i: number): Promise<BudResult> => {
       const layoutDir = join(s.work, `bud-${name}-${cache ? "warm" : "cold"}-${i}`);
@@ -296,7 +296,7 @@ async function dockerfileBuilds(s: State): Promise<string> {
         "Time = `bud` plus `buildah manifest push --all` to an OCI layout, so it ends where `aotpack build -o oci:` ends. " +
         "\"Emulated\" is the same Dockerfile with `--platform=$BUILDPLATFORM` removed from the build stage (the post's first attempt): the arm64 compile then runs under qemu-aarch64 through binfmt_misc. Ratios are against aotpack's median of the same kind (cold/warm) from this run.",
       "",
-      mdTable(["build (both platforms)", "to OCI layout, seconds", "bud only, seconds", "aotpack, same kind", "vs aotpack"], rows),
+      mdTable(["build (both platforms)", "to OCI layout, seconds", "bud only, seconds", "aotpack, same kind (median)", "time vs aotpack"], rows),
       "",
       ...(stageTimes
         ? [
@@ -466,9 +466,9 @@ async function runtime(s: State): Promise<string> {
       `RSS: VmRSS from /proc/PID/status (MB = 10⁶ bytes), idle = 0.5 s after the first answers, under load = the highest value sampled every 100 ms during wrk. ` +
       `Load: \`wrk -t1 -c32 -d${N.wrkSeconds}s --latency\` (Debian's wrk) per path${N.warmupSeconds ? `, after a ${N.warmupSeconds} s warm-up` : ""}; runs with errors or non-2xx answers fail the benchmark. Ratios are against the Bun executable.`,
     "",
-    mdTable(["runtime", "start → first 200, ms", "vs Bun exe", "RSS idle MB", "RSS under load MB", "vs Bun exe (load RSS)"], startRows),
+    mdTable(["runtime", "start → first 200, ms", "start vs Bun exe", "RSS idle MB", "RSS under load MB", "load RSS vs Bun exe"], startRows),
     "",
-    mdTable(["runtime", "request", "requests/s", "vs Bun exe", "p99 latency, ms"], loadRows),
+    mdTable(["runtime", "request", "requests/s", "req/s vs Bun exe", "p99 latency, ms"], loadRows),
   ].join("\n");
 }
 
@@ -485,7 +485,7 @@ async function registry(s: State): Promise<string> {
   return [
     `Local docker-registry (Debian's, distribution 2.8) on 127.0.0.1, plain HTTP. Each push goes to a fresh, empty registry; each pull into a fresh OCI layout (ours: pull into an empty blob cache, then write the layout). The order of the tools alternates between repeats. Times in seconds, median of ${N.registry}.`,
     "",
-    mdTable(["operation", `Todo API image (${MB(bytes)} MB, 2 platforms)`, "vs skopeo"], [
+    mdTable(["operation", `Todo API image (${MB(bytes)} MB, 2 platforms), seconds`, "time vs skopeo (below 1 = faster)"], [
       ["push: aotpack", sec(t.pushOurs), ratio(t.pushOurs.median, t.pushSkopeo.median)],
       ["push: `skopeo copy --all oci:… docker://…`", sec(t.pushSkopeo), "1.00×"],
       ["pull: aotpack (pull + write OCI layout)", sec(t.pullOurs), ratio(t.pullOurs.median, t.pullSkopeo.median)],
@@ -495,7 +495,7 @@ async function registry(s: State): Promise<string> {
     "",
     `Bulk push (bench/push.ts): 2 platforms × ${N.pushMb} MiB of incompressible gzip layer, ${(big.bytes / 1e6).toFixed(1)} MB of blobs.`,
     "",
-    mdTable(["tool", "time, seconds", "MiB/s (median)", "vs skopeo (time)"], [
+    mdTable(["tool", "time, seconds", "MiB/s (median)", "time vs skopeo (below 1 = faster)"], [
       ["aotpack", sec(big.ours), big.oursMiBps.toFixed(1), ratio(big.ours.median, big.skopeo.median)],
       ["skopeo copy --all", sec(big.skopeo), big.skopeoMiBps.toFixed(1), "1.00×"],
     ]),
