@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Node 20's `--test` takes no glob patterns, so we find the test files ourselves
 // and hand them to node's own runner (its closing summary is what CI reads).
-// Usage: node scripts/run-tests.mjs [dir-or-file ...]   (default: src examples test)
+// Usage: node scripts/run-tests.mjs [dir-or-file ...]   (default: src examples test bench)
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { spawnSync } from "node:child_process";
@@ -24,7 +24,7 @@ function collect(path, out) {
 }
 
 const files = [];
-for (const root of roots.length ? roots : ["src", "examples", "test"]) collect(root, files);
+for (const root of roots.length ? roots : ["src", "examples", "test", "bench"]) collect(root, files);
 if (files.length === 0) {
   console.error("run-tests: no *.test.ts files found");
   process.exit(1);
