@@ -125,6 +125,23 @@ describe("deb:bookworm base from the real Debian mirror", () => {
     assert.ok(!paths.includes("/etc/ssl/certs/ca-certificates.crt"), "no CA bundle when not asked");
   });
 
+  test("a whole extra package with plugins: libc6's gconv modules bring their $ORIGIN siblings", { timeout: 600_000 }, async (t) => {
+    if (!(await debianMirrorReachable())) return unavailable(t, "deb.debian.org is not reachable over http");
+    const work = await mkdtemp(join(tmpdir(), "aotpack-base-whole-"));
+    t.after(() => rm(work, { recursive: true, force: true }));
+    const base = await resolveBase({ kind: "deb", suite: "bookworm", packages: ["libc6"] }, parsePlatform("linux/arm64"), { caCertificates: false }, {
+      mirror: REAL_MIRROR,
+      blobDir: join(work, "blobs"),
+    });
+    assert.deepEqual(base.summary.packages.map((p) => p.name), ["base-files", "libc6"]);
+    const rootfs = join(work, "rootfs");
+    await extractLayer((await base.image.layers())[0]!, rootfs);
+    const paths = await walk(rootfs);
+    // GBK.so is linked against libGB.so, which lives beside it in gconv/, not on the library path.
+    assert.ok(paths.includes("/usr/lib/aarch64-linux-gnu/gconv/GBK.so"));
+    assert.ok(paths.includes("/usr/lib/aarch64-linux-gnu/gconv/libGB.so"));
+  });
+
   test("the same inputs give the same base layer (reproducible)", { timeout: 600_000 }, async (t) => {
     if (!(await debianMirrorReachable())) return unavailable(t, "deb.debian.org is not reachable over http");
     const elf = await readElf(await bunBinary("amd64"));

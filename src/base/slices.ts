@@ -173,7 +173,14 @@ export class SliceResolver {
     if (!this.#pick(path, { path: `/${path}`, type: "file", source, mode: entry.mode }, tree)) return;
     if (await isElf(source)) {
       const info = await readElf(source);
-      for (const soname of info.needed) await this.addSoname(soname, tree);
+      for (const soname of info.needed) {
+        // Plugins such as glibc's gconv modules need siblings from their own directory ($ORIGIN),
+        // not from the library path: take the sibling from the same package.
+        const sibling = posix.join(posix.dirname(path), soname);
+        const siblingEntry = tree.entries.get(sibling);
+        if (siblingEntry) await this.#addEntry(tree, siblingEntry, hops + 1);
+        else await this.addSoname(soname, tree);
+      }
     }
   }
 
