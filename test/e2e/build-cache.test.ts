@@ -4,6 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { cp, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCli, REPO_ROOT } from "../support/cli.ts";
@@ -32,7 +33,8 @@ test("unchanged inputs reuse the cache; a one-line change re-makes only the app 
   // A comment would not do: the minified bundle (and so the image) would not change at all.
   const source = await readFile(server, "utf8");
   assert.ok(source.includes('res.end("hello")'));
-  await writeFile(server, source.replace('res.end("hello")', 'res.end("hello, again")'));
+  // Unique per run: the cache is keyed by content, so a text used before would (rightly) be a cache hit.
+  await writeFile(server, source.replace('res.end("hello")', `res.end("hello, ${randomUUID()}")`));
   const changed = await build();
   assert.notEqual(changed.digest, first.digest);
   for (const [i, p] of changed.platforms.entries()) {
