@@ -15,6 +15,7 @@ import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBa
 import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
+import { writeFileAtomic } from "../oci/fs-util.ts";
 import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
 import type { Compression } from "../oci/media-types.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
@@ -197,7 +198,6 @@ async function compileCached(
   const tmp = await mkdtemp(join(root, `${key}.tmp-`));
   try {
     const artifact = await compiler.compile({ ...request, outDir: tmp });
-    const fileHashes = new Map<string, string>();
     const cachedLayers: CachedArtifact["layers"] = [];
     for (const layer of artifact.layers) {
       const files = [];
@@ -245,8 +245,7 @@ async function layerCached(
   const key = createHash("sha256")
     .update(JSON.stringify({ contentKey, compression, epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
     .digest("hex");
-  const metaDir = cacheDir("layers");
-  const metaPath = join(metaDir, `${key}.json`);
+  const metaPath = join(cacheDir("layers"), `${key}.json`);
   if (useCache) {
     const meta = await readFile(metaPath, "utf8").catch(() => undefined);
     if (meta) {
@@ -264,12 +263,9 @@ async function layerCached(
     uncompressedBytes: (await layer.uncompressedSize?.()) ?? -1,
     blob,
   };
-  if ((await hashFile(blob).catch(() => "")) === meta.descriptor.digest.slice(7)) {
-    await mkdir(metaDir, { recursive: true });
-    const tmp = `${metaPath}.tmp-${process.pid}`;
-    await writeFile(tmp, JSON.stringify(meta));
-    await rename(tmp, metaPath);
-  }
+  // createLayer hashed the blob as it wrote it; record it only if it is where we expect.
+  // (A unique temp name per write: in layered mode both platforms record the same app layer at once.)
+  if ((await stat(blob).catch(() => undefined))?.size === meta.descriptor.size) await writeFileAtomic(metaPath, JSON.stringify(meta));
   return { layer, fromCache: false };
 }
 
