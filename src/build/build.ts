@@ -15,15 +15,15 @@ import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBa
 import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
-import { writeFileAtomic } from "../oci/fs-util.ts";
+import { sha256File, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
 import type { Compression } from "../oci/media-types.ts";
-import { formatPlatform, type Platform } from "../oci/platform.ts";
+import { formatPlatform, parsePlatformList, type Platform } from "../oci/platform.ts";
 import { Annotation, type Annotations, type Descriptor, type ImageConfigFile } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
 import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
 import { matchProjectFiles } from "./files.ts";
-import { hashFile, projectFingerprint } from "./fingerprint.ts";
+import { projectFingerprint } from "./fingerprint.ts";
 
 const run = promisify(execFile);
 
@@ -119,7 +119,6 @@ export async function resolveBuildOptions(options: BuildOptions): Promise<Resolv
   const projectDir = resolve(options.projectDir);
   const project = await loadProject(projectDir);
   const cfg = project.config;
-  const { parsePlatformList } = await import("../oci/platform.ts");
   const platforms = options.platforms ?? (cfg.platforms ? parsePlatformList(cfg.platforms.join(",")) : undefined);
   if (!platforms || platforms.length === 0) {
     throw new UsageError("no target platforms: pass --platform linux/amd64,linux/arm64 or set aotpack.platforms");
@@ -205,7 +204,7 @@ async function compileCached(
         // Files under the compile dir are stored relative to it; others (a cached runtime that
         // layered mode ships as is) keep their absolute path and are stat-checked like the rest.
         const inside = resolve(f.source).startsWith(resolve(tmp) + "/");
-        const sha = await hashFile(f.source);
+        const sha = await sha256File(f.source);
         const st = await stat(f.source);
         const relSource = inside ? resolve(f.source).slice(resolve(tmp).length + 1) : resolve(f.source);
         files.push({ path: f.path, relSource, mode: f.mode, sha256: sha, size: st.size, mtimeMs: st.mtimeMs });
@@ -385,7 +384,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const created = epochToIso(o.epoch);
       for (const al of artifact.layers) {
         const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
-        const hashes = await Promise.all(al.files.map((f) => compiled.fileHashes.get(f.source) ?? hashFile(f.source)));
+        const hashes = await Promise.all(al.files.map((f) => compiled.fileHashes.get(f.source) ?? sha256File(f.source)));
         const { layer } = await layerCached(entries, `${al.name}:${hashes.join(",")}`, o.compression, o.epoch, o.cache);
         additions.push({ layer, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
       }
@@ -396,7 +395,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           source: join(o.project.dir, rel),
           mode: 0o644,
         }));
-        const hashes = await Promise.all(entries.map((e) => hashFile(e.source!)));
+        const hashes = await Promise.all(entries.map((e) => sha256File(e.source!)));
         const { layer } = await layerCached(entries, `files:${hashes.join(",")}`, o.compression, o.epoch, o.cache);
         additions.push({ layer, history: { created, created_by: "aotpack: files", comment: "files" } });
       }

@@ -6,6 +6,7 @@ import { readdir } from "node:fs/promises";
 import { basename, join, relative, sep } from "node:path";
 import { looksSecret } from "./config.ts";
 
+/** Never project input: dependencies, VCS data, build outputs, our own cache. */
 const SKIP_DIRS = new Set(["node_modules", ".git", "dist", ".aotpack-cache"]);
 
 export function globToRegExp(glob: string): RegExp {
@@ -30,8 +31,18 @@ async function walk(root: string, dir: string, out: string[]): Promise<void> {
     const full = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (!SKIP_DIRS.has(entry.name)) await walk(root, full, out);
-    } else if (entry.isFile()) out.push(relative(root, full).split(sep).join("/"));
+    } else if (entry.isFile() && !entry.name.endsWith(".bun-build")) {
+      // (.bun-build files are a running Bun compile's temp output, not project input)
+      out.push(relative(root, full).split(sep).join("/"));
+    }
   }
+}
+
+/** The project's files as sorted `/`-separated relative paths, skipping SKIP_DIRS. */
+export async function listProjectFiles(projectDir: string): Promise<string[]> {
+  const all: string[] = [];
+  await walk(projectDir, projectDir, all);
+  return all.sort();
 }
 
 export interface MatchedFiles {
@@ -43,9 +54,7 @@ export interface MatchedFiles {
 /** Match globs against the project's files (relative paths, sorted). Secrets need an exact name. */
 export async function matchProjectFiles(projectDir: string, globs: string[]): Promise<MatchedFiles> {
   if (globs.length === 0) return { files: [], skippedSecrets: [] };
-  const all: string[] = [];
-  await walk(projectDir, projectDir, all);
-  all.sort();
+  const all = await listProjectFiles(projectDir);
   const exact = new Set(globs.filter((g) => !/[*?]/.test(g)));
   const patterns = globs.map(globToRegExp);
   const files: string[] = [];

@@ -4,7 +4,7 @@ import { UsageError } from "../errors.ts";
 import type { BuildResult } from "../build/build.ts";
 import { checkOutputs, parseOutputSpec, preflightOutputs, publishAll, type OutputSpec } from "../build/outputs.ts";
 import { appNameFor, loadProject } from "../build/config.ts";
-import { formatPlatform } from "../oci/platform.ts";
+import { formatPlatform, parsePlatformList } from "../oci/platform.ts";
 import { inspectItem, formatInspect } from "./inspect.ts";
 import { buildCommand, BUILD_FLAGS, GLOBAL, parse } from "./options.ts";
 import { ProgressView } from "./progress.ts";
@@ -63,7 +63,7 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   const tagOnly = tag.includes(":") ? tag.slice(tag.lastIndexOf(":") + 1) : "latest";
   const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:dist/${appName}:${tagOnly}`)];
   // Fail on what can be known before compiling anything.
-  const platforms = cmd.build.platforms ?? (project.config.platforms ? (await import("../oci/platform.ts")).parsePlatformList(project.config.platforms.join(",")) : []);
+  const platforms = cmd.build.platforms ?? (project.config.platforms ? parsePlatformList(project.config.platforms.join(",")) : []);
   checkOutputs(outputs, platforms, cmd.dockerPlatform);
   await preflightOutputs(outputs);
 

@@ -10,6 +10,7 @@
  * ourselves, then stream the one file out of it. The cached file is re-hashed on every
  * use; a mismatch means it is fetched again.
  */
+import { sha256File } from "../oci/fs-util.ts";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -79,11 +80,7 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
   return target;
 }
 
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash("sha256");
-  await pipeline(createReadStream(path), hash);
-  return hash.digest("hex");
-}
+export { sha256File };
 
 interface PackResult {
   filename: string;

@@ -1,5 +1,7 @@
 /** Atomic writes and one-line messages for file-system failures. */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { AotpackError } from "../errors.ts";
@@ -55,4 +57,11 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await rm(tmp, { force: true });
     throw fsError(err, "writing", target);
   }
+}
+
+/** sha256 of a file as hex, streamed (never the whole file in memory). */
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  await pipeline(createReadStream(path), hash);
+  return hash.digest("hex");
 }

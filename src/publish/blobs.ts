@@ -1,9 +1,10 @@
 /** Everything a sink must store for an image or index: blobs in dependency order (children first). */
-import { Readable } from "node:stream";
+import { Readable, Transform, type TransformCallback } from "node:stream";
 import type { Digest } from "../oci/digest.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
 import { UsageError } from "../errors.ts";
+import type { ProgressEvent } from "./types.ts";
 
 export interface PlannedBlob {
   digest: Digest;
@@ -71,4 +72,16 @@ export function checkLayoutTag(tag: string | undefined): void {
   if (!/^[A-Za-z0-9_][A-Za-z0-9._:@/+-]{0,254}$/.test(tag)) {
     throw new UsageError(`invalid tag "${tag}": use letters, digits and . _ - : / @ + (e.g. v1.2 or latest)`);
   }
+}
+
+/** Passes a blob's bytes through, reporting bytes done out of `total` (every sink uses this). */
+export function progressCounter(digest: Digest, total: number, onProgress: ((e: ProgressEvent) => void) | undefined): Transform {
+  let done = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
+      done += chunk.length;
+      onProgress?.({ kind: "blob", digest, done, total });
+      cb(null, chunk);
+    },
+  });
 }

@@ -4,7 +4,7 @@
  * stored as they are (gzip layers load fine).
  */
 import { resolve } from "node:path";
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import type { Readable } from "node:stream";
 import { UsageError } from "../errors.ts";
 import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
@@ -13,9 +13,9 @@ import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
 import { platformOfImage } from "../oci/mutate.ts";
 import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
 import type { TarEntry } from "../oci/tar.ts";
-import { planPublish } from "./blobs.ts";
+import { planPublish, progressCounter } from "./blobs.ts";
 import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
-import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./types.ts";
+import type { PublishOptions, PublishResult, Publisher } from "./types.ts";
 
 const NAME_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const DOCKER_REF = new RegExp(
@@ -68,16 +68,6 @@ export async function chooseImage(item: Image | ImageIndex, platform: Platform |
   throw new UsageError(`a docker-archive holds one platform but the index has ${images.length} (${names}); choose one with --platform`);
 }
 
-function progress(digest: Digest, total: number, onProgress?: (e: ProgressEvent) => void): Transform {
-  let done = 0;
-  return new Transform({
-    transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
-      done += chunk.length;
-      onProgress?.({ kind: "blob", digest, done, total });
-      cb(null, chunk);
-    },
-  });
-}
 
 export function dockerArchivePublisher(file: string, options: { platform?: Platform } = {}): Publisher {
   const target = resolve(file);
@@ -103,7 +93,7 @@ export function dockerArchivePublisher(file: string, options: { platform?: Platf
           body: async () => {
             const source: Readable = await blob.open();
             const verifier = new DigestVerifier(blob.digest, blob.size, `${blob.kind} ${blob.digest}`);
-            const counter = progress(blob.digest, blob.size, onProgress);
+            const counter = progressCounter(blob.digest, blob.size, onProgress);
             source.on("error", (err) => verifier.destroy(err));
             verifier.on("error", (err) => counter.destroy(err));
             return source.pipe(verifier).pipe(counter);

@@ -7,16 +7,15 @@
 import { createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { AotpackError } from "../errors.ts";
-import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
+import { DigestVerifier, digestHex } from "../oci/digest.ts";
 import { errnoCode, fsError, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { canonicalJson } from "../oci/json.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/media-types.ts";
 import { Annotation, type Descriptor, type ImageManifest, type IndexManifest } from "../oci/types.ts";
-import { checkLayoutTag, planPublish, type PlannedBlob } from "./blobs.ts";
+import { checkLayoutTag, planPublish, progressCounter, type PlannedBlob } from "./blobs.ts";
 import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./types.ts";
 
 export const OCI_LAYOUT_CONTENT = `{"imageLayoutVersion":"1.0.0"}`;
@@ -79,17 +78,6 @@ async function currentLayoutIndex(root: string): Promise<{ state: "fresh" } | { 
   return target.state === "layout" ? target : { state: "fresh" };
 }
 
-/** Passes bytes through, reporting progress. */
-function progressCounter(digest: Digest, total: number, onProgress: ((e: ProgressEvent) => void) | undefined): Transform {
-  let done = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      done += chunk.length;
-      onProgress?.({ kind: "blob", digest, done, total });
-      cb(null, chunk);
-    },
-  });
-}
 
 /**
  * Store one blob as <blobsDir>/<hex>, verified while streaming; a present file of the

@@ -5,7 +5,7 @@
  */
 import { open } from "node:fs/promises";
 import { resolve } from "node:path";
-import { Transform, type Readable, type TransformCallback } from "node:stream";
+import type { Readable, Transform } from "node:stream";
 import { AotpackError } from "../errors.ts";
 import { verifiedFileStream } from "../oci/blob-stream.ts";
 import { DigestVerifier, digestHex, isDigest, type Digest } from "../oci/digest.ts";
@@ -13,10 +13,10 @@ import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { sourceDateEpoch } from "../oci/layer.ts";
 import { indexTarFile, type TarEntry, type TarIndexEntry } from "../oci/tar.ts";
 import { Annotation, type Descriptor, type IndexManifest } from "../oci/types.ts";
-import { checkLayoutTag, planPublish } from "./blobs.ts";
+import { checkLayoutTag, planPublish, progressCounter } from "./blobs.ts";
 import { layoutIndexJson, mergeIndexEntries, OCI_LAYOUT_CONTENT } from "./layout.ts";
 import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
-import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./types.ts";
+import type { PublishOptions, PublishResult, Publisher } from "./types.ts";
 
 interface ExistingArchive {
   index: IndexManifest;
@@ -55,16 +55,6 @@ async function readExisting(file: string): Promise<ExistingArchive> {
   return { index, blobs };
 }
 
-function progress(digest: Digest, total: number, onProgress?: (e: ProgressEvent) => void): Transform {
-  let done = 0;
-  return new Transform({
-    transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback) {
-      done += chunk.length;
-      onProgress?.({ kind: "blob", digest, done, total });
-      cb(null, chunk);
-    },
-  });
-}
 
 function verified(stream: Readable, digest: Digest, size: number, what: string, extra?: Transform): Readable {
   const verifier = new DigestVerifier(digest, size, what);
@@ -120,7 +110,7 @@ export function ociArchivePublisher(file: string): Publisher {
               blob.digest,
               blob.size,
               `${blob.kind} ${blob.digest}`,
-              blob.kind === "manifest" ? undefined : progress(blob.digest, blob.size, onProgress),
+              blob.kind === "manifest" ? undefined : progressCounter(blob.digest, blob.size, onProgress),
             );
             if (blob.kind === "manifest") stream.on("end", () => onProgress?.({ kind: "manifest", digest: blob.digest }));
             return stream;
