@@ -96,7 +96,7 @@ export function publishArguments(csproj: string, platform: Platform, outDir: str
   // project's obj/ (project.assets.json), and the user's source tree stays clean.
   const args = ["publish", csproj, "-c", "Release", "-r", rid, "-o", outDir, "--artifacts-path", join(outDir, "..", "artifacts"), "-p:PublishAot=true", "-p:UseAppHost=true", "--nologo"];
   if (platform.architecture === "arm64" && process.arch !== "arm64") {
-    args.push("-p:CppCompilerAndLinker=clang", "-p:SysRoot=/usr/aarch64-linux-gnu", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy");
+    args.push("-p:CppCompilerAndLinker=clang", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy");
   }
   return args;
 }
