@@ -6,6 +6,10 @@ import { sha256 } from "../oci/digest.ts";
 import { MediaType } from "../oci/media-types.ts";
 import { RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
 
@@ -126,5 +130,56 @@ test("unreachable registry: a clear, permanent error", async () => {
     await assert.rejects(client.getManifest("a", "b"), (err: unknown) => err instanceof RegistryError && !err.temporary && /connection refused by 127\.0\.0\.1/.test(err.message));
   } finally {
     client.close();
+  }
+});
+
+test("a server that always answers 503 gets exactly retries + 1 requests per operation (no nested retries)", async () => {
+  let requests = 0;
+  const server = await fake((_req, res) => {
+    requests++;
+    res.writeHead(503, { "Content-Type": "application/json" }).end('{"errors":[{"code":"UNAVAILABLE"}]}');
+  });
+  const retries = 3;
+  const client = new RegistryClient(server.host, { credentials: null, retry: { retries, baseDelayMs: 1, maxDelayMs: 2 } });
+  const digest = sha256("blob");
+  const scratch = await mkdtemp(join(tmpdir(), "aotpack-503-"));
+  const operations: Record<string, () => Promise<unknown>> = {
+    getManifest: () => client.getManifest("a", "v1"),
+    headManifest: () => client.headManifest("a", "v1"),
+    blobExists: () => client.blobExists("a", digest),
+    blobStream: () => client.blobStream("a", digest, 4),
+    fetchBlobToFile: () => client.fetchBlobToFile("a", digest, 4, join(scratch, "blob")),
+    uploadBlob: () => client.uploadBlob("a", { digest, size: 4, open: async () => Readable.from([Buffer.from("blob")]) }),
+  };
+  try {
+    for (const [name, run] of Object.entries(operations)) {
+      requests = 0;
+      await assert.rejects(run(), (err: unknown) => err instanceof RegistryError && err.status === 503, name);
+      assert.equal(requests, retries + 1, `${name} sent ${requests} requests`);
+    }
+  } finally {
+    client.close();
+    await server.stop();
+    await rm(scratch, { recursive: true, force: true });
+  }
+});
+
+test("an upload whose session POST always answers 503 is attempted exactly retries + 1 times", async () => {
+  const posts: string[] = [];
+  const server = await fake((req, res) => {
+    if (req.method === "POST") {
+      posts.push(req.url ?? "");
+      res.writeHead(503).end();
+    } else res.writeHead(404).end();
+  });
+  const retries = 2;
+  const client = new RegistryClient(server.host, { credentials: null, retry: { retries, baseDelayMs: 1, maxDelayMs: 2 } });
+  try {
+    const blob = { digest: sha256("blob"), size: 4, open: async () => Readable.from([Buffer.from("blob")]) };
+    await assert.rejects(client.uploadBlob("a", blob), (err: unknown) => err instanceof RegistryError && err.status === 503);
+    assert.equal(posts.length, retries + 1);
+  } finally {
+    client.close();
+    await server.stop();
   }
 });

@@ -260,10 +260,43 @@ export class RegistryClient {
     let chunkBytes = this.#options.chunkBytes ?? DEFAULT_CHUNK;
     let offset = 0;
     let resumed = false;
+    let resumeCheck: { sessionLost: boolean } | undefined;
+    // The loop retries only the steps whose bodies cannot be replayed (PATCH, PUT). The idempotent
+    // requests it makes (HEAD, POST, GET of the upload status) retry on their own; once one of them
+    // has used up its retries, the upload fails: re-running it here would multiply the attempts.
+    const idempotent = async <T>(request: () => Promise<T>): Promise<T> => {
+      try {
+        return await request();
+      } catch (err) {
+        throw new RetriesUsedUp(err);
+      }
+    };
     for (let attempt = 0; ; attempt++) {
       try {
+        if (resumeCheck) {
+          const { sessionLost } = resumeCheck;
+          resumeCheck = undefined;
+          // The step that failed may have succeeded on the server before the connection dropped.
+          if (await idempotent(() => this.blobExists(repo, blob.digest, scopes))) {
+            options.onProgress?.(blob.size);
+            return "uploaded";
+          }
+          const resumeFrom = location;
+          const resumedAt = resumeFrom && !sessionLost && blob.size > monolithicMax ? await idempotent(() => this.#uploadStatus(repo, scopes, resumeFrom)) : undefined;
+          if (resumedAt) {
+            location = resumedAt.location;
+            offset = resumedAt.offset;
+            resumed = true;
+            options.onProgress?.(offset);
+          } else {
+            resumed = false;
+            location = undefined;
+            offset = 0;
+            options.onProgress?.(0);
+          }
+        }
         if (location === undefined) {
-          const started = await this.#startUpload(repo, scopes);
+          const started = await idempotent(() => this.#startUpload(repo, scopes));
           if (started === "mounted") throw new Error("unreachable: mount without from");
           location = started;
           offset = 0;
@@ -285,6 +318,7 @@ export class RegistryClient {
         this.noteBlob(blob.digest, repo);
         return "uploaded";
       } catch (err) {
+        if (err instanceof RetriesUsedUp) throw err.error;
         if (!(err instanceof RegistryError) || attempt >= this.#retry.retries) throw err;
         // A session the registry lost or refused to resume (or a resume it got wrong) is started over.
         const sessionLost = err.status === 416 || err.codes.some((c) => c === "BLOB_UPLOAD_UNKNOWN" || c === "BLOB_UPLOAD_INVALID" || (resumed && c === "DIGEST_INVALID"));
@@ -298,23 +332,7 @@ export class RegistryClient {
         }
         if (!err.temporary && !sessionLost && !tooLarge) throw err;
         await sleep(backoffDelay(attempt + 1, this.#retry, err.retryAfterMs));
-        // The step that failed may have succeeded on the server before the connection dropped.
-        if (await this.blobExists(repo, blob.digest, scopes)) {
-          options.onProgress?.(blob.size);
-          return "uploaded";
-        }
-        const resumedAt = location && !sessionLost && blob.size > monolithicMax ? await this.#uploadStatus(repo, scopes, location) : undefined;
-        if (resumedAt && !sessionLost) {
-          location = resumedAt.location;
-          offset = resumedAt.offset;
-          resumed = true;
-          options.onProgress?.(offset);
-        } else {
-          resumed = false;
-          location = undefined;
-          offset = 0;
-          options.onProgress?.(0);
-        }
+        resumeCheck = { sessionLost };
       }
     }
   }
@@ -622,6 +640,11 @@ export class RegistryClient {
       retryAfterMs: parseRetryAfter(res.headers["retry-after"]),
     });
   }
+}
+
+/** An idempotent request inside the upload loop that has already used up its own retries. */
+class RetriesUsedUp {
+  constructor(readonly error: unknown) {}
 }
 
 /** Pulls exactly the bytes asked for from one source stream, across several requests. */

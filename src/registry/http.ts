@@ -7,6 +7,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
+import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isTemporaryNetworkError, RegistryError, safeUrl } from "./errors.ts";
 
@@ -163,12 +164,25 @@ export function backoffDelay(attempt: number, opts: Required<RetryOptions>, retr
   return Math.round(cap / 2 + random() * (cap / 2));
 }
 
+/**
+ * Set while a retry loop runs: a retrying operation that calls another (fetchBlobToFile →
+ * blobStream, uploadBlob → blobExists) must not multiply the attempts. Only the outermost loop
+ * retries, so a request is sent at most `retries + 1` times in total (as ggcr's retry transport).
+ */
+const insideRetry = new AsyncLocalStorage<true>();
+
+/** Run `step` inside the caller's retry loop, or as its own loop when there is none. */
+export function retryScope<T>(step: () => Promise<T>): Promise<T> {
+  return insideRetry.run(true, step);
+}
+
 /** Run `step` again on temporary RegistryErrors. Every step we retry is idempotent. */
 export async function withRetry<T>(step: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  if (insideRetry.getStore()) return step(0);
   const opts = { ...DEFAULT_RETRY, ...options };
   for (let attempt = 0; ; attempt++) {
     try {
-      return await step(attempt);
+      return await retryScope(() => step(attempt));
     } catch (err) {
       if (!(err instanceof RegistryError) || !err.temporary || attempt >= opts.retries) throw err;
       await sleep(backoffDelay(attempt + 1, opts, err.retryAfterMs));

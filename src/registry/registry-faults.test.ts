@@ -63,7 +63,7 @@ test("push and pull complete with correct digests through 500s, 429s (Retry-Afte
     await validate(pulled.index!);
 
     // … and with a random share of every kind of fault.
-    proxy.reset();
+    proxy.reset(11);
     proxy.setFailRate(0.5);
     const again = await pull(`${proxy.host}/f/app:v1`, { retry, credentials: null, blobDir: join(dir, "cache2") });
     assert.ok(proxy.requests.some((r) => r.fault), "the second pull met faults");

@@ -42,7 +42,8 @@ export interface FaultProxy {
   failEachOnce(kind: FaultKind): void;
   /** Let `n` more requests through, then fail everything (like failAll). */
   failAfter(n: number): void;
-  reset(): void;
+  /** Clear the record and every fault mode; a seed restarts the random fault sequence. */
+  reset(seed?: number): void;
   stop(): Promise<void>;
 }
 
@@ -59,7 +60,7 @@ function prng(seed: number): () => number {
 }
 
 export async function startFaultProxy(upstreamPort: number, options: FaultProxyOptions = {}): Promise<FaultProxy> {
-  const random = prng(options.seed ?? 42);
+  let random = prng(options.seed ?? 42);
   const kinds = options.kinds ?? ["500", "429", "drop", "cut"];
   const maxConsecutive = options.maxConsecutive ?? 2;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
@@ -188,7 +189,9 @@ export async function startFaultProxy(upstreamPort: number, options: FaultProxyO
     failAfter: (n: number) => {
       state.passBudget = n;
     },
-    reset: () => {
+    reset: (seed?: number) => {
+      // A new seed makes the next phase's faults independent of how many requests came before.
+      if (seed !== undefined) random = prng(seed);
       requests.length = 0;
       streak.clear();
       state.failAll = false;
