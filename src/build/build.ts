@@ -59,6 +59,8 @@ export interface BuildOptions {
   debianMirror?: string;
   /** Re-resolve deb: bases from the mirror and rewrite aotpack.lock's pins. */
   updateLock?: boolean;
+  /** Registries reached over plain HTTP or unverified TLS (the pull of a registry base). */
+  insecureRegistries?: string[];
   /** Reuse compiled artifacts and layers keyed by content (default true). */
   cache?: boolean;
   reporter?: BuildReporter;
@@ -371,10 +373,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       const baseOptions: Parameters<typeof resolveBase>[3] = {
         lockfile: options.lockfile ?? join(o.project.dir, "aotpack.lock"),
         sourceDateEpoch: o.epoch,
+        // Every layer of the image has the build's compression, the base's included.
+        compression: o.compression,
         onProgress: (m) => reporter.info(`${p}: ${m}`),
       };
       if (options.debianMirror) baseOptions.mirror = options.debianMirror;
       if (options.updateLock) baseOptions.updateLock = true;
+      if (options.insecureRegistries?.length) baseOptions.registry = { insecureRegistries: options.insecureRegistries };
       // Bases resolve one at a time: platforms share the suite's index files and cache.
       const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions));
       reporter.step(p, "base", "done", base.name);

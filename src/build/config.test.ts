@@ -66,3 +66,16 @@ test("a docker-archive of two platforms needs a choice", () => {
   assert.doesNotThrow(() => checkOutputs([spec], two, two[1]));
   assert.throws(() => checkOutputs([spec], two.slice(0, 1), two[1]), /not among the built platforms/);
 });
+
+test("docker-archive:FILE:name:tag (skopeo's form) names the image; FILE:tag keeps the app name", () => {
+  assert.deepEqual(parseOutputSpec("docker-archive:out/app.tar:team/hello:v1"), {
+    kind: "docker-archive",
+    target: "out/app.tar",
+    name: "team/hello",
+    tag: "v1",
+    raw: "docker-archive:out/app.tar:team/hello:v1",
+  });
+  assert.deepEqual(parseOutputSpec("docker-archive:out/app.tar:v1"), { kind: "docker-archive", target: "out/app.tar", tag: "v1", raw: "docker-archive:out/app.tar:v1" });
+  assert.deepEqual(parseOutputSpec("docker-archive:app.tar"), { kind: "docker-archive", target: "app.tar", raw: "docker-archive:app.tar" });
+  assert.throws(() => parseOutputSpec("docker-archive:app.tar:Team/Hello:v1"), /invalid image name "Team\/Hello"/);
+});

@@ -1,6 +1,6 @@
 /**
  * Output specs (`oci:DIR[:tag]`, `oci-archive:FILE[:tag]`, `docker-archive:FILE[:tag]`,
- * `registry:REF`) parsed once into publishers. Several outputs may be given in one run.
+ * `docker-archive:FILE:name:tag`, `registry:REF`) parsed once into publishers. Several outputs may be given in one run.
  */
 import { open, readdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
@@ -17,8 +17,13 @@ export interface OutputSpec {
   /** Path for files and layouts; the reference for registry. */
   target: string;
   tag?: string;
+  /** docker-archive only: the image name for RepoTags, from skopeo's `FILE:name:tag`. */
+  name?: string;
   raw: string;
 }
+
+/** A Docker/OCI tag. */
+const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 
 const KINDS: OutputKind[] = ["oci", "oci-archive", "docker-archive", "registry"];
 
@@ -27,15 +32,23 @@ export function parseOutputSpec(raw: string): OutputSpec {
   const colon = raw.indexOf(":");
   const kind = colon > 0 ? (raw.slice(0, colon) as OutputKind) : undefined;
   if (!kind || !KINDS.includes(kind)) {
-    throw new UsageError(`invalid output "${raw}": expected one of oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:tag], registry:REF`);
+    throw new UsageError(`invalid output "${raw}": expected one of oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:[name:]tag], registry:REF`);
   }
   const rest = raw.slice(colon + 1);
   if (rest === "") throw new UsageError(`invalid output "${raw}": missing path or reference after "${kind}:"`);
   if (kind === "registry") return { kind, target: rest, raw };
+  // skopeo's docker-archive:FILE:name:tag: the first colon ends the file (a name has no colon).
+  const named = kind === "docker-archive" ? /^([^:]+):([^:]+):([^:/]+)$/.exec(rest) : null;
+  if (named) {
+    const [, target, name, tag] = named as unknown as [string, string, string, string];
+    if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(name)) throw new UsageError(`invalid image name "${name}" in output "${raw}": expected lowercase name[/path]`);
+    if (!TAG.test(tag)) throw new UsageError(`invalid tag "${tag}" in output "${raw}"`);
+    return { kind, target, name, tag, raw };
+  }
   const lastColon = rest.lastIndexOf(":");
   if (lastColon > 0 && !rest.slice(lastColon + 1).includes("/")) {
     const tag = rest.slice(lastColon + 1);
-    if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag)) throw new UsageError(`invalid tag "${tag}" in output "${raw}"`);
+    if (!TAG.test(tag)) throw new UsageError(`invalid tag "${tag}" in output "${raw}"`);
     return { kind, target: rest.slice(0, lastColon), tag, raw };
   }
   return { kind, target: rest, raw };
@@ -94,7 +107,8 @@ export async function publishAll(
     // A registry reference carries its own tag or digest; --tag only fills in when it has neither.
     const tag = spec.kind === "registry" ? (await registryRefHasTag(spec.target) ? undefined : ctx.tag) : (spec.tag ?? ctx.tag);
     const opts: { tag?: string; onProgress?: (e: ProgressEvent) => void } = {};
-    if (tag) opts.tag = spec.kind === "docker-archive" && ctx.imageName ? `${ctx.imageName}:${tag}` : tag;
+    const name = spec.name ?? ctx.imageName;
+    if (tag) opts.tag = spec.kind === "docker-archive" && name ? `${name}:${tag}` : tag;
     const report = ctx.onProgress;
     if (report) opts.onProgress = (e) => report(spec, e);
     // A docker-archive of a one-platform index takes the image itself.

@@ -29,7 +29,7 @@ Compiles the project once per platform on this machine (no emulation), puts each
 on a minimal base, and writes one multi-platform image index.
 
   --platform LIST        target platforms, comma separated (or aotpack.platforms)
-  -o, --output SPEC      oci:DIR[:tag] | oci-archive:FILE[:tag] | docker-archive:FILE[:tag] | registry:REF
+  -o, --output SPEC      oci:DIR[:tag] | oci-archive:FILE[:tag] | docker-archive:FILE[:[name:]tag] | registry:REF
                          (repeatable; default oci:dist/<name>:<tag>)
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference

@@ -22,7 +22,7 @@ Commands:
   setup-binfmt        register qemu-user with binfmt_misc (root)
 
 IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
-Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:tag]  registry:REF
+Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:[name:]tag]  registry:REF
 
 Global options:
   --json        machine-readable output on stdout (progress goes to stderr as plain lines)

@@ -111,6 +111,7 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values["debian-mirror"] !== undefined) build.debianMirror = values["debian-mirror"];
   if (values.lockfile !== undefined) build.lockfile = values.lockfile;
   if (values["update-lock"]) build.updateLock = true;
+  if (values["insecure-registry"]?.length) build.insecureRegistries = values["insecure-registry"];
   if (values.tag !== undefined && !/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/.test(values.tag)) {
     throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
   }
