@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { UsageError, errorMessage } from "../errors.ts";
 import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
+import { cleanAppName } from "../compile/common.ts";
 import type { Compression } from "../oci/media-types.ts";
 import type { HttpCheck } from "../verify/verify.ts";
 
@@ -150,9 +151,7 @@ export async function loadProject(dir: string): Promise<LoadedProject> {
 
 /** The image/executable name: config name, else package name without scope, else the folder name. */
 export function appNameFor(project: LoadedProject, fallback: string): string {
-  const raw = project.config.name ?? project.packageName?.replace(/^@[^/]+\//, "") ?? fallback;
-  const name = raw.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+/, "");
-  return name || "app";
+  return cleanAppName(project.config.name ?? project.packageName, fallback);
 }
 
 /** Files never copied by `files` globs unless named exactly: they usually hold secrets. */

@@ -1,7 +1,7 @@
 /** Small pieces both compilers share: running a tool, naming the app, checking the output. */
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { join, relative, isAbsolute } from "node:path";
+import { basename, join, relative, isAbsolute } from "node:path";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { readElf, assertElfMatchesPlatform } from "../elf/read-elf.ts";
 import type { ElfInfo } from "../elf/types.ts";
@@ -42,19 +42,26 @@ export function runTool(
   });
 }
 
-/** File name for the executable: the package name without scope, else "server". */
+/**
+ * The one naming rule for an app (executable file name, image name, docker-archive name):
+ * lowercase, runs of other characters become "-", and it starts with a letter or digit.
+ */
+export function cleanAppName(raw: string | undefined, fallback = "app"): string {
+  const name = (raw ?? "").replace(/^@[^/]*\//, "").toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[^a-z0-9]+/, "");
+  return name || (fallback === "app" ? "app" : cleanAppName(fallback));
+}
+
+/** File name for the executable: the requested name, else the package name, else the folder's name. */
 export async function appNameFor(projectDir: string, requested?: string): Promise<string> {
-  let name = requested;
-  if (name === undefined) {
-    try {
-      const pkg = JSON.parse(await readFile(join(projectDir, "package.json"), "utf8")) as { name?: unknown };
-      if (typeof pkg.name === "string") name = pkg.name.replace(/^@[^/]*\//, "");
-    } catch {
-      // no or bad package.json: resolveEntry reports that when it matters
-    }
+  if (requested !== undefined) return cleanAppName(requested);
+  let name: string | undefined;
+  try {
+    const pkg = JSON.parse(await readFile(join(projectDir, "package.json"), "utf8")) as { name?: unknown };
+    if (typeof pkg.name === "string") name = pkg.name;
+  } catch {
+    // no or bad package.json: resolveEntry reports that when it matters
   }
-  const clean = (name ?? "").replace(/[^A-Za-z0-9._-]/g, "-").replace(/^[.-]+/, "");
-  return clean === "" ? "server" : clean;
+  return cleanAppName(name, basename(projectDir));
 }
 
 /** Path for messages: relative to the project when inside it. */
