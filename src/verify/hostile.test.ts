@@ -6,7 +6,8 @@
 import { test, describe, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,13 +32,17 @@ interface Cli {
 }
 
 /** Run the CLI; `onLine` may act on output (e.g. send SIGTERM once the app listens). */
-function cli(args: string[], opts: { timeoutMs?: number; onOutput?: (all: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Cli> {
+function cli(
+  args: string[],
+  opts: { timeoutMs?: number; onOutput?: (all: string, child: ReturnType<typeof spawn>) => void; onSpawn?: (child: ReturnType<typeof spawn>) => void } = {},
+): Promise<Cli> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ["--import", "tsx", BIN, ...args], {
       cwd: REPO,
       env: { ...process.env, TMPDIR: runTmp, AOTPACK_CACHE_DIR: process.env.AOTPACK_CACHE_DIR ?? join(work, "cache") },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    opts.onSpawn?.(child);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => {
@@ -143,6 +148,7 @@ async function probeImage(name: string, platform: Platform, extra: TarEntrySpec[
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "aotpack-hostile-"));
+  await chmod(work, 0o711); // the sandbox's root (an unprivileged host id) walks to the rootfs under TMPDIR
   runTmp = join(work, "tmp");
   host = join(work, "host");
   await mkdir(runTmp);
@@ -286,3 +292,79 @@ describe("hostile images through run and verify", { concurrency: false, timeout:
   });
 });
 
+
+/** Host PIDs whose environment holds `mark` (the probe's PROBE_MARK): what is left of an app. */
+async function processesMarked(mark: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const env = await readFile(`/proc/${name}/environ`, "latin1").catch(() => "");
+    if (env.includes(`PROBE_MARK=${mark}`)) found.push(Number(name));
+  }
+  return found;
+}
+
+describe("stopping: no process and no rootfs left behind", { concurrency: false, timeout: 300_000 }, () => {
+  async function untilRunning(mark: string): Promise<void> {
+    for (let i = 0; i < 1200 && (await processesMarked(mark)).length === 0; i++) await new Promise((res) => setTimeout(res, 50));
+    assert.notDeepEqual(await processesMarked(mark), [], "the app started");
+  }
+
+  test("SIGINT to `aotpack verify` while the app runs kills it and removes its rootfs", async () => {
+    const mark = `verify-sigint-${process.pid}`;
+    const ref = await probeImage("stop-verify", AMD64, [], ["PROBE_NO_LISTEN=1", `PROBE_MARK=${mark}`]);
+    let child: ReturnType<typeof spawn> | undefined;
+    const done = cli(["verify", ref, "--timeout", "120"], { onSpawn: (c) => (child = c) });
+    await untilRunning(mark);
+    child?.kill("SIGINT");
+    const r = await done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.deepEqual(await processesMarked(mark), []);
+    await noLeftovers();
+  });
+
+  test("`aotpack run`: an app that ignores SIGTERM is killed by the second SIGTERM", async () => {
+    const mark = `run-twice-${process.pid}`;
+    const ref = await probeImage("stop-twice", AMD64, [], ["PROBE_IGNORE_TERM=1", `PROBE_MARK=${mark}`]);
+    let child: ReturnType<typeof spawn> | undefined;
+    const done = cli(["run", ref, "--stop-timeout", "600"], { onSpawn: (c) => (child = c) });
+    await untilRunning(mark);
+    child?.kill("SIGTERM");
+    await new Promise((res) => setTimeout(res, 500));
+    assert.notDeepEqual(await processesMarked(mark), [], "the first SIGTERM was forwarded, and ignored by the app");
+    child?.kill("SIGTERM");
+    const r = await done;
+    assert.equal(r.code, 137, r.stderr);
+    assert.deepEqual(await processesMarked(mark), []);
+    await noLeftovers();
+  });
+
+  test("`aotpack run | reader that closes` (EPIPE) kills the app and removes its rootfs; a stale rootfs is removed by the next run", async () => {
+    const mark = `run-epipe-${process.pid}`;
+    const ref = await probeImage("stop-epipe", AMD64, [], [`PROBE_MARK=${mark}`]);
+    // A killed run's leftovers: owner PID that is gone.
+    const stale = join(runTmp, "aotpack-run-stale");
+    await mkdir(join(stale, "rootfs"), { recursive: true });
+    await writeFile(join(stale, "owner"), "999999999 1\n");
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, "127.0.0.1", () => {
+        const a = srv.address();
+        srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
+      });
+    });
+    let closedPipe = false;
+    const r = await cli(["run", ref, "-p", `${port}:8080`], {
+      onOutput: (all, child) => {
+        if (!closedPipe && /PROBE listening/.test(all)) {
+          closedPipe = true;
+          child.stdout?.destroy(); // the reader goes away
+          void fetch(`http://127.0.0.1:${port}/`).catch(() => {}); // the app prints a line: EPIPE
+        }
+      },
+    });
+    assert.ok(closedPipe, r.stderr);
+    assert.notEqual(r.code, null, "aotpack run exited by itself");
+    assert.deepEqual(await processesMarked(mark), []);
+    await noLeftovers();
+  });
+});

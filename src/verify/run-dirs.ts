@@ -5,8 +5,8 @@
  */
 import { execFile } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 
 const PREFIX = "aotpack-run-";
@@ -64,4 +64,25 @@ export async function createRunDir(parent: string, runc?: string): Promise<strin
 export async function removeRunDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   liveDirs.delete(dir);
+}
+
+/** Where root's sandboxed runs go when the temp dir is private: a directory made for it. */
+const SHARED_RUN_PARENT = "/run/aotpack";
+
+/**
+ * The parent for a sandboxed run's directory. The sandbox's root is an unprivileged host id,
+ * so it must be able to walk to the rootfs: when an ancestor of `wanted` is closed to others
+ * (a 0700 TMPDIR, pam_tmpdir's /tmp/user/0), root's runs go to /run/aotpack (0711) instead.
+ */
+export async function reachableRunParent(wanted: string): Promise<string> {
+  if (process.getuid?.() !== 0) return wanted;
+  for (let dir = resolve(wanted); ; dir = dirname(dir)) {
+    const st = await stat(dir).catch(() => undefined);
+    if (st && (st.mode & 0o001) === 0) {
+      await mkdir(SHARED_RUN_PARENT, { recursive: true, mode: 0o711 });
+      await chmod(SHARED_RUN_PARENT, 0o711);
+      return SHARED_RUN_PARENT;
+    }
+    if (dir === dirname(dir)) return wanted;
+  }
 }

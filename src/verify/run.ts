@@ -19,7 +19,7 @@ import { DEFAULT_PATH, diagnoseEntrypoint, type EntrypointFacts } from "./diagno
 import { emulationFor, userNamespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
 import { startLoopbackRelay, startNamespaceRelay, type Relay } from "./relay.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
-import { createRunDir, removeRunDir } from "./run-dirs.ts";
+import { createRunDir, reachableRunParent, removeRunDir } from "./run-dirs.ts";
 import { launchRunc, runcPath } from "./runc.ts";
 import { ROOT_ID_SHIFT } from "./bundle.ts";
 import { unpackImage, type UnpackLimits } from "./unpack.ts";
@@ -231,7 +231,8 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
   const emulation = await emulationFor(platform, options.emulation);
 
   const isolation = await chooseIsolation(options.isolation ?? "auto", warn);
-  const baseDir = await createRunDir(options.tempDir ?? tmpdir(), await runcPath());
+  const parent = options.tempDir ?? tmpdir();
+  const baseDir = await createRunDir(isolation === "host" ? parent : await reachableRunParent(parent), await runcPath());
   const rootDir = join(baseDir, "rootfs");
   const cleanupBase = (): Promise<void> => removeRunDir(baseDir);
   try {

@@ -8,7 +8,6 @@ import { createHash } from "node:crypto";
 import { chmod, chown, lchown, link, lstat, mkdir, open, readdir, rm, symlink } from "node:fs/promises";
 import { basename, dirname, posix } from "node:path";
 import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import type { Header } from "tar-stream";
 import { AotpackError, errorMessage } from "../errors.ts";
@@ -101,7 +100,7 @@ export async function applyLayer(layer: Layer, rootDir: string, label: string, o
       done(null, chunk);
     },
   });
-  await applyLayerTar((await layer.uncompressed()).pipe(meter), rootDir, what, options, b);
+  await applyLayerTar(await layer.uncompressed(), rootDir, what, options, b, meter);
   const actual = `sha256:${hash.digest("hex")}`;
   if (actual !== diffId) throw new AotpackError(`${what}: the uncompressed layer is ${actual}, but the image's config says its diff_id is ${diffId}; refusing a tampered or corrupt layer`);
 }
@@ -119,6 +118,7 @@ export async function applyLayerTar(
   what: string,
   options: UnpackOptions = {},
   budget: Budget = { limits: { ...DEFAULT_LIMITS, ...options.limits }, bytes: 0, entries: 0 },
+  meter?: Transform,
 ): Promise<void> {
   const keepOwners = options.keepOwners ?? process.getuid?.() === 0;
   const shift = keepOwners ? (options.idShift ?? 0) : 0;
@@ -127,8 +127,10 @@ export async function applyLayerTar(
   // Paths this layer created: an opaque marker hides only what lower layers put there.
   const createdHere = new Set<string>();
   const extract = tar.extract();
+  let current: { destroy(err?: Error): void } | undefined;
   const consume = (async () => {
     for await (const entry of extract) {
+      current = entry;
       const header = entry.header;
       try {
         checkLimits(header, budget, what);
@@ -141,21 +143,23 @@ export async function applyLayerTar(
       entry.resume(); // drain whatever an entry kind we skipped carried
     }
   })();
-  // Both sides can fail (a truncated tar fails the extractor, a refused entry the consumer):
-  // settle both, report the first that means something, never leave one unhandled.
-  const fed = pipeline(tarStream, extract as unknown as NodeJS.WritableStream).then(
-    () => undefined,
-    (err: unknown) => err,
-  );
+  // tar-stream is a streamx stream, and node's pipeline() never settles when it fails mid-entry:
+  // feed it with pipe() and watch every stage's "error" ourselves.
+  const failed = new Promise<never>((_resolve, reject) => {
+    for (const stage of [tarStream, meter, extract]) (stage as NodeJS.EventEmitter | undefined)?.on("error", reject);
+  });
+  failed.catch(() => {});
+  consume.catch(() => {});
+  (meter ? tarStream.pipe(meter) : tarStream).pipe(extract as unknown as NodeJS.WritableStream);
   try {
-    await consume;
+    await Promise.race([consume, failed]);
   } catch (err) {
+    // Stop everything: the entry being written ends (its for-await throws), the source stops.
     extract.destroy();
-    const feedError = await fed;
-    throw asUnpackError(feedError instanceof AotpackError ? feedError : err, what);
+    current?.destroy(err instanceof Error ? err : new Error(String(err)));
+    for (const stage of [tarStream, meter]) (stage as { destroy?: () => void } | undefined)?.destroy?.();
+    throw asUnpackError(err, what);
   }
-  const feedError = await fed;
-  if (feedError) throw asUnpackError(feedError, what);
 }
 
 function asUnpackError(err: unknown, what: string): AotpackError {
@@ -238,9 +242,14 @@ async function applyEntry(
     } else if (type === "link") {
       await createHardlink(root, header, target, what);
     } else {
-      // O_EXCL: never write through something that appeared at the target.
+      // O_EXCL: never write through something that appeared at the target. A plain loop, not
+      // pipeline(): it ends with an error when the tar stream fails mid-entry (see applyLayerTar).
       const handle = await open(target, "wx", 0o600);
-      await pipeline(body, handle.createWriteStream());
+      try {
+        for await (const chunk of body) await handle.write(chunk);
+      } finally {
+        await handle.close();
+      }
       await chmod(target, mode);
     }
   }

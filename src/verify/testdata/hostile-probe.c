@@ -2,7 +2,8 @@
  * A hostile image's app (compiled static by the tests): tries to leave a chroot as root and
  * write HOSTILE_SENTINEL on the host, reports its caps/no_new_privs/seccomp/namespaces, then
  * serves "ok" on $PORT (default 8080), printing a line per request, and exits 0 on SIGTERM
- * (or ignores it with PROBE_IGNORE_TERM set), so run and verify can pass.
+ * (or ignores it with PROBE_IGNORE_TERM set), so run and verify can pass. PROBE_NO_LISTEN:
+ * never opens the port.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -76,6 +77,7 @@ int main(void) {
   printf("PROBE uid_map inside=%s outside=%s count=%s\n", inside, outside, count);
   const char *sentinel = getenv("HOSTILE_SENTINEL");
   if (sentinel) try_escape(sentinel);
+  if (getenv("PROBE_NO_LISTEN")) { printf("PROBE not listening\n"); for (;;) pause(); }
   const char *port = getenv("PORT");
   int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
   setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
