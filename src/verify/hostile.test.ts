@@ -132,7 +132,7 @@ function probeTar(binary: Buffer, extra: TarEntrySpec[] = []): Promise<Buffer> {
   return tarBytes([
     { header: { name: "tmp/", type: "directory", mode: 0o1777 } },
     { header: { name: "etc/", type: "directory", mode: 0o755 } },
-    { header: { name: "probe", type: "file", mode: 0o755 }, content: binary as unknown as string },
+    { header: { name: "probe", type: "file", mode: 0o755 }, content: binary },
     ...extra,
   ]);
 }

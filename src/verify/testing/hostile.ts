@@ -9,12 +9,11 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
-import tar from "tar-stream";
 import { sha256 } from "../../oci/digest.ts";
 import { MediaType } from "../../oci/media-types.ts";
 import type { Platform } from "../../oci/platform.ts";
 import type { RuntimeConfig } from "../../oci/types.ts";
-import type { TarEntrySpec } from "./images.ts";
+export { tarBytes } from "./images.ts";
 
 export const PROBE_SOURCE = fileURLToPath(new URL("../testdata/hostile-probe.c", import.meta.url));
 
@@ -25,21 +24,6 @@ export async function compileProbe(platform: Platform, outDir: string): Promise<
   const out = join(outDir, `probe-${platform.architecture}`);
   await promisify(execFile)(gcc, ["-static", "-O1", "-o", out, PROBE_SOURCE], { timeout: 120_000 });
   return out;
-}
-
-/** The bytes of an uncompressed tar of `entries` (end-of-archive included). */
-export async function tarBytes(entries: TarEntrySpec[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(Buffer.from(c));
-  })();
-  for (const e of entries) {
-    await new Promise<void>((resolve, reject) => pack.entry({ mode: 0o644, ...e.header }, e.content ?? "", (err) => (err ? reject(err) : resolve())));
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 /** A 512-byte ustar header for a regular file of `size` bytes (base-256 when it needs more than 11 octal digits). */
