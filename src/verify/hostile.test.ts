@@ -34,10 +34,17 @@ interface Cli {
 /** Run the CLI; `onLine` may act on output (e.g. send SIGTERM once the app listens). */
 function cli(
   args: string[],
-  opts: { timeoutMs?: number; onOutput?: (all: string, child: ReturnType<typeof spawn>) => void; onSpawn?: (child: ReturnType<typeof spawn>) => void } = {},
+  opts: {
+    timeoutMs?: number;
+    onOutput?: (all: string, child: ReturnType<typeof spawn>) => void;
+    onSpawn?: (child: ReturnType<typeof spawn>) => void;
+    /** A command prefix, e.g. setpriv to run as another user. */
+    wrap?: string[];
+  } = {},
 ): Promise<Cli> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", BIN, ...args], {
+    const argv = [...(opts.wrap ?? []), process.execPath, "--import", "tsx", BIN, ...args];
+    const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: REPO,
       env: { ...process.env, TMPDIR: runTmp, AOTPACK_CACHE_DIR: process.env.AOTPACK_CACHE_DIR ?? join(work, "cache") },
       stdio: ["ignore", "pipe", "pipe"],
@@ -184,6 +191,25 @@ describe("hostile images through run and verify", { concurrency: false, timeout:
       await noLeftovers();
     });
   }
+
+  test("not root: runc --rootless maps the image's root to the calling user, with the same confinement", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip("needs root to become an unprivileged user (setpriv)");
+    const ref = await probeImage("rootless", AMD64);
+    const tmp = join(work, "nobody-tmp");
+    await mkdir(tmp, { mode: 0o777 });
+    await chmod(tmp, 0o777);
+    const r = await cli(["verify", ref, "--json"], {
+      wrap: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "env", `TMPDIR=${tmp}`, `HOME=${tmp}`, `AOTPACK_CACHE_DIR=${join(tmp, "cache")}`],
+    });
+    const p = (JSON.parse(r.stdout) as { platforms: { isolation?: string; isolationDetail?: string; lastLogLines: string[]; error?: string }[] }).platforms[0];
+    assert.equal(r.code, 0, p?.error ?? r.stderr);
+    assert.equal(p?.isolation, "rootless-namespaces");
+    assert.match(p?.isolationDetail ?? "", /root → host uid 65534/);
+    await assertConfined((p?.lastLogLines ?? []).join("\n"), "rootless verify");
+    assert.equal(probeFacts((p?.lastLogLines ?? []).join("\n")).get("uid_map.outside"), "65534");
+    await hostUntouched();
+    assert.deepEqual((await readdir(tmp)).filter((n) => n.startsWith("aotpack-")), []);
+  });
 
   test("arm64: /.aotpack-qemu/qemu-aarch64-static as a symlink to a host file does not clobber it", async () => {
     const ref = await probeImage("qemu-file-link", ARM64, [
