@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   ca-certificates curl git xz-utils zstd gpgv debian-archive-keyring iproute2 util-linux
-  qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross   # run arm64 images and binaries
+  runc qemu-user-static libc6-arm64-cross libstdc++6-arm64-cross   # run/verify sandbox; arm64 images and binaries
   skopeo umoci docker-registry buildah docker.io              # independent readers, registry, builders
   apache2-utils openssl busybox-static                        # htpasswd/token auth tests, tiny static test binary
   wrk hyperfine                                               # benchmarks

@@ -5,6 +5,9 @@ import { parsePlatform } from "../oci/platform.ts";
 import { keyValues, parse, parsePort, platformSelection, GLOBAL } from "./options.ts";
 import type { CommandContext } from "./commands.ts";
 
+const SANDBOX_FLAGS = `  --max-unpacked-size SIZE   refuse images that unpack to more (default 4GiB; e.g. 512MiB)
+  --unsafe-host-root         allow --isolation host to run an image's root user as host root`;
+
 export const VERIFY_HELP = `Usage: aotpack verify IMAGE [--platform all|LIST] [--http 'GET /path [STATUS] [array|object]']… [options]
 
 Runs every platform's image without Docker (foreign CPUs under qemu-user), waits for its port,
@@ -20,9 +23,31 @@ checks the HTTP answers, measures startup time and RSS, then requires a clean ex
   -e, --env K=V              extra environment (repeatable)
   --timeout S                seconds to wait for the first good response (default 30)
   --grace S                  seconds the app may take to exit after SIGTERM (default 5)
-  --isolation auto|namespaces|rootless-namespaces|host   (default auto: namespaces when root)
+  --isolation auto|namespaces|rootless-namespaces|host   (default auto: runc's sandbox)
+${SANDBOX_FLAGS}
   --json                     print the report as JSON`;
 
+
+/** Flags `run` and `verify` share for untrusted images. */
+const SANDBOX_OPTIONS = {
+  "max-unpacked-size": { type: "string" },
+  "unsafe-host-root": { type: "boolean" },
+} as const;
+
+/** "4GiB", "512MiB", "100M", "1048576" → bytes. */
+export function parseSize(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?$/i.exec(v.trim());
+  const scale = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m?.[2] ?? "").toUpperCase()];
+  if (!m || scale === undefined || Number(m[1]) <= 0) throw new UsageError(`--${flag} takes a size such as 4GiB or 512MiB (got "${v}")`);
+  return Math.floor(Number(m[1]) * scale);
+}
+
+function sandboxOptions(values: { "max-unpacked-size"?: string; "unsafe-host-root"?: boolean }): { limits?: { maxUnpackedBytes: number }; unsafeHostRoot?: boolean } {
+  const out: { limits?: { maxUnpackedBytes: number }; unsafeHostRoot?: boolean } = {};
+  if (values["max-unpacked-size"] !== undefined) out.limits = { maxUnpackedBytes: parseSize("max-unpacked-size", values["max-unpacked-size"]) };
+  if (values["unsafe-host-root"]) out.unsafeHostRoot = true;
+  return out;
+}
 
 const ISOLATIONS = ["auto", "namespaces", "rootless-namespaces", "host"] as const;
 
@@ -40,7 +65,9 @@ function seconds(flag: string, v: string | undefined): number | undefined {
 }
 
 export async function runVerify(argv: string[], ctx: CommandContext, projectChecks?: HttpCheckConfig[]): Promise<number> {
-  const report = await verifyFromArgs(argv, ctx, projectChecks);
+  const { closeRunsOnSignals } = await import("../verify/index.ts");
+  const uninstall = closeRunsOnSignals(); // Ctrl-C: kill the app and remove its rootfs before exiting
+  const report = await verifyFromArgs(argv, ctx, projectChecks).finally(uninstall);
   const { formatVerifyReport } = await import("../verify/index.ts");
   ctx.io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatVerifyReport(report)}\n`);
   return report.ok ? 0 : 1;
@@ -61,6 +88,7 @@ export async function verifyFromArgs(argv: string[], ctx: CommandContext, projec
     timeout: { type: "string" },
     grace: { type: "string" },
     isolation: { type: "string" },
+    ...SANDBOX_OPTIONS,
     "insecure-registry": { type: "string", multiple: true },
   });
   if (positionals.length !== 1) throw new UsageError("verify takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
@@ -90,6 +118,7 @@ export async function verifyFromArgs(argv: string[], ctx: CommandContext, projec
     checks,
     onProgress: (m) => ctx.io.stderr.write(`${m}\n`),
     onWarning: (m) => ctx.io.stderr.write(`warning: ${m}\n`),
+    ...sandboxOptions(values),
   };
   const port = parsePort("port", values.port);
   if (port !== undefined) options.port = port;
@@ -111,7 +140,10 @@ foreign CPUs under qemu-user. Forwards SIGTERM/SIGINT and exits with the app's c
   --platform P               which platform of an index (default: the host's)
   -p, --publish [H:]C        forward 127.0.0.1:H to the app's port C (repeatable)
   -e, --env K=V              extra environment (repeatable)
-  --isolation auto|namespaces|rootless-namespaces|host`;
+  --isolation auto|namespaces|rootless-namespaces|host
+  --stop-timeout S           after SIGTERM/SIGINT, SIGKILL the app if it is still running (default 10);
+                             a second Ctrl-C kills it at once
+${SANDBOX_FLAGS}`;
 
 export async function runRun(argv: string[], ctx: CommandContext): Promise<number> {
   const dashdash = argv.indexOf("--");
@@ -123,6 +155,8 @@ export async function runRun(argv: string[], ctx: CommandContext): Promise<numbe
     publish: { type: "string", short: "p", multiple: true },
     env: { type: "string", short: "e", multiple: true },
     isolation: { type: "string" },
+    "stop-timeout": { type: "string" },
+    ...SANDBOX_OPTIONS,
     "insecure-registry": { type: "string", multiple: true },
   });
   if (positionals.length !== 1) throw new UsageError("run takes one IMAGE; put the app's arguments after --");
@@ -130,19 +164,26 @@ export async function runRun(argv: string[], ctx: CommandContext): Promise<numbe
   const ports = (values.publish ?? []).map(parsePortMapping);
   const { openSource } = await import("../sources.ts");
   const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  // Our stdout gone (EPIPE: `aotpack run … | head`): stop the app and clean up, do not crash.
+  const gone = new AbortController();
+  ctx.io.stdout.on("error", () => gone.abort());
   const options: Parameters<typeof runImage>[0] = {
     image: src.item,
     ports,
+    abort: gone.signal,
+    ...sandboxOptions(values),
     onOutput: (line, stream) => (stream === "stdout" ? ctx.io.stdout : ctx.io.stderr).write(`${line}\n`),
     onWarning: (m) => ctx.io.stderr.write(`warning: ${m}\n`),
     onStarted: (r) => {
       const where = r.ports.map((p) => `127.0.0.1:${p.host} → ${p.container}`).join(", ");
-      ctx.io.stderr.write(`aotpack: running ${src.name} (${r.isolation}${r.emulated ? ", qemu-user" : ""})${where ? `, ${where}` : ""}\n`);
+      ctx.io.stderr.write(`aotpack: running ${src.name} (${r.isolationDetail}${r.emulated ? ", qemu-user" : ""})${where ? `, ${where}` : ""}\n`);
     },
   };
   if (values.platform) options.platform = parsePlatform(values.platform);
   if (values.env) options.env = keyValues("env", values.env);
   if (args) options.args = args;
+  const stopTimeout = seconds("stop-timeout", values["stop-timeout"]);
+  if (stopTimeout !== undefined) options.stopTimeoutMs = stopTimeout;
   const isolation = isolationFlag(values.isolation);
   if (isolation) options.isolation = isolation;
   return runImage(options);

@@ -1,8 +1,9 @@
 /** `aotpack run` / `aotpack verify` as library functions; the CLI wires flags to these. */
-export { unpackImage, applyLayer, applyLayerTar, type UnpackOptions } from "./unpack.ts";
+export { unpackImage, applyLayer, applyLayerTar, DEFAULT_LIMITS, type UnpackOptions, type UnpackLimits } from "./unpack.ts";
 export {
   runImage,
   startImage,
+  closeRunsOnSignals,
   selectPlatformImage,
   listPlatforms,
   parsePortMapping,

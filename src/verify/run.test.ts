@@ -1,7 +1,7 @@
 /** Real runs of `runImage`/`startImage` with the Bun-compiled todo-server fixture. */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
+import { chmod, mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +24,7 @@ let namespaces = false;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "aotpack-run-test-"));
+  await chmod(work, 0o711); // the sandbox's root (an unprivileged host id) walks to the rootfs under runDir
   runDir = join(work, "runs");
   emptyDir = join(work, "empty");
   await mkdir(runDir);
@@ -102,7 +103,7 @@ describe("runImage", () => {
     assert.deepEqual(await readdir(runDir), []);
   });
 
-  test("isolated: chrooted into the image, PID 1 of its own namespace, as the image's User, in its WorkingDir", async (t) => {
+  test("isolated: pivot_root into the image (runc), PID 1 of its own namespace, as the image's User, in its WorkingDir", async (t) => {
     if (!namespaces) return t.skip("namespaces need root");
     const running: RunningImage = await startImage({ image: await image({ user: "app", workingDir: "/app" }), ports: [{ host: 0, container: 8080 }], tempDir: runDir });
     try {
@@ -111,7 +112,7 @@ describe("runImage", () => {
       assert.equal(seen.pid, 1);
       assert.equal(seen.uid, 1000);
       assert.equal(seen.cwd, "/app");
-      assert.deepEqual(seen.root, ["app", "dev", "etc", "lib", "lib64", "proc", "tmp"]);
+      assert.deepEqual(seen.root, ["app", "dev", "etc", "lib", "lib64", "proc", "sys", "tmp"]);
     } finally {
       await running.close();
     }
@@ -136,7 +137,7 @@ describe("runImage", () => {
       const seen = (await getJson(running.ports[0]?.host as number, "/")) as { uid: number; pid: number; root: string[] };
       assert.equal(seen.pid, 1);
       assert.equal(seen.uid, 0, "only root is mapped in the user namespace");
-      assert.deepEqual(seen.root, ["app", "dev", "etc", "lib", "lib64", "proc", "tmp"]);
+      assert.deepEqual(seen.root, ["app", "dev", "etc", "lib", "lib64", "proc", "sys", "tmp"]);
       assert.ok(warnings.some((w) => /runs as root inside it, not as the image's User \(app\)/.test(w)), warnings.join("\n"));
       running.signal("SIGTERM");
       assert.equal((await running.exited).exitCode, 0);
@@ -166,10 +167,16 @@ describe("runImage", () => {
 
   test("host isolation (no namespaces): native on the host's loopback", async () => {
     const port = await freePort();
-    const report = await verifyImage({ image: await image(), isolation: "host", env: { PORT: String(port) }, port, tempDir: runDir, checks: [{ path: "/todos", expectJsonType: "array" }] });
+    const report = await verifyImage({ image: await image(), isolation: "host", unsafeHostRoot: true, env: { PORT: String(port) }, port, tempDir: runDir, checks: [{ path: "/todos", expectJsonType: "array" }] });
     const p = report.platforms[0];
     assert.equal(p?.ok, true, p?.error);
     assert.equal(p?.isolation, "host");
+    assert.deepEqual(await readdir(runDir), []);
+  });
+
+  test("host isolation as root refuses the image's root user unless unsafeHostRoot is given", async (t) => {
+    if (process.getuid?.() !== 0) return t.skip("only root can be host root");
+    await assert.rejects(startImage({ image: await image(), isolation: "host", tempDir: runDir }), /refusing to run the image's root user as root on the host/);
     assert.deepEqual(await readdir(runDir), []);
   });
 
@@ -181,6 +188,7 @@ describe("runImage", () => {
     const report = await verifyImage({
       image: await image({}, arm64Binary, ARM64),
       isolation: "host",
+      unsafeHostRoot: true,
       env: { PORT: String(port) },
       port,
       tempDir: runDir,

@@ -1,12 +1,13 @@
 /**
- * Run one platform's image without a container engine: unpack it, check it can start
- * (diagnose.ts), then start its entrypoint in mount + PID + network namespaces chrooted
- * into the rootfs (root), or on the host's loopback without isolation (otherwise).
- * Foreign architectures run under qemu-user: binfmt_misc (F flag) when registered, else a
- * static qemu copied into the rootfs and started there explicitly.
+ * Run one platform's image without a container engine: unpack it (with limits, diff_ids
+ * checked), check it can start (diagnose.ts), then run its entrypoint in runc's sandbox
+ * (runc.ts, bundle.ts: user namespace, pivot_root, no caps, no_new_privs, seccomp), or on
+ * the host's loopback only when asked and never as host root without --unsafe-host-root.
+ * Foreign architectures run under qemu-user: binfmt_misc (F flag) when registered, else the
+ * host's static qemu bind-mounted read-only into the sandbox.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, posix } from "node:path";
 import { constants as osConstants } from "node:os";
@@ -15,10 +16,13 @@ import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts"
 import { formatPlatform, hostPlatform, platformEquals, type Platform } from "../oci/platform.ts";
 import type { Descriptor, ImageConfigFile } from "../oci/types.ts";
 import { DEFAULT_PATH, diagnoseEntrypoint, type EntrypointFacts } from "./diagnose.ts";
-import { emulationFor, findOnPath, namespacesAvailable, userNamespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
+import { emulationFor, userNamespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
 import { startLoopbackRelay, startNamespaceRelay, type Relay } from "./relay.ts";
 import { resolveInRoot } from "./rootfs-path.ts";
-import { unpackImage } from "./unpack.ts";
+import { createRunDir, reachableRunParent, removeRunDir } from "./run-dirs.ts";
+import { launchRunc, runcPath } from "./runc.ts";
+import { ROOT_ID_SHIFT } from "./bundle.ts";
+import { unpackImage, type UnpackLimits } from "./unpack.ts";
 import { resolveUser, type ResolvedUser } from "./user.ts";
 
 export interface PortMapping {
@@ -39,9 +43,10 @@ export function parsePortMapping(spec: string): PortMapping {
 }
 
 /**
- * What isolation a run got. "namespaces": mount + PID + network namespaces and a chroot (root).
- * "rootless-namespaces": the same inside an unprivileged user namespace, where only our own uid is
- * mapped (to root), so the image's User cannot be taken on. "host": none, on the host's loopback.
+ * What isolation a run got. "namespaces": runc's sandbox, a user namespace mapping the image's
+ * ids 0..65535 to an unprivileged host range (as root). "rootless-namespaces": the same with one
+ * id mapped (our own uid when not root), so the image's User cannot be taken on. "host": none,
+ * on the host's loopback.
  */
 export type Isolation = "namespaces" | "rootless-namespaces" | "host";
 
@@ -57,6 +62,10 @@ export interface StartOptions {
   args?: string[];
   /** "auto" (default): namespaces as root, else rootless namespaces when the kernel allows them, else host. */
   isolation?: "auto" | Isolation;
+  /** Allow running an image's root user as host root (isolation "host" as root). */
+  unsafeHostRoot?: boolean;
+  /** Bounds on the unpacked image (defaults in unpack.ts). */
+  limits?: Partial<UnpackLimits>;
   emulation?: EmulationOptions;
   /** Each line the app prints (stdout and stderr). */
   onOutput?: (line: string, stream: "stdout" | "stderr") => void;
@@ -77,6 +86,8 @@ export interface ExitStatus {
 export interface RunningImage {
   platform: Platform;
   isolation: Isolation;
+  /** What the sandbox holds, one line (e.g. "runc: userns … + pivot_root, caps dropped, no_new_privs, …"). */
+  isolationDetail: string;
   /** True when the binary runs under qemu-user; then `pid` (and its RSS) is qemu's. */
   emulated: boolean;
   emulation: Emulation["kind"];
@@ -97,13 +108,13 @@ export interface RunningImage {
   close(): Promise<void>;
 }
 
-const QEMU_DIR_IN_ROOT = "/.aotpack-qemu";
-
 /**
  * Apps still running, killed if this process exits without closing them (an uncaught error):
  * an app running as a non-root User has lost unshare's parent-death signal (see killAll).
  */
 const livePids = new Set<number>();
+/** close() of every started, not yet closed image. */
+const openRuns = new Set<() => Promise<void>>();
 let exitHookInstalled = false;
 function trackPid(pid: number): void {
   livePids.add(pid);
@@ -185,15 +196,6 @@ function buildEnv(config: ImageConfigFile, user: ResolvedUser, overrides: StartO
   return env;
 }
 
-/** Make `imagePath` a real directory inside the root (replacing a file or symlink there). */
-async function ensureRealDir(rootDir: string, imagePath: string): Promise<string> {
-  const host = await resolveInRoot(rootDir, imagePath, { followFinal: false });
-  const st = await lstat(host).catch(() => undefined);
-  if (st && !st.isDirectory()) await rm(host, { force: true, recursive: true });
-  if (!st?.isDirectory()) await mkdir(host, { recursive: true, mode: 0o755 });
-  return host;
-}
-
 /** The WorkingDir inside the root (through symlinks, as the kernel will), created when missing as docker does. */
 async function ensureWorkingDir(rootDir: string, workingDir: string): Promise<string> {
   const host = await resolveInRoot(rootDir, workingDir, { followFinal: true });
@@ -205,15 +207,16 @@ async function ensureWorkingDir(rootDir: string, workingDir: string): Promise<st
 
 async function chooseIsolation(wanted: "auto" | Isolation, warn: (m: string) => void): Promise<Isolation> {
   if (wanted === "host") return "host";
-  if (wanted === "namespaces" || (wanted === "auto" && process.getuid?.() === 0)) {
-    if (await namespacesAvailable()) return "namespaces";
-    if (wanted === "namespaces") throw new AotpackError("namespaces are not available here (they need root and a working unshare)", { hint: "use --isolation host" });
+  const root = process.getuid?.() === 0;
+  const runc = await runcPath();
+  const missing = !runc ? "runc is not installed" : !root && !(await userNamespacesAvailable()) ? "unprivileged user namespaces are not available here" : undefined;
+  if (!missing) return wanted === "auto" ? (root ? "namespaces" : "rootless-namespaces") : wanted === "namespaces" && !root ? "rootless-namespaces" : wanted;
+  if (wanted !== "auto" || root) {
+    throw new AotpackError(`cannot sandbox the image: ${missing}`, {
+      hint: root ? "install runc (apt-get install runc), or run it unsandboxed with --isolation host --unsafe-host-root" : "install runc, or use --isolation host",
+    });
   }
-  if (await userNamespacesAvailable()) return "rootless-namespaces";
-  if (wanted === "rootless-namespaces") {
-    throw new AotpackError("unprivileged user namespaces are not available here", { hint: "run as root, or use --isolation host" });
-  }
-  warn("namespaces are not available (not root, and no unprivileged user namespaces): running on the host's loopback without isolation");
+  warn(`no sandbox (${missing}): running on the host's loopback as your own user, without isolation`);
   return "host";
 }
 
@@ -227,28 +230,37 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
   // Before unpacking anything: can this host run the platform at all?
   const emulation = await emulationFor(platform, options.emulation);
 
-  const baseDir = await mkdtemp(join(options.tempDir ?? tmpdir(), "aotpack-run-"));
+  const isolation = await chooseIsolation(options.isolation ?? "auto", warn);
+  const parent = options.tempDir ?? tmpdir();
+  const baseDir = await createRunDir(isolation === "host" ? parent : await reachableRunParent(parent), await runcPath());
   const rootDir = join(baseDir, "rootfs");
-  const cleanupBase = (): Promise<void> => rm(baseDir, { recursive: true, force: true, maxRetries: 3 });
+  const cleanupBase = (): Promise<void> => removeRunDir(baseDir);
   try {
-    await unpackImage(image, rootDir, { onWarning: warn });
+    // As root, the rootfs belongs to the ids the sandbox maps the image's users to.
+    const idShift = isolation !== "host" && process.getuid?.() === 0 ? ROOT_ID_SHIFT : 0;
+    await unpackImage(image, rootDir, { onWarning: warn, idShift, ...(options.limits ? { limits: options.limits } : {}) });
     const user = await resolveUser(rootDir, runtime.User);
+    if (isolation === "host" && process.getuid?.() === 0 && user.uid === 0 && !options.unsafeHostRoot) {
+      throw new AotpackError("refusing to run the image's root user as root on the host without a sandbox (no user namespace, no pivot_root, all capabilities)", {
+        hint: "drop --isolation host to use runc's sandbox, or pass --unsafe-host-root if you trust the image",
+      });
+    }
     const env = buildEnv(config, user, options.env);
     const workingDir = posix.resolve("/", runtime.WorkingDir || "/");
     const workingHostDir = await ensureWorkingDir(rootDir, workingDir);
     const entrypoint = await diagnoseEntrypoint(rootDir, argv[0] as string, platform, { workingDir, pathVar: env.get("PATH") ?? DEFAULT_PATH });
 
-    let isolation = await chooseIsolation(options.isolation ?? "auto", warn);
     if (isolation === "rootless-namespaces" && user.uid !== 0) {
-      warn(`a user namespace maps only your own uid: the app runs as root inside it, not as the image's User (${runtime.User})`);
+      warn(`a user namespace maps only one id: the app runs as root inside it, not as the image's User (${runtime.User})`);
     }
     if (isolation !== "host" && emulation.kind === "qemu" && !emulation.static) {
-      warn(`${emulation.qemuPath} is not static, so it cannot run inside the image's chroot: running on the host's loopback`);
-      isolation = "host";
+      throw new AotpackError(`${emulation.qemuPath} is not static, so it cannot run inside the sandbox`, {
+        hint: "install qemu-user-static, or register it with `aotpack setup-binfmt`",
+      });
     }
     const launch =
       isolation !== "host"
-        ? await launchIsolated({ baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint, rootless: isolation === "rootless-namespaces" })
+        ? await launchRunc({ baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint, rootless: isolation === "rootless-namespaces" })
         : launchOnHost({ rootDir, argv, env, user, workingHostDir, emulation, entrypoint });
     return await supervise({ ...launch, options, platform, isolation, emulation, entrypoint, baseDir, cleanupBase });
   } catch (err) {
@@ -267,105 +279,7 @@ interface Launch {
   namespacePid?: number;
   /** The namespaces belong to an unprivileged user namespace (the relay must enter it too). */
   rootless?: boolean;
-}
-
-const LAUNCH_SCRIPT = `set -e
-root=$1; ip=$2; shift 2
-"$ip" link set lo up
-mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
-mount -t tmpfs -o nosuid,noexec,mode=755,size=64k aotpack-dev "$root/dev"
-for d in null zero full random urandom tty; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
-ln -s /proc/self/fd "$root/dev/fd"; ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
-echo ready >&3
-read -r go <&3
-exec 3>&-
-exec env -i -- "$@"
-`;
-
-async function launchIsolated(p: {
-  baseDir: string;
-  rootDir: string;
-  argv: string[];
-  env: Map<string, string>;
-  user: ResolvedUser;
-  workingDir: string;
-  emulation: Emulation;
-  entrypoint: EntrypointFacts;
-  rootless: boolean;
-}): Promise<Launch> {
-  const ip = await findOnPath("ip", `${process.env.PATH ?? ""}:/usr/sbin:/sbin`);
-  if (!ip) throw new AotpackError("the `ip` tool is needed to bring up the namespace's loopback", { hint: "install iproute2" });
-  await ensureRealDir(p.rootDir, "/proc");
-  await ensureRealDir(p.rootDir, "/dev");
-  let command = p.argv;
-  if (p.emulation.kind === "qemu") {
-    // No binfmt entry: a static qemu inside the chroot runs the binary; -0 keeps argv[0].
-    const qemuDir = await ensureRealDir(p.rootDir, QEMU_DIR_IN_ROOT);
-    const qemuName = `qemu-${p.emulation.machine}-static`;
-    await copyFile(p.emulation.qemuPath, join(qemuDir, qemuName));
-    await chmod(join(qemuDir, qemuName), 0o755);
-    command = [`${QEMU_DIR_IN_ROOT}/${qemuName}`, "-0", p.argv[0] as string, p.entrypoint.imagePath, ...p.argv.slice(1)];
-  }
-  const scriptPath = join(p.baseDir, "launch.sh");
-  await writeFile(scriptPath, LAUNCH_SCRIPT, { mode: 0o700 });
-  const envPairs = [...p.env].map(([k, v]) => `${k}=${v}`);
-  // In a user namespace only root is mapped, and setgroups is denied: no User switch there.
-  const userSwitch = p.rootless ? [] : [`--setgid=${p.user.gid}`, `--setuid=${p.user.uid}`];
-  const unshareInChroot = ["unshare", `--root=${p.rootDir}`, `--wd=${p.workingDir}`, ...userSwitch, "--", ...command];
-  // `unshare` resolves to a host path before `env -i` drops PATH.
-  const unshareBin = (await findOnPath("unshare")) ?? "/usr/bin/unshare";
-  unshareInChroot[0] = unshareBin;
-  const child = spawn(
-    "unshare",
-    [
-      ...(p.rootless ? ["--user", "--map-root-user"] : []),
-      ...["--mount", "--propagation=private", "--pid", "--net", "--fork", "--kill-child"],
-      ...["/bin/sh", scriptPath, p.rootDir, ip, ...envPairs, ...unshareInChroot],
-    ],
-    // Own process group: a terminal's Ctrl-C must reach the app once, through our forwarding,
-    // not kill the wrapper (whose --kill-child would then SIGKILL the app).
-    { stdio: ["ignore", "pipe", "pipe", "pipe"], env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin" }, detached: true },
-  );
-  // fd 3 says "namespace ready"; after our "go" the script's process becomes the app (exec), PID 1 inside.
-  await new Promise<void>((resolve, reject) => {
-    let errText = "";
-    child.stderr?.on("data", (d: Buffer) => (errText = (errText + d.toString()).slice(-2000)));
-    const timer = setTimeout(() => reject(new AotpackError("the isolated environment did not come up within 15 s")), 15_000);
-    const ready = child.stdio[3];
-    ready?.on("error", () => {}); // EPIPE when the wrapper died; its exit is reported instead
-    ready?.once("data", () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(new AotpackError(`cannot start unshare: ${err.message}`, { hint: "install util-linux" }));
-    });
-    child.once("exit", () => {
-      clearTimeout(timer);
-      reject(new AotpackError(`setting up namespaces failed: ${errText.trim().split("\n").pop() ?? "unknown error"}`));
-    });
-  }).catch((err: unknown) => {
-    if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGKILL");
-    throw err;
-  });
-  const wrapperPid = child.pid as number;
-  return {
-    child,
-    go: () => {
-      // fd 3 is a socketpair: the script waits on it before it execs the app.
-      (child.stdio[3] as NodeJS.WritableStream).write("go\n");
-      return performance.now();
-    },
-    namespacePid: wrapperPid,
-    rootless: p.rootless,
-    appPid: async () => {
-      const children = (await readFile(`/proc/${wrapperPid}/task/${wrapperPid}/children`, "utf8")).trim().split(/\s+/);
-      const pid = Number(children[0]);
-      if (!Number.isInteger(pid) || pid <= 0) throw new AotpackError("the app exited before it could be watched");
-      return pid;
-    },
-  };
+  isolationDetail: string;
 }
 
 function launchOnHost(p: {
@@ -393,6 +307,7 @@ function launchOnHost(p: {
   const child = spawn(file, args, { cwd: p.workingHostDir, env, stdio: ["ignore", "pipe", "pipe"], argv0: p.argv[0], detached: true, ...asUser });
   return {
     child,
+    isolationDetail: "host network, no isolation",
     go: () => startedAt,
     appPid: async () => {
       if (child.pid === undefined) throw new AotpackError(`cannot start ${p.entrypoint.imagePath}`);
@@ -458,12 +373,14 @@ async function supervise(p: Launch & {
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    openRuns.delete(close);
     await Promise.all(relays.map((r) => r.close()));
     killAll();
     await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000).unref())]);
     await p.cleanupBase();
   };
 
+  openRuns.add(close);
   try {
     const pid = await p.appPid();
     appPid = pid;
@@ -496,6 +413,7 @@ async function supervise(p: Launch & {
     return {
       platform: p.platform,
       isolation: p.isolation,
+      isolationDetail: p.isolationDetail,
       emulated: p.emulation.kind !== "native",
       emulation: p.emulation.kind,
       entrypoint: p.entrypoint,
@@ -520,8 +438,12 @@ async function supervise(p: Launch & {
 }
 
 export interface RunOptions extends StartOptions {
-  /** Forward SIGTERM and SIGINT received by this process to the app (default true). */
+  /** Forward SIGTERM and SIGINT received by this process to the app (default true); a second one sends SIGKILL. */
   forwardSignals?: boolean;
+  /** After a forwarded signal, SIGKILL the app if it has not exited within this many ms (default 10 s, as docker stop). */
+  stopTimeoutMs?: number;
+  /** Aborting kills the app and cleans up (e.g. when our stdout is gone: EPIPE). */
+  abort?: AbortSignal;
   /** Called once the app is started (ports bound), e.g. to print where it listens. */
   onStarted?: (running: RunningImage) => void;
 }
@@ -530,20 +452,47 @@ export interface RunOptions extends StartOptions {
 export async function runImage(options: RunOptions): Promise<number> {
   const running = await startImage(options);
   const forward = options.forwardSignals ?? true;
-  const handler = (sig: NodeJS.Signals): void => running.signal(sig);
+  let forwarded = 0;
+  let killTimer: NodeJS.Timeout | undefined;
+  const handler = (sig: NodeJS.Signals): void => {
+    if (++forwarded > 1) return running.signal("SIGKILL"); // a second Ctrl-C: no more waiting
+    running.signal(sig);
+    killTimer = setTimeout(() => running.signal("SIGKILL"), options.stopTimeoutMs ?? 10_000);
+  };
+  const onAbort = (): void => running.signal("SIGKILL");
   if (forward) {
     process.on("SIGTERM", handler);
     process.on("SIGINT", handler);
   }
+  options.abort?.addEventListener("abort", onAbort, { once: true });
   try {
+    if (options.abort?.aborted) onAbort();
     options.onStarted?.(running);
     const status = await running.exited;
     return status.exitCode;
   } finally {
+    clearTimeout(killTimer);
+    options.abort?.removeEventListener("abort", onAbort);
     if (forward) {
       process.off("SIGTERM", handler);
       process.off("SIGINT", handler);
     }
     await running.close();
   }
+}
+
+/**
+ * For commands that do not forward signals (verify): SIGINT or SIGTERM closes every running
+ * image (app killed, rootfs removed), then exits 128+N. Returns the uninstaller.
+ */
+export function closeRunsOnSignals(): () => void {
+  const handler = (sig: NodeJS.Signals): void => {
+    void Promise.allSettled([...openRuns].map((close) => close())).then(() => process.exit(128 + (osConstants.signals[sig] ?? 0)));
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
 }

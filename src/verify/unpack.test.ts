@@ -164,3 +164,23 @@ describe("resolveInRoot", () => {
     assert.equal(cleanImagePath("./"), "/");
   });
 });
+
+describe("unpackImage: limits on untrusted input", () => {
+  test("more entries than the limit are refused", async () => {
+    const image = imageOf(AMD64, [await tarLayer([file("a"), file("b"), file("c")])]);
+    await assert.rejects(unpackImage(image, root, { limits: { maxEntries: 2 } }), /more than 2 entries/);
+  });
+
+  test("a path longer than the limit is refused, and so is a long link target", async () => {
+    const long = `${"d/".repeat(60)}x`;
+    await assert.rejects(unpackImage(imageOf(AMD64, [await tarLayer([file(long)])]), root, { limits: { maxPathLength: 100 } }), /path is longer than 100 bytes/);
+    const link: TarEntrySpec = { header: { name: "l", type: "symlink", linkname: "/".repeat(5000) } };
+    await assert.rejects(unpackImage(imageOf(AMD64, [await tarLayer([link])]), root), /path is longer than 4096 bytes/);
+  });
+
+  test("bytes beyond the unpacked size limit are refused before the file is written", async () => {
+    const image = imageOf(AMD64, [await tarLayer([file("small", "x".repeat(100)), file("big", "y".repeat(5000))])]);
+    await assert.rejects(unpackImage(image, root, { limits: { maxUnpackedBytes: 4096 } }), /unpacked size limit \(4 KiB\)/);
+    await assert.rejects(lstat(join(root, "big")), /ENOENT/);
+  });
+});

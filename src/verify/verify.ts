@@ -50,6 +50,8 @@ export interface PlatformReport {
   stopMs?: number;
   exitCode?: number;
   isolation?: Isolation;
+  /** What the sandbox held, e.g. "runc: userns (0-65535 → host 1000000000+) + pivot_root, …, caps dropped, no_new_privs, seccomp, …". */
+  isolationDetail?: string;
   emulated?: boolean;
   /** "native", "binfmt" (kernel runs qemu, F flag) or "qemu" (we start qemu-user). */
   emulation?: Emulation["kind"];
@@ -199,13 +201,14 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     running = await startImage({ ...options, platform, ports: [{ host: 0, container: containerPort }] });
     const startedAt = running.startedAt;
     report.isolation = running.isolation;
+    report.isolationDetail = running.isolationDetail;
     report.emulated = running.emulated;
     report.emulation = running.emulation;
     if (running.isolation === "host") {
       options.onWarning?.("without a PID namespace the app is not PID 1, so an app that ignores SIGTERM as PID 1 cannot be caught here");
     }
     const hostPort = running.ports[0]?.host as number;
-    progress(`${name}: started (${running.isolation}${running.emulated ? ", under qemu-user" : ""}), waiting for port ${containerPort}`);
+    progress(`${name}: started (${running.isolationDetail}${running.emulated ? ", under qemu-user" : ""}), waiting for port ${containerPort}`);
 
     // Wait for the first response, bounded; an early exit ends the wait at once.
     const timeoutMs = options.timeoutMs ?? 30_000;
@@ -287,9 +290,9 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
 export function formatVerifyReport(report: VerifyReport): string {
   const out: string[] = [];
   for (const p of report.platforms) {
-    const isolation = { namespaces: "namespaces + chroot", "rootless-namespaces": "rootless namespaces + chroot", host: "host network, no isolation" };
-    const how = p.isolation ? ` (${isolation[p.isolation]}${p.emulation === "binfmt" ? ", qemu-user via binfmt_misc" : p.emulated ? ", qemu-user" : ", native"})` : "";
+    const how = p.isolationDetail ? ` (${p.emulation === "binfmt" ? "qemu-user via binfmt_misc" : p.emulated ? "qemu-user" : "native"})` : "";
     out.push(`${p.platform}: ${p.ok ? "PASS" : "FAIL"}${how}`);
+    if (p.isolationDetail) out.push(`  isolation: ${p.isolationDetail}`);
     const rows: [string, string][] = [];
     for (const c of p.checks) rows.push([c.check, `${c.ok ? "ok" : "FAIL"}: ${c.detail}`]);
     const num = (n: number | undefined): string => (n === undefined ? "-" : n.toLocaleString("en-US"));

@@ -4,6 +4,7 @@
 //   TODO_NO_LISTEN=1       logs, but never opens the port
 //   TODO_EXIT_CODE=N       exits at once with code N
 //   TODO_NOT_READY=N       answers the first N requests with 503 (warming up)
+//   TODO_HOST=H            listen on H (default 0.0.0.0), e.g. localhost
 import { createServer } from "node:http";
 import { readdirSync } from "node:fs";
 
@@ -46,7 +47,8 @@ if (process.env.TODO_EXIT_CODE) {
   console.error("todo-server: waiting for a database that never comes");
   setInterval(() => {}, 1 << 30);
 } else {
-  server.listen(port, "0.0.0.0", () => console.log(`todo-server listening on :${port}`));
+  const host = process.env.TODO_HOST || "0.0.0.0"; // TODO_HOST=localhost needs /etc/hosts in the sandbox
+  server.listen(port, host, () => console.log(`todo-server listening on ${host}:${port}`));
 }
 
 if (process.env.TODO_IGNORE_SIGTERM !== "1") {

@@ -27,11 +27,11 @@ export const ARM64: Platform = { os: "linux", architecture: "arm64" };
 
 export interface TarEntrySpec {
   header: Partial<Header> & { name: string };
-  content?: string;
+  content?: string | Buffer;
 }
 
-/** An uncompressed layer from hand-written tar entries (anything tar can say, hostile or not). */
-export async function tarLayer(entries: TarEntrySpec[]): Promise<Layer> {
+/** The bytes of an uncompressed tar of `entries` (end-of-archive included). */
+export async function tarBytes(entries: TarEntrySpec[]): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = (async () => {
@@ -42,7 +42,12 @@ export async function tarLayer(entries: TarEntrySpec[]): Promise<Layer> {
   }
   pack.finalize();
   await done;
-  const bytes = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+/** An uncompressed layer from hand-written tar entries (anything tar can say, hostile or not). */
+export async function tarLayer(entries: TarEntrySpec[]): Promise<Layer> {
+  const bytes = await tarBytes(entries);
   const digest = sha256(bytes);
   return {
     digest: async () => digest,
