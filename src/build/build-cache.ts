@@ -1,0 +1,168 @@
+/**
+ * The build's cache: compiled artifacts (by project fingerprint) and app layers (by the
+ * sha256 of the bytes that go in). Both follow src/cache.ts's rule: every file is re-hashed
+ * when used, a bad entry is dropped with a warning and rebuilt, never shipped.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { cacheDir, cacheFsError, currentSha256, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
+import { createLayer, layerFromBlobFile, type LayerEntry } from "../oci/layer.ts";
+import { sha256File, writeFileAtomic } from "../oci/fs-util.ts";
+import type { Layer } from "../oci/interfaces.ts";
+import type { Compression } from "../oci/media-types.ts";
+import type { Descriptor } from "../oci/types.ts";
+import type { Digest } from "../oci/digest.ts";
+
+interface CachedArtifact extends Omit<Artifact, "layers"> {
+  layers: { name: string; files: { path: string; relSource: string; mode: number; sha256: string }[] }[];
+}
+
+export interface CompiledArtifact {
+  artifact: Artifact;
+  key: string;
+  fromCache: boolean;
+  /** sha256 of every artifact file's CURRENT bytes (checked against the record), by source path. */
+  fileHashes: Map<string, string>;
+}
+
+/** A cached artifact whose every file still hashes to what was recorded, or undefined (dropped). */
+async function readCachedArtifact(dir: string, key: string, warn: CacheWarn): Promise<CompiledArtifact | undefined> {
+  const meta = await readFile(join(dir, "artifact.json"), "utf8").catch(() => undefined);
+  if (meta === undefined) return undefined;
+  let cached: CachedArtifact;
+  try {
+    cached = JSON.parse(meta) as CachedArtifact;
+    if (!Array.isArray(cached.layers)) throw new Error("no layers");
+  } catch {
+    warn(`cache: artifact ${key.slice(0, 12)}… has an unreadable record; dropped it, compiling again`);
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  const fileHashes = new Map<string, string>();
+  const layers = cached.layers.map((l) => ({
+    name: l.name,
+    files: l.files.map((f) => ({ path: f.path, source: isAbsolute(f.relSource) ? f.relSource : join(dir, f.relSource), mode: f.mode, sha256: f.sha256 })),
+  }));
+  // Hash every file now (in parallel): size and mtime can be restored after a change.
+  const checks = await Promise.all(
+    layers.flatMap((l) => l.files).map(async (f) => ({ f, actual: await currentSha256(f.source) })),
+  );
+  const bad = checks.find((c) => c.actual !== c.f.sha256);
+  if (bad) {
+    const why = bad.actual === undefined ? "is missing" : "changed since it was compiled";
+    warn(`cache: artifact ${key.slice(0, 12)}… is corrupt (${bad.f.source} ${why}); dropped it, compiling again`);
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  for (const { f } of checks) fileHashes.set(f.source, f.sha256);
+  const artifact: Artifact = {
+    ...cached,
+    layers: layers.map((l) => ({ name: l.name, files: l.files.map(({ path, source, mode }) => ({ path, source, mode })) })),
+  };
+  return { artifact, key, fromCache: true, fileHashes };
+}
+
+export async function compileCached(
+  compiler: Compiler,
+  request: Omit<CompileRequest, "outDir">,
+  fingerprint: string,
+  useCache: boolean,
+  warn: CacheWarn,
+): Promise<CompiledArtifact> {
+  const key = fingerprint;
+  const root = cacheDir("artifacts");
+  const dir = join(root, key);
+  if (useCache) {
+    const hit = await readCachedArtifact(dir, key, warn);
+    if (hit) return hit;
+  }
+  await mkdir(root, { recursive: true }).catch((err: unknown) => {
+    throw cacheFsError(err, "creating", root);
+  });
+  const tmp = await mkdtemp(join(root, `${key}.tmp-`));
+  try {
+    const artifact = await compiler.compile({ ...request, outDir: tmp });
+    const cachedLayers: CachedArtifact["layers"] = [];
+    const fileHashes = new Map<string, string>();
+    const final = new Map<string, string>(); // source in tmp → source in the cache
+    for (const layer of artifact.layers) {
+      const files = [];
+      for (const f of layer.files) {
+        // Files under the compile dir are stored relative to it; others (a cached runtime that
+        // layered mode ships as is) keep their absolute path and are hashed on use like the rest.
+        const inside = resolve(f.source).startsWith(resolve(tmp) + "/");
+        const sha = await sha256File(f.source);
+        const relSource = inside ? resolve(f.source).slice(resolve(tmp).length + 1) : resolve(f.source);
+        const source = inside ? join(dir, relSource) : relSource;
+        final.set(f.source, source);
+        fileHashes.set(source, sha);
+        files.push({ path: f.path, relSource, mode: f.mode, sha256: sha });
+      }
+      cachedLayers.push({ name: layer.name, files });
+    }
+    const meta: CachedArtifact = { ...artifact, layers: cachedLayers };
+    await writeFileAtomic(join(tmp, "artifact.json"), JSON.stringify(meta, null, 2));
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir).catch((err: unknown) => {
+      throw cacheFsError(err, "renaming", dir);
+    });
+    const placed: Artifact = {
+      ...artifact,
+      layers: artifact.layers.map((l) => ({ name: l.name, files: l.files.map((f) => ({ ...f, source: final.get(f.source) ?? f.source })) })),
+    };
+    return { artifact: placed, key, fromCache: false, fileHashes };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+interface CachedLayerMeta {
+  descriptor: Descriptor;
+  diffId: Digest;
+  uncompressedBytes: number;
+  blob: string;
+}
+
+/**
+ * An app layer from the cache when its blob still hashes to its digest, else made again.
+ * `contentKey` must name the sha256 of the entries' current bytes (see compileCached).
+ */
+export async function layerCached(
+  entries: LayerEntry[],
+  contentKey: string,
+  compression: Compression,
+  epoch: number,
+  useCache: boolean,
+  warn: CacheWarn,
+): Promise<{ layer: Layer; fromCache: boolean }> {
+  const key = createHash("sha256")
+    .update(JSON.stringify({ contentKey, compression, epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
+    .digest("hex");
+  const metaPath = join(cacheDir("layers"), `${key}.json`);
+  const blobs = cacheDir("blobs");
+  if (useCache) {
+    const meta = await readFile(metaPath, "utf8").catch(() => undefined);
+    if (meta) {
+      const m = JSON.parse(meta) as CachedLayerMeta;
+      // The blob lives where its digest says, whatever the record claims.
+      const blob = join(blobs, "sha256", String(m.descriptor?.digest ?? "").slice("sha256:".length));
+      const ok = /^sha256:[0-9a-f]{64}$/.test(m.descriptor?.digest ?? "") && (await verifyCachedFile(blob, m.descriptor.digest.slice(7), `layer ${m.descriptor.digest.slice(0, 19)}…`, warn));
+      if (ok) return { layer: layerFromBlobFile(blob, m.descriptor, m.diffId, m.uncompressedBytes >= 0 ? m.uncompressedBytes : undefined), fromCache: true };
+      await rm(metaPath, { force: true });
+    }
+  }
+  const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: blobs });
+  const blob = join(blobs, "sha256", (await layer.digest()).slice(7));
+  const meta: CachedLayerMeta = {
+    descriptor: { mediaType: await layer.mediaType(), digest: await layer.digest(), size: await layer.size() },
+    diffId: await layer.diffId(),
+    uncompressedBytes: (await layer.uncompressedSize?.()) ?? -1,
+    blob,
+  };
+  // A unique temp name per write: in layered mode both platforms record the same app layer at once.
+  await writeFileAtomic(metaPath, JSON.stringify(meta));
+  return { layer, fromCache: false };
+}
