@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import type { Writable } from "node:stream";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
+import { redactText } from "../redact.ts";
 import { commands, type CommandContext } from "./commands.ts";
 
 export const HELP = `aotpack — tiny multi-platform container images of ahead-of-time compiled APIs, daemonless
@@ -71,8 +72,9 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     return await command.run(rest, ctx);
   } catch (err) {
     const exitCode = err instanceof AotpackError ? err.exitCode : 1;
-    const message = errorMessage(err).split("\n")[0];
-    const hint = err instanceof AotpackError ? err.hint : undefined;
+    // Last line of defence: no URL reaches stderr or --json with its credentials.
+    const message = redactText(errorMessage(err).split("\n")[0] ?? "");
+    const hint = err instanceof AotpackError && err.hint ? redactText(err.hint) : undefined;
     if (json) {
       io.stdout.write(`${JSON.stringify({ ok: false, error: message, ...(hint ? { hint } : {}), exitCode })}\n`);
     }

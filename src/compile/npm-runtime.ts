@@ -21,6 +21,7 @@ import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import { cacheDir } from "../cache.ts";
 import { AotpackError, errorMessage } from "../errors.ts";
+import { redactText, redactUrl } from "../redact.ts";
 import { DigestCounter } from "../oci/digest.ts";
 
 export interface NpmRuntimeSpec {
@@ -125,7 +126,8 @@ async function removeAbandonedFetches(dir: string): Promise<void> {
 }
 
 function registryOf(env: NodeJS.ProcessEnv): string {
-  return env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY ?? "npm's configured registry";
+  const url = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
+  return url ? redactUrl(url) : "npm's configured registry";
 }
 
 function npmPack(spec: string, destination: string, options: FetchOptions): Promise<PackResult> {
@@ -156,7 +158,7 @@ function npmPack(spec: string, destination: string, options: FetchOptions): Prom
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (code !== 0) {
-        fail(signal ? `npm pack was stopped (${signal}, timeout ${timeoutMs} ms)` : `npm pack failed: ${summarizeNpmError(stderr, stdout)}`);
+        fail(signal ? `npm pack was stopped (${signal}, timeout ${timeoutMs} ms)` : `npm pack failed: ${redactText(summarizeNpmError(stderr, stdout))}`);
         return;
       }
       try {
