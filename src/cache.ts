@@ -6,7 +6,7 @@
  * (Hashing costs about 0.2 s per 100 MB; see docs/benchmarks.md.)
  */
 import { createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat, utimes } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -95,3 +95,9 @@ export function cacheFsError(err: unknown, verb: "writing" | "reading" | "creati
 
 export const DISK_FULL_HINT = (): string =>
   `the aotpack cache at ${cacheRoot()} is on a full disk: free space, run 'aotpack cache prune --max-size 2GB', or set AOTPACK_CACHE_DIR to another disk`;
+
+/** Mark entries as just used, for `cache prune`'s least-recently-used order. Best effort. */
+export async function touchUsed(...paths: string[]): Promise<void> {
+  const now = new Date();
+  await Promise.all(paths.map((p) => utimes(p, now, now).catch(() => {})));
+}

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { cacheDir, cacheRoot, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheRoot, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
 import { assertElfMatchesPlatform } from "../elf/read-elf.ts";
@@ -290,7 +290,9 @@ async function readCachedBase(key: string, blobDir: string, warn: CacheWarn | un
   const hex = /^sha256:([0-9a-f]{64})$/.exec(c.descriptor?.digest ?? "")?.[1];
   if (!hex) return undefined;
   const blob = join(blobDir, "sha256", hex);
-  return (await verifyCachedFile(blob, hex, `base layer ${c.descriptor.digest.slice(0, 19)}…`, warn)) ? { ...c, blob } : undefined;
+  if (!(await verifyCachedFile(blob, hex, `base layer ${c.descriptor.digest.slice(0, 19)}…`, warn))) return undefined;
+  await touchUsed(join(cacheDir("bases"), `${key}.json`), blob);
+  return { ...c, blob };
 }
 
 async function writeCachedBase(key: string, layer: Layer, blobDir: string, facts: Pick<CachedBase, "packages" | "releaseDate" | "files">): Promise<void> {

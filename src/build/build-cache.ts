@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
-import { cacheDir, cacheFsError, currentSha256, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheFsError, currentSha256, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { createLayer, layerFromBlobFile, type LayerEntry } from "../oci/layer.ts";
 import { sha256File, writeFileAtomic } from "../oci/fs-util.ts";
@@ -57,6 +57,7 @@ async function readCachedArtifact(dir: string, key: string, warn: CacheWarn): Pr
     return undefined;
   }
   for (const { f } of checks) fileHashes.set(f.source, f.sha256);
+  await touchUsed(dir);
   const artifact: Artifact = {
     ...cached,
     layers: layers.map((l) => ({ name: l.name, files: l.files.map(({ path, source, mode }) => ({ path, source, mode })) })),
@@ -150,6 +151,7 @@ export async function layerCached(
       // The blob lives where its digest says, whatever the record claims.
       const blob = join(blobs, "sha256", String(m.descriptor?.digest ?? "").slice("sha256:".length));
       const ok = /^sha256:[0-9a-f]{64}$/.test(m.descriptor?.digest ?? "") && (await verifyCachedFile(blob, m.descriptor.digest.slice(7), `layer ${m.descriptor.digest.slice(0, 19)}…`, warn));
+      if (ok) await touchUsed(metaPath, blob);
       if (ok) return { layer: layerFromBlobFile(blob, m.descriptor, m.diffId, m.uncompressedBytes >= 0 ? m.uncompressedBytes : undefined), fromCache: true };
       await rm(metaPath, { force: true });
     }

@@ -21,6 +21,7 @@ Commands:
   dockerfile [dir]    write the equivalent Dockerfile + .dockerignore for buildx users
   lint [Dockerfile…]  check Dockerfiles for multi-platform/NativeAOT pitfalls (--fix rewrites)
   setup-binfmt        register qemu-user with binfmt_misc (root)
+  cache ls|prune|verify  where the cache lives and what it holds; evict by age/size; check every entry
 
 IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
 Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:tag]  registry:REF

