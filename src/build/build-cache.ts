@@ -9,7 +9,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { cacheDir, cacheFsError, currentSha256, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { createLayer, layerFromBlobFile, type LayerEntry } from "../oci/layer.ts";
-import { sha256File, writeFileAtomic } from "../oci/fs-util.ts";
+import { removeDeadTemps, sha256File, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Layer } from "../oci/interfaces.ts";
 import type { Compression } from "../oci/media-types.ts";
 import type { Descriptor } from "../oci/types.ts";
@@ -120,6 +120,8 @@ export async function compileCached(
   }
 }
 
+let deadTempsSwept: Promise<number> | undefined;
+
 interface CachedLayerMeta {
   descriptor: Descriptor;
   diffId: Digest;
@@ -144,6 +146,9 @@ export async function layerCached(
     .digest("hex");
   const metaPath = join(cacheDir("layers"), `${key}.json`);
   const blobs = cacheDir("blobs");
+  // Once per process: layer writes killed mid-blob leave `.layer.tmp-PID-*` files here.
+  deadTempsSwept ??= removeDeadTemps(join(blobs, "sha256")).catch(() => 0);
+  await deadTempsSwept;
   if (useCache) {
     const meta = await readFile(metaPath, "utf8").catch(() => undefined);
     if (meta) {
