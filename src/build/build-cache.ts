@@ -4,8 +4,9 @@
  * when used, a bad entry is dropped with a warning and rebuilt, never shipped.
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
+import { AotpackError } from "../errors.ts";
 import { cacheDir, cacheFsError, currentSha256, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { createLayer, layerFromBlobFile, type LayerEntry } from "../oci/layer.ts";
@@ -23,7 +24,7 @@ export interface CompiledArtifact {
   artifact: Artifact;
   key: string;
   fromCache: boolean;
-  /** sha256 of every artifact file's CURRENT bytes (checked against the record), by source path. */
+  /** sha256 of every artifact file as recorded when it was compiled, by source path (checked before use). */
   fileHashes: Map<string, string>;
 }
 
@@ -45,18 +46,10 @@ async function readCachedArtifact(dir: string, key: string, warn: CacheWarn): Pr
     name: l.name,
     files: l.files.map((f) => ({ path: f.path, source: isAbsolute(f.relSource) ? f.relSource : join(dir, f.relSource), mode: f.mode, sha256: f.sha256 })),
   }));
-  // Hash every file now (in parallel): size and mtime can be restored after a change.
-  const checks = await Promise.all(
-    layers.flatMap((l) => l.files).map(async (f) => ({ f, actual: await currentSha256(f.source) })),
-  );
-  const bad = checks.find((c) => c.actual !== c.f.sha256);
-  if (bad) {
-    const why = bad.actual === undefined ? "is missing" : "changed since it was compiled";
-    warn(`cache: artifact ${key.slice(0, 12)}… is corrupt (${bad.f.source} ${why}); dropped it, compiling again`);
-    await rm(dir, { recursive: true, force: true });
-    return undefined;
-  }
-  for (const { f } of checks) fileHashes.set(f.source, f.sha256);
+  // Not hashed here: a layer is only ever made from these files after they are checked against
+  // their recorded sha256 (layerCached), and a cached layer is checked against its own digest.
+  // So the layer key (the recorded hashes) always names the bytes in the layer.
+  for (const f of layers.flatMap((l) => l.files)) fileHashes.set(f.source, f.sha256);
   await touchUsed(dir);
   const artifact: Artifact = {
     ...cached,
@@ -122,6 +115,19 @@ export async function compileCached(
 
 let deadTempsSwept: Promise<number> | undefined;
 
+/** An artifact file no longer has the bytes it was compiled with: compile again. */
+export class StaleArtifactError extends AotpackError {}
+
+/** Check that every entry's source still hashes to `expected` (same order) before a layer is made from it. */
+async function checkSources(entries: LayerEntry[], expected: string[]): Promise<void> {
+  const actual = await Promise.all(entries.map((e) => currentSha256(e.source!)));
+  const i = actual.findIndex((a, k) => a !== expected[k]);
+  if (i >= 0) {
+    const why = actual[i] === undefined ? "is missing" : "changed since it was compiled";
+    throw new StaleArtifactError(`cache: artifact file ${entries[i]!.source} ${why}; dropped the artifact, compiling again`);
+  }
+}
+
 interface CachedLayerMeta {
   descriptor: Descriptor;
   diffId: Digest;
@@ -135,6 +141,8 @@ interface CachedLayerMeta {
  */
 export async function layerCached(
   entries: LayerEntry[],
+  /** sha256 of each entry's source, in order: the layer's key, and checked before a layer is made. */
+  sourceHashes: string[],
   contentKey: string,
   compression: Compression,
   epoch: number,
@@ -142,7 +150,7 @@ export async function layerCached(
   warn: CacheWarn,
 ): Promise<{ layer: Layer; fromCache: boolean }> {
   const key = createHash("sha256")
-    .update(JSON.stringify({ contentKey, compression, epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
+    .update(JSON.stringify({ contentKey, sourceHashes, compression, epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
     .digest("hex");
   const metaPath = join(cacheDir("layers"), `${key}.json`);
   const blobs = cacheDir("blobs");
@@ -155,12 +163,19 @@ export async function layerCached(
       const m = JSON.parse(meta) as CachedLayerMeta;
       // The blob lives where its digest says, whatever the record claims.
       const blob = join(blobs, "sha256", String(m.descriptor?.digest ?? "").slice("sha256:".length));
-      const ok = /^sha256:[0-9a-f]{64}$/.test(m.descriptor?.digest ?? "") && (await verifyCachedFile(blob, m.descriptor.digest.slice(7), `layer ${m.descriptor.digest.slice(0, 19)}…`, warn));
-      if (ok) await touchUsed(metaPath, blob);
-      if (ok) return { layer: layerFromBlobFile(blob, m.descriptor, m.diffId, m.uncompressedBytes >= 0 ? m.uncompressedBytes : undefined), fromCache: true };
+      if (/^sha256:[0-9a-f]{64}$/.test(m.descriptor?.digest ?? "") && (await stat(blob).catch(() => undefined))?.size === m.descriptor.size) {
+        await touchUsed(metaPath, blob);
+        const make = () => makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath);
+        return { layer: healingLayer(blob, m, make, warn), fromCache: true };
+      }
       await rm(metaPath, { force: true });
     }
   }
+  return { layer: await makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath), fromCache: false };
+}
+
+async function makeLayer(entries: LayerEntry[], sourceHashes: string[], compression: Compression, epoch: number, blobs: string, metaPath: string): Promise<Layer> {
+  await checkSources(entries, sourceHashes);
   const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: blobs });
   const blob = join(blobs, "sha256", (await layer.digest()).slice(7));
   const meta: CachedLayerMeta = {
@@ -171,5 +186,35 @@ export async function layerCached(
   };
   // A unique temp name per write: in layered mode both platforms record the same app layer at once.
   await writeFileAtomic(metaPath, JSON.stringify(meta));
-  return { layer, fromCache: false };
+  return layer;
+}
+
+/**
+ * A cached layer whose blob is hashed the first time it is read (a build that only updates an
+ * output already holding it never reads it). A bad blob is dropped with a warning and the layer
+ * made again from its verified sources (same inputs, same bytes), so the build still succeeds.
+ */
+function healingLayer(blob: string, m: CachedLayerMeta, make: () => Promise<Layer>, warn: CacheWarn): Layer {
+  const hex = m.descriptor.digest.slice("sha256:".length);
+  let checked: Promise<void> | undefined;
+  const check = (): Promise<void> =>
+    (checked ??= (async () => {
+      if (await verifyCachedFile(blob, hex, `layer ${m.descriptor.digest.slice(0, 19)}…`, warn)) return;
+      const again = await make();
+      if ((await again.digest()) !== m.descriptor.digest) {
+        throw new AotpackError(`cache: layer ${m.descriptor.digest} made again came out as ${await again.digest()}; run the build again`);
+      }
+    })());
+  const inner = layerFromBlobFile(blob, m.descriptor, m.diffId, m.uncompressedBytes >= 0 ? m.uncompressedBytes : undefined);
+  return {
+    ...inner,
+    compressed: async () => {
+      await check();
+      return inner.compressed();
+    },
+    uncompressed: async () => {
+      await check();
+      return inner.uncompressed();
+    },
+  };
 }

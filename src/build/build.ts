@@ -22,7 +22,7 @@ import type { Digest } from "../oci/digest.ts";
 import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
 import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
-import { compileCached, layerCached } from "./build-cache.ts";
+import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact } from "./build-cache.ts";
 import { redactVcsUrl } from "../redact.ts";
 
 const run = promisify(execFile);
@@ -232,7 +232,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       };
       if (o.entry !== undefined) request.entry = o.entry;
       if (options.baseline !== undefined) request.baseline = options.baseline;
-      let compiled;
+      let compiled: CompiledArtifact;
       try {
         const fp = await projectFingerprint(o.project.dir, {
           v: 1,
@@ -268,12 +268,28 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       reporter.step(p, "layer", "start");
       const additions: { layer: Layer; history: { created: string; created_by: string; comment?: string } }[] = [];
       const created = epochToIso(o.epoch);
-      for (const al of artifact.layers) {
-        const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
-        const hashes = await Promise.all(al.files.map((f) => compiled.fileHashes.get(f.source) ?? sha256File(f.source)));
-        const { layer } = await layerCached(entries, `${al.name}:${hashes.join(",")}`, o.compression, o.epoch, o.cache, (m) => reporter.warn(m));
-        additions.push({ layer, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
+      const artifactLayers = async (c: CompiledArtifact): Promise<Layer[]> => {
+        const out: Layer[] = [];
+        for (const al of c.artifact.layers) {
+          const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
+          const hashes = await Promise.all(al.files.map((f) => c.fileHashes.get(f.source) ?? sha256File(f.source)));
+          out.push((await layerCached(entries, hashes, al.name, o.compression, o.epoch, o.cache, (m) => reporter.warn(m))).layer);
+        }
+        return out;
+      };
+      let appLayers: Layer[];
+      try {
+        appLayers = await artifactLayers(compiled);
+      } catch (err) {
+        // A cached artifact file changed under us: never layer it; compile again (once).
+        if (!(err instanceof StaleArtifactError)) throw err;
+        reporter.warn(err.message);
+        compiled = await compileCached(compiler, request, compiled.key, false, (m) => reporter.warn(m));
+        appLayers = await artifactLayers(compiled);
       }
+      compiled.artifact.layers.forEach((al, i) => {
+        additions.push({ layer: appLayers[i]!, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
+      });
       if (extra.files.length) {
         const entries: LayerEntry[] = extra.files.map((rel) => ({
           path: `/app/${rel}`,
@@ -282,7 +298,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           mode: 0o644,
         }));
         const hashes = await Promise.all(entries.map((e) => sha256File(e.source!)));
-        const { layer } = await layerCached(entries, `files:${hashes.join(",")}`, o.compression, o.epoch, o.cache, (m) => reporter.warn(m));
+        const { layer } = await layerCached(entries, hashes, "files", o.compression, o.epoch, o.cache, (m) => reporter.warn(m));
         additions.push({ layer, history: { created, created_by: "aotpack: files", comment: "files" } });
       }
       reporter.step(p, "layer", "done");
