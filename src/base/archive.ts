@@ -12,6 +12,7 @@ import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { DigestVerifier, sha256 } from "../oci/digest.ts";
 import { writeFileAtomic } from "../oci/fs-util.ts";
+import { currentSha256 } from "../cache.ts";
 import { downloadToFile } from "./http.ts";
 import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
 import { readPackagesXz, type PackageRecord } from "./packages-index.ts";
@@ -201,14 +202,38 @@ export class DebianArchive {
 
   async #loadTree(record: PackageRecord): Promise<DebTree> {
     const dir = join(this.options.cacheRoot, "debs", "tree", record.sha256);
-    let list: TreeEntry[];
+    let list: TreeEntry[] | undefined;
     if (await exists(join(dir, "manifest.json"))) {
-      list = JSON.parse(await readFile(join(dir, "manifest.json"), "utf8")) as TreeEntry[];
-    } else {
+      list = await this.#verifiedTree(dir, record);
+      if (!list) await rm(dir, { recursive: true, force: true });
+    }
+    if (!list) {
       const deb = await this.debFile(record);
       await mkdir(join(this.options.cacheRoot, "debs", "tree"), { recursive: true });
       list = await extractDeb(deb, dir);
     }
     return { record, root: join(dir, "root"), entries: new Map(list.map((e) => [e.path, e])) };
+  }
+
+  /**
+   * The tree's manifest when every extracted file still hashes to what the .deb held, else
+   * undefined (with a warning): a patched libc.so.6 in the cache must not bypass the
+   * InRelease → Packages → .deb sha256 chain. Trees from before per-file hashes count as bad.
+   */
+  async #verifiedTree(dir: string, record: PackageRecord): Promise<TreeEntry[] | undefined> {
+    const list = (JSON.parse(await readFile(join(dir, "manifest.json"), "utf8").catch(() => "null")) ?? undefined) as TreeEntry[] | undefined;
+    const label = `${record.name}_${record.version}_${record.architecture}`;
+    if (!Array.isArray(list)) {
+      this.#progress(`cache: extracted tree of ${label} has an unreadable manifest; extracting it again`);
+      return undefined;
+    }
+    const files = list.filter((e) => e.type === "file" && e.extracted);
+    const results = await Promise.all(
+      files.map(async (e) => (e.sha256 !== undefined && (await currentSha256(join(dir, "root", e.path))) === e.sha256 ? undefined : e.path)),
+    );
+    const bad = results.find((p) => p !== undefined);
+    if (bad === undefined) return list;
+    this.#progress(`cache: extracted tree of ${label} is corrupt (${bad} changed since extraction); extracting it again`);
+    return undefined;
   }
 }

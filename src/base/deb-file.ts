@@ -12,6 +12,7 @@ import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import tar from "tar-stream";
 import { AotpackError, errorMessage } from "../errors.ts";
+import { DigestCounter } from "../oci/digest.ts";
 
 export interface ArMember {
   name: string;
@@ -88,6 +89,8 @@ export interface TreeEntry {
   linkname?: string;
   /** True when the bytes were extracted to the tree's root dir. */
   extracted?: boolean;
+  /** sha256 hex of the extracted bytes, taken from the verified .deb's stream; checked on every use. */
+  sha256?: string;
 }
 
 const MERGED_TOP = new Set(["bin", "sbin", "lib", "lib32", "lib64", "libx32"]);
@@ -153,7 +156,7 @@ export async function extractDeb(debPath: string, destDir: string): Promise<Tree
           const target = canonicalDebPath(h.linkname);
           const prior = entries.find((e) => e.path === target && e.type === "file");
           if (prior) {
-            entries.push({ path, type: "file", mode, size: prior.size, extracted: prior.extracted ?? false });
+            entries.push({ path, type: "file", mode, size: prior.size, extracted: prior.extracted ?? false, ...(prior.sha256 ? { sha256: prior.sha256 } : {}) });
             if (prior.extracted) {
               await mkdir(dirname(join(root, path)), { recursive: true });
               await link(join(root, prior.path), join(root, path));
@@ -162,10 +165,13 @@ export async function extractDeb(debPath: string, destDir: string): Promise<Tree
           entry.resume();
         } else if (h.type === "file" || h.type === "contiguous-file") {
           const keep = worthExtracting(path);
-          entries.push({ path, type: "file", mode, size: h.size ?? 0, extracted: keep });
+          const e: TreeEntry = { path, type: "file", mode, size: h.size ?? 0, extracted: keep };
+          entries.push(e);
           if (keep) {
             await mkdir(dirname(join(root, path)), { recursive: true });
-            await pipeline(entry, createWriteStream(join(root, path), { mode: 0o644 }));
+            const counter = new DigestCounter();
+            await pipeline(entry, counter, createWriteStream(join(root, path), { mode: 0o644 }));
+            e.sha256 = counter.result().digest.slice("sha256:".length);
           } else entry.resume();
         } else entry.resume(); // devices, fifos: never in a base
       }

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { cacheDir, cacheRoot } from "../cache.ts";
+import { cacheDir, cacheRoot, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
 import { assertElfMatchesPlatform } from "../elf/read-elf.ts";
@@ -178,7 +178,7 @@ async function resolveDebianBase(
   // verified InRelease and pins every .deb by sha256): a rebuild with the same pins and inputs
   // reuses the base layer it made before, offline, instead of re-fetching InRelease.
   const cacheKey = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata: req.tzdata ?? false, extraPackages, elf: req.elf, compression });
-  const cached = cacheKey ? await readCachedBase(cacheKey) : undefined;
+  const cached = cacheKey ? await readCachedBase(cacheKey, options.blobDir ?? cacheDir("blobs"), options.onProgress) : undefined;
   let layer: Layer;
   let packages: { name: string; version: string; architecture: string }[];
   let releaseDate: string;
@@ -282,13 +282,17 @@ async function lockedBaseKey(
     .digest("hex");
 }
 
-async function readCachedBase(key: string): Promise<CachedBase | undefined> {
+async function readCachedBase(key: string, blobDir: string, warn: CacheWarn | undefined): Promise<CachedBase | undefined> {
   const text = await readFile(join(cacheDir("bases"), `${key}.json`), "utf8").catch(() => undefined);
   if (!text) return undefined;
   const c = JSON.parse(text) as CachedBase;
-  // The blob is digest-checked whenever it is read; a missing or truncated one means rebuild.
-  const size = (await stat(c.blob).catch(() => undefined))?.size;
-  return size === c.descriptor.size ? c : undefined;
+  // Re-hashed now (src/cache.ts's rule): a bad blob is dropped and the base rebuilt, never a dead end.
+  const hex = /^sha256:([0-9a-f]{64})$/.exec(c.descriptor?.digest ?? "")?.[1];
+  if (!hex) return undefined;
+  const blob = join(blobDir, "sha256", hex);
+  if (!(await verifyCachedFile(blob, hex, `base layer ${c.descriptor.digest.slice(0, 19)}…`, warn))) return undefined;
+  await touchUsed(join(cacheDir("bases"), `${key}.json`), blob);
+  return { ...c, blob };
 }
 
 async function writeCachedBase(key: string, layer: Layer, blobDir: string, facts: Pick<CachedBase, "packages" | "releaseDate" | "files">): Promise<void> {

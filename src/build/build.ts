@@ -3,27 +3,27 @@
  * one image per platform → one index. Publishing is separate (`publish.ts`).
  */
 import { execFile } from "node:child_process";
-import { mkdir, readFile, rename, rm, stat, writeFile, mkdtemp } from "node:fs/promises";
-import { basename, isAbsolute, join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
-import { cacheDir } from "../cache.ts";
 import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } from "../compile/types.ts";
 import { compilerFor } from "../compile/index.ts";
 import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
 import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
-import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
+import { sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
-import { sha256File, writeFileAtomic } from "../oci/fs-util.ts";
+import { sha256File } from "../oci/fs-util.ts";
 import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
 import type { Compression } from "../oci/media-types.ts";
 import { formatPlatform, parsePlatformList, type Platform } from "../oci/platform.ts";
-import { Annotation, type Annotations, type Descriptor, type ImageConfigFile } from "../oci/types.ts";
+import { Annotation, type Annotations, type ImageConfigFile } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
 import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
 import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
+import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact } from "./build-cache.ts";
+import { redactVcsUrl } from "../redact.ts";
 
 const run = promisify(execFile);
 
@@ -148,126 +148,12 @@ async function gitFacts(dir: string): Promise<{ revision?: string; source?: stri
   try {
     out.revision = (await run("git", ["-C", dir, "rev-parse", "HEAD"], { timeout: 5000 })).stdout.trim();
     const url = (await run("git", ["-C", dir, "remote", "get-url", "origin"], { timeout: 5000 })).stdout.trim();
-    // Never put credentials from a remote URL into an image.
-    if (url) out.source = url.replace(/\/\/[^/@]+@/, "//");
+    // Never put credentials from a remote URL into an image (userinfo, ?access_token=…).
+    if (url) out.source = redactVcsUrl(url);
   } catch {
     // Not a git checkout, or no remote: the annotations are optional.
   }
   return out;
-}
-
-// ---- compile, with a content-keyed cache --------------------------------------------------
-
-interface CachedArtifact extends Omit<Artifact, "layers"> {
-  layers: { name: string; files: { path: string; relSource: string; mode: number; sha256: string; size: number; mtimeMs: number }[] }[];
-}
-
-async function compileCached(
-  compiler: Compiler,
-  request: Omit<CompileRequest, "outDir">,
-  fingerprint: string,
-  useCache: boolean,
-): Promise<{ artifact: Artifact; key: string; fromCache: boolean; fileHashes: Map<string, string> }> {
-  const key = fingerprint;
-  const root = cacheDir("artifacts");
-  const dir = join(root, key);
-  const metaPath = join(dir, "artifact.json");
-  if (useCache) {
-    const meta = await readFile(metaPath, "utf8").catch(() => undefined);
-    if (meta) {
-      const cached = JSON.parse(meta) as CachedArtifact;
-      const fileHashes = new Map<string, string>();
-      let intact = true;
-      const layers = [];
-      for (const l of cached.layers) {
-        const files = [];
-        for (const f of l.files) {
-          const source = isAbsolute(f.relSource) ? f.relSource : join(dir, f.relSource);
-          fileHashes.set(source, f.sha256);
-          // Size and mtime say the file is as we wrote it; a full re-hash of two 100 MB binaries
-          // would cost more than the warm build itself. Every blob is digest-checked when read.
-          const st = await stat(source).catch(() => undefined);
-          if (!st || st.size !== f.size || st.mtimeMs !== f.mtimeMs) intact = false;
-          files.push({ path: f.path, source, mode: f.mode });
-        }
-        layers.push({ name: l.name, files });
-      }
-      if (intact) return { artifact: { ...cached, layers }, key, fromCache: true, fileHashes };
-    }
-  }
-  await mkdir(root, { recursive: true });
-  const tmp = await mkdtemp(join(root, `${key}.tmp-`));
-  try {
-    const artifact = await compiler.compile({ ...request, outDir: tmp });
-    const cachedLayers: CachedArtifact["layers"] = [];
-    for (const layer of artifact.layers) {
-      const files = [];
-      for (const f of layer.files) {
-        // Files under the compile dir are stored relative to it; others (a cached runtime that
-        // layered mode ships as is) keep their absolute path and are stat-checked like the rest.
-        const inside = resolve(f.source).startsWith(resolve(tmp) + "/");
-        const sha = await sha256File(f.source);
-        const st = await stat(f.source);
-        const relSource = inside ? resolve(f.source).slice(resolve(tmp).length + 1) : resolve(f.source);
-        files.push({ path: f.path, relSource, mode: f.mode, sha256: sha, size: st.size, mtimeMs: st.mtimeMs });
-      }
-      cachedLayers.push({ name: layer.name, files });
-    }
-    const meta: CachedArtifact = { ...artifact, layers: cachedLayers };
-    await writeFile(join(tmp, "artifact.json"), JSON.stringify(meta, null, 2));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir);
-    // Re-point the artifact at the final cache location.
-    const result = await compileCached(compiler, request, fingerprint, true);
-    return { ...result, fromCache: false };
-  } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
-    throw err;
-  }
-}
-
-// ---- app layers, with a content-keyed cache ---------------------------------------------
-
-interface CachedLayerMeta {
-  descriptor: Descriptor;
-  diffId: Digest;
-  uncompressedBytes: number;
-  blob: string;
-}
-
-async function layerCached(
-  entries: LayerEntry[],
-  contentKey: string,
-  compression: Compression,
-  epoch: number,
-  useCache: boolean,
-): Promise<{ layer: Layer; fromCache: boolean }> {
-  const { createHash } = await import("node:crypto");
-  const key = createHash("sha256")
-    .update(JSON.stringify({ contentKey, compression, epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
-    .digest("hex");
-  const metaPath = join(cacheDir("layers"), `${key}.json`);
-  if (useCache) {
-    const meta = await readFile(metaPath, "utf8").catch(() => undefined);
-    if (meta) {
-      const m = JSON.parse(meta) as CachedLayerMeta;
-      // The blob is digest-verified as it streams to any output (layerFromBlobFile); here its size is enough.
-      const ok = (await stat(m.blob).catch(() => undefined))?.size === m.descriptor.size;
-      if (ok) return { layer: layerFromBlobFile(m.blob, m.descriptor, m.diffId, m.uncompressedBytes >= 0 ? m.uncompressedBytes : undefined), fromCache: true };
-    }
-  }
-  const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: cacheDir("blobs") });
-  const blob = join(cacheDir("blobs"), "sha256", (await layer.digest()).slice(7));
-  const meta: CachedLayerMeta = {
-    descriptor: { mediaType: await layer.mediaType(), digest: await layer.digest(), size: await layer.size() },
-    diffId: await layer.diffId(),
-    uncompressedBytes: (await layer.uncompressedSize?.()) ?? -1,
-    blob,
-  };
-  // createLayer hashed the blob as it wrote it; record it only if it is where we expect.
-  // (A unique temp name per write: in layered mode both platforms record the same app layer at once.)
-  if ((await stat(blob).catch(() => undefined))?.size === meta.descriptor.size) await writeFileAtomic(metaPath, JSON.stringify(meta));
-  return { layer, fromCache: false };
 }
 
 async function uncompressedBytes(layer: Layer): Promise<number> {
@@ -348,7 +234,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       };
       if (o.entry !== undefined) request.entry = o.entry;
       if (options.baseline !== undefined) request.baseline = options.baseline;
-      let compiled;
+      let compiled: CompiledArtifact;
       try {
         const fp = await projectFingerprint(o.project.dir, {
           v: 1,
@@ -361,7 +247,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           baseline: request.baseline ?? false,
           versions: process.versions.node,
         });
-        compiled = await compileCached(compiler, request, fp, o.cache);
+        compiled = await compileCached(compiler, request, fp, o.cache, (m) => reporter.warn(m));
       } catch (err) {
         reporter.step(p, "compile", "failed");
         throw err;
@@ -387,12 +273,28 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       reporter.step(p, "layer", "start");
       const additions: { layer: Layer; history: { created: string; created_by: string; comment?: string } }[] = [];
       const created = epochToIso(o.epoch);
-      for (const al of artifact.layers) {
-        const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
-        const hashes = await Promise.all(al.files.map((f) => compiled.fileHashes.get(f.source) ?? sha256File(f.source)));
-        const { layer } = await layerCached(entries, `${al.name}:${hashes.join(",")}`, o.compression, o.epoch, o.cache);
-        additions.push({ layer, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
+      const artifactLayers = async (c: CompiledArtifact): Promise<Layer[]> => {
+        const out: Layer[] = [];
+        for (const al of c.artifact.layers) {
+          const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
+          const hashes = await Promise.all(al.files.map((f) => c.fileHashes.get(f.source) ?? sha256File(f.source)));
+          out.push((await layerCached(entries, hashes, al.name, o.compression, o.epoch, o.cache, (m) => reporter.warn(m))).layer);
+        }
+        return out;
+      };
+      let appLayers: Layer[];
+      try {
+        appLayers = await artifactLayers(compiled);
+      } catch (err) {
+        // A cached artifact file changed under us: never layer it; compile again (once).
+        if (!(err instanceof StaleArtifactError)) throw err;
+        reporter.warn(err.message);
+        compiled = await compileCached(compiler, request, compiled.key, false, (m) => reporter.warn(m));
+        appLayers = await artifactLayers(compiled);
       }
+      compiled.artifact.layers.forEach((al, i) => {
+        additions.push({ layer: appLayers[i]!, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
+      });
       if (extra.files.length) {
         const entries: LayerEntry[] = extra.files.map((rel) => ({
           path: `/app/${rel}`,
@@ -401,7 +303,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           mode: 0o644,
         }));
         const hashes = await Promise.all(entries.map((e) => sha256File(e.source!)));
-        const { layer } = await layerCached(entries, `files:${hashes.join(",")}`, o.compression, o.epoch, o.cache);
+        const { layer } = await layerCached(entries, hashes, "files", o.compression, o.epoch, o.cache, (m) => reporter.warn(m));
         additions.push({ layer, history: { created, created_by: "aotpack: files", comment: "files" } });
       }
       reporter.step(p, "layer", "done");

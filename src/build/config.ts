@@ -85,7 +85,8 @@ export function checkProjectConfig(raw: unknown, source: string): ProjectConfig 
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    const check = KEYS[key as keyof ProjectConfig];
+    // Own keys only: `__proto__`, `constructor`, `toString` are inherited, not config keys.
+    const check = Object.hasOwn(KEYS, key) ? KEYS[key as keyof ProjectConfig] : undefined;
     if (!check) {
       throw new UsageError(`${source}: unknown config key "${key}"`, {
         hint: `known keys: ${Object.keys(KEYS).join(", ")}`,
@@ -154,9 +155,31 @@ export function appNameFor(project: LoadedProject, fallback: string): string {
   return cleanAppName(project.config.name ?? project.packageName, fallback);
 }
 
-/** Files never copied by `files` globs unless named exactly: they usually hold secrets. */
-export const SECRET_PATTERNS = [/^\.env(\..*)?$/, /^\.npmrc$/, /\.pem$/, /^id_[a-z0-9]+(\.pub)?$/i, /\.key$/];
+/**
+ * Files never copied by `files` globs unless named exactly: they usually hold secrets.
+ * Dotfiles and dot-folders are denied too (see looksSecretPath), so `.envrc`, `.netrc`,
+ * `.git-credentials`, `.aws/credentials` and `.docker/config.json` are covered twice.
+ */
+export const SECRET_PATTERNS = [
+  /^\.env(\..*)?$/,
+  /^\.envrc$/,
+  /^\.npmrc$/,
+  /^\.netrc$/,
+  /^\.git-credentials$/,
+  /\.pem$/,
+  /\.p12$/,
+  /\.pfx$/,
+  /^id_[a-z0-9]+(\.pub)?$/i,
+  /\.key$/,
+  /^credentials/i,
+];
 
 export function looksSecret(basename: string): boolean {
   return SECRET_PATTERNS.some((re) => re.test(basename));
+}
+
+/** A relative `/`-path that looks secret: a secret-looking name, or any dotfile / dot-folder segment. */
+export function looksSecretPath(rel: string): boolean {
+  const segments = rel.split("/");
+  return looksSecret(segments[segments.length - 1]!) || segments.some((s) => s.startsWith("."));
 }

@@ -3,8 +3,8 @@
  * patterns we accept are simple (`*`, `**`, `?`), so a small matcher is enough.
  */
 import { readdir } from "node:fs/promises";
-import { basename, join, relative, sep } from "node:path";
-import { looksSecret } from "./config.ts";
+import { join, relative, sep } from "node:path";
+import { looksSecret, looksSecretPath } from "./config.ts";
 
 /** Never project input: dependencies, VCS data, build outputs, our own cache. */
 const SKIP_DIRS = new Set(["node_modules", ".git", "dist", ".aotpack-cache"]);
@@ -51,18 +51,32 @@ export interface MatchedFiles {
   skippedSecrets: string[];
 }
 
-/** Match globs against the project's files (relative paths, sorted). Secrets need an exact name. */
+/**
+ * May a glob that matched `rel` include it? Secret-looking names need the exact path. A dot
+ * segment (`.well-known/`) is allowed when the glob spells that segment out literally, so
+ * `public/.well-known/**` opts in while `**` never reaches `.aws/credentials`.
+ */
+function globAllows(glob: string, rel: string): boolean {
+  if (glob === rel) return true;
+  if (!looksSecretPath(rel)) return true;
+  const segments = rel.split("/");
+  if (looksSecret(segments[segments.length - 1]!)) return false;
+  const literal = new Set(glob.split("/"));
+  return segments.filter((s) => s.startsWith(".")).every((s) => literal.has(s));
+}
+
+/** Match globs against the project's files (relative paths, sorted). Secrets and dotfiles need an exact name. */
 export async function matchProjectFiles(projectDir: string, globs: string[]): Promise<MatchedFiles> {
   if (globs.length === 0) return { files: [], skippedSecrets: [] };
   const all = await listProjectFiles(projectDir);
-  const exact = new Set(globs.filter((g) => !/[*?]/.test(g)));
-  const patterns = globs.map(globToRegExp);
+  const patterns = globs.map((g) => ({ glob: g, re: globToRegExp(g) }));
   const files: string[] = [];
   const skippedSecrets: string[] = [];
   for (const rel of all) {
-    if (!patterns.some((re) => re.test(rel))) continue;
-    if (looksSecret(basename(rel)) && !exact.has(rel)) skippedSecrets.push(rel);
-    else files.push(rel);
+    const matching = patterns.filter((p) => p.re.test(rel));
+    if (matching.length === 0) continue;
+    if (matching.some((p) => globAllows(p.glob, rel))) files.push(rel);
+    else skippedSecrets.push(rel);
   }
   return { files, skippedSecrets };
 }

@@ -12,6 +12,7 @@ import { buildJson, sizeTable } from "./report.ts";
 import type { Io } from "./main.ts";
 import { RUN_HELP, SETUP_BINFMT_HELP, VERIFY_HELP, runRun, runSetupBinfmt, runVerify, verifyFromArgs } from "./commands-run.ts";
 import { DOCKERFILE_HELP, LINT_HELP, runDockerfile, runLint } from "./commands-dockerfile.ts";
+import { CACHE_HELP, runCache } from "./commands-cache.ts";
 
 export interface CommandContext {
   io: Io;
@@ -132,6 +133,7 @@ export const commands: Record<string, Command> = {
   "setup-binfmt": { help: SETUP_BINFMT_HELP, run: runSetupBinfmt },
   dockerfile: { help: DOCKERFILE_HELP, run: runDockerfile },
   lint: { help: LINT_HELP, run: runLint },
+  cache: { help: CACHE_HELP, run: runCache },
 };
 
 void BUILD_FLAGS;

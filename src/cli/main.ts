@@ -6,6 +6,7 @@
 import { createRequire } from "node:module";
 import type { Writable } from "node:stream";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
+import { redactText } from "../redact.ts";
 import { commands, type CommandContext } from "./commands.ts";
 
 export const HELP = `aotpack — tiny multi-platform container images of ahead-of-time compiled APIs, daemonless
@@ -20,6 +21,7 @@ Commands:
   dockerfile [dir]    write the equivalent Dockerfile + .dockerignore for buildx users
   lint [Dockerfile…]  check Dockerfiles for multi-platform/NativeAOT pitfalls (--fix rewrites)
   setup-binfmt        register qemu-user with binfmt_misc (root)
+  cache ls|prune|verify  where the cache lives and what it holds; evict by age/size; check every entry
 
 IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
 Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:[name:]tag]  registry:REF
@@ -71,8 +73,9 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     return await command.run(rest, ctx);
   } catch (err) {
     const exitCode = err instanceof AotpackError ? err.exitCode : 1;
-    const message = errorMessage(err).split("\n")[0];
-    const hint = err instanceof AotpackError ? err.hint : undefined;
+    // Last line of defence: no URL reaches stderr or --json with its credentials.
+    const message = redactText(errorMessage(err).split("\n")[0] ?? "");
+    const hint = err instanceof AotpackError && err.hint ? redactText(err.hint) : undefined;
     if (json) {
       io.stdout.write(`${JSON.stringify({ ok: false, error: message, ...(hint ? { hint } : {}), exitCode })}\n`);
     }

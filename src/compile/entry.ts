@@ -2,8 +2,8 @@
  * Which file a project's server starts from: `--entry`, else package.json's
  * `aotpack.entry`, `bin`, `main`, `exports`, in that order.
  */
-import { readFile, stat } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve } from "node:path";
+import { readFile, realpath, stat } from "node:fs/promises";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 
 const HOW_TO_SET = `set it in package.json as "aotpack": {"entry": "src/server.ts"}, or pass --entry <file>`;
@@ -28,6 +28,13 @@ export async function resolveEntryWithSource(projectDir: string, explicit?: stri
   if (!st?.isFile()) {
     throw new AotpackError(`entry ${found.rel} (from ${found.source}) does not exist in ${root}`, {
       hint: found.source === "--entry" ? "the path is relative to the project directory" : `build it first, or ${HOW_TO_SET}`,
+    });
+  }
+  // Resolved through symlinks: a link inside the project to /etc/passwd is still outside it.
+  const [realRoot, realPath] = await Promise.all([realpath(root), realpath(path)]);
+  if (!realPath.startsWith(realRoot + sep)) {
+    throw new UsageError(`entry ${found.rel} (from ${found.source}) is outside the project ${root}`, {
+      hint: "the entry must be a file inside the project directory",
     });
   }
   return { path, source: found.source };

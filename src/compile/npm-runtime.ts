@@ -19,8 +19,9 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import { cacheDir } from "../cache.ts";
+import { cacheDir, cacheFsError, DISK_FULL_HINT, touchUsed } from "../cache.ts";
 import { AotpackError, errorMessage } from "../errors.ts";
+import { redactText, redactUrl } from "../redact.ts";
 import { DigestCounter } from "../oci/digest.ts";
 
 export interface NpmRuntimeSpec {
@@ -69,7 +70,10 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
   );
   if (recorded !== undefined) {
     const actual = await sha256File(target).catch(() => undefined);
-    if (actual === recorded) return target;
+    if (actual === recorded) {
+      await touchUsed(dirname(target));
+      return target;
+    }
     options.onProgress?.(
       actual === undefined
         ? `cached runtime ${spec.pkg}@${spec.version} is missing; fetching it again`
@@ -89,7 +93,9 @@ interface PackResult {
 
 async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<void> {
   const dir = dirname(target);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+    throw cacheFsError(err, "creating", dir);
+  });
   await removeAbandonedFetches(dir);
   // The temp dir sits beside the target so the final rename stays on one filesystem.
   const tmp = await mkdtemp(join(dir, ".fetch-"));
@@ -109,6 +115,8 @@ async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: Fet
     const recordTmp = join(tmp, `${spec.name}.sha256`);
     await writeFile(recordTmp, `${digest}\n`);
     await rename(recordTmp, `${target}.sha256`);
+  } catch (err) {
+    throw err instanceof AotpackError ? err : cacheFsError(err, "writing", target);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
@@ -125,7 +133,8 @@ async function removeAbandonedFetches(dir: string): Promise<void> {
 }
 
 function registryOf(env: NodeJS.ProcessEnv): string {
-  return env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY ?? "npm's configured registry";
+  const url = env.npm_config_registry ?? env.NPM_CONFIG_REGISTRY;
+  return url ? redactUrl(url) : "npm's configured registry";
 }
 
 function npmPack(spec: string, destination: string, options: FetchOptions): Promise<PackResult> {
@@ -145,7 +154,10 @@ function npmPack(spec: string, destination: string, options: FetchOptions): Prom
     const fail = (why: string, cause?: unknown): void =>
       reject(
         new AotpackError(`cannot fetch runtime ${spec} from ${registryOf(env)}: ${why}`, {
-          hint: "check network access to the npm registry (npm config get registry), or run once online to fill the runtime cache",
+          // A full disk is not a network problem: say where the cache is and how to shrink it.
+          hint: /ENOSPC|EDQUOT|no space left/i.test(`${why} ${stderr}`)
+            ? DISK_FULL_HINT()
+            : "check network access to the npm registry (npm config get registry), or run once online to fill the runtime cache",
           cause,
         }),
       );
@@ -156,7 +168,7 @@ function npmPack(spec: string, destination: string, options: FetchOptions): Prom
     child.on("close", (code, signal) => {
       clearTimeout(timer);
       if (code !== 0) {
-        fail(signal ? `npm pack was stopped (${signal}, timeout ${timeoutMs} ms)` : `npm pack failed: ${summarizeNpmError(stderr, stdout)}`);
+        fail(signal ? `npm pack was stopped (${signal}, timeout ${timeoutMs} ms)` : `npm pack failed: ${redactText(summarizeNpmError(stderr, stdout))}`);
         return;
       }
       try {

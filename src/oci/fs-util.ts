@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { AotpackError } from "../errors.ts";
 
@@ -64,4 +64,39 @@ export async function sha256File(path: string): Promise<string> {
   const hash = createHash("sha256");
   await pipeline(createReadStream(path), hash);
   return hash.digest("hex");
+}
+
+/** Is `pid` a running process (EPERM: it runs, as another user)? */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === "EPERM";
+  }
+}
+
+const TEMP_NAME = /\.tmp-(\d+)-[0-9a-f]+$/;
+
+/**
+ * Remove what killed writers left in `dir`: tempPathBeside names (`.x.tmp-PID-hex`) whose
+ * PID is no longer running. (A live PID's temp file may be a concurrent writer's, so it stays.)
+ * `only` narrows it to names starting with a prefix. Best effort; returns the bytes freed.
+ */
+export async function removeDeadTemps(dir: string, only?: string): Promise<number> {
+  let freed = 0;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (only !== undefined && !name.startsWith(only)) continue;
+    const m = TEMP_NAME.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    const path = join(dir, name);
+    const st = await lstat(path).catch(() => undefined);
+    if (!st) continue;
+    await rm(path, { recursive: true, force: true }).catch(() => {});
+    freed += st.size;
+  }
+  return freed;
 }

@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { AotpackError } from "../errors.ts";
 import { DigestVerifier, digestHex } from "../oci/digest.ts";
-import { errnoCode, fsError, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
+import { errnoCode, fsError, processAlive, removeDeadTemps, sha256File, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { canonicalJson } from "../oci/json.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/media-types.ts";
@@ -19,6 +19,8 @@ import { checkLayoutTag, planPublish, progressCounter, type PlannedBlob } from "
 import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./types.ts";
 
 export const OCI_LAYOUT_CONTENT = `{"imageLayoutVersion":"1.0.0"}`;
+const LOCK_NAME = ".aotpack-index.lock";
+const HALF_LAYOUT = new Set(["blobs", "index.json", LOCK_NAME]);
 
 /** What is at the output path before we write. */
 type LayoutTarget = { state: "missing" } | { state: "empty-dir" } | { state: "layout"; index: IndexManifest | undefined };
@@ -37,6 +39,9 @@ export async function inspectLayoutTarget(dir: string): Promise<LayoutTarget> {
     throw fsError(err, "reading", dir);
   });
   if (names.length === 0) return { state: "empty-dir" };
+  // What our own writers leave before the oci-layout commit point (a killed or a concurrent
+  // first write): blobs, the lock, index.json, temp files. It is resumed, not refused.
+  if (!names.includes("oci-layout") && names.every((n) => HALF_LAYOUT.has(n) || /\.tmp-\d+-[0-9a-f]+$/.test(n))) return { state: "empty-dir" };
   if (!names.includes("oci-layout")) {
     throw new AotpackError(`output path ${dir} exists and is not an OCI layout (a non-empty directory without an oci-layout file)`, {
       hint: "choose a new or empty directory, or an existing OCI layout",
@@ -80,8 +85,8 @@ async function currentLayoutIndex(root: string): Promise<{ state: "fresh" } | { 
 
 
 /**
- * Store one blob as <blobsDir>/<hex>, verified while streaming; a present file of the
- * right size is kept (blobs are only ever renamed into place whole). Returns whether it was written.
+ * Store one blob as <blobsDir>/<hex>, verified while streaming; a present file is kept only
+ * when it hashes to its digest. Returns whether it was written.
  */
 export async function storeBlob(
   blobsDir: string,
@@ -90,7 +95,8 @@ export async function storeBlob(
 ): Promise<boolean> {
   const target = join(blobsDir, digestHex(blob.digest));
   const existing = await stat(target).catch(() => undefined);
-  if (existing?.isFile() && existing.size === blob.size) {
+  // Present blobs are re-hashed before reuse: a bad one (right size, wrong bytes) is written again.
+  if (existing?.isFile() && existing.size === blob.size && `sha256:${await sha256File(target).catch(() => "")}` === blob.digest) {
     if (blob.kind === "manifest") onProgress?.({ kind: "manifest", digest: blob.digest });
     else onProgress?.({ kind: "blob", digest: blob.digest, done: blob.size, total: blob.size, skipped: true });
     return false;
@@ -138,39 +144,32 @@ export function layoutPublisher(dir: string): Publisher {
     kind: "oci",
     async publish(item: Image | ImageIndex, options: PublishOptions = {}): Promise<PublishResult> {
       checkLayoutTag(options.tag);
-      const target = await inspectLayoutTarget(root);
       const plan = await planPublish(item);
-      const blobsDir = join(root, "blobs", "sha256");
-      const created: string[] = []; // directories we made, deepest last
-      const written: string[] = []; // blob files we added
-      try {
-        if (target.state === "missing") await mkdirTracked(root, created);
-        await mkdirTracked(join(root, "blobs"), created);
-        await mkdirTracked(blobsDir, created);
-        for (const blob of plan.blobs) {
-          if (await storeBlob(blobsDir, blob, options.onProgress)) written.push(join(blobsDir, digestHex(blob.digest)));
+      // Killed writers' leftovers: staging dirs beside the layout, temp files in it.
+      await removeDeadTemps(dirname(root), `.${basename(root)}.tmp-`);
+      for (let attempt = 0; ; attempt++) {
+        const target = await inspectLayoutTarget(root);
+        if (target.state !== "missing") {
+          await removeDeadTemps(root);
+          await removeDeadTemps(join(root, "blobs", "sha256"));
+          await publishInto(root, target, plan, options);
+          break;
         }
-        const desc: Descriptor = {
-          ...plan.root,
-          ...(options.tag !== undefined ? { annotations: { [Annotation.RefName]: options.tag } } : {}),
-        };
-        await withLayoutLock(root, async () => {
-          // A concurrent failed publish may have removed a blob we skipped as present: restore it.
-          for (const blob of plan.blobs) {
-            const present = await stat(join(blobsDir, digestHex(blob.digest))).catch(() => undefined);
-            if (!present && (await storeBlob(blobsDir, blob, undefined))) written.push(join(blobsDir, digestHex(blob.digest)));
-          }
-          // Re-read under the lock: another publish may have updated index.json meanwhile.
-          const now = await currentLayoutIndex(root);
-          const existingIndex = now.state === "layout" ? now.index : undefined;
-          const manifests = mergeIndexEntries(existingIndex?.manifests ?? [], desc, options.tag);
-          // index.json is the commit point: before its rename the layout is unchanged.
-          await writeFileAtomic(join(root, "index.json"), layoutIndexJson(existingIndex, manifests));
-          if (now.state !== "layout") await writeFileAtomic(join(root, "oci-layout"), OCI_LAYOUT_CONTENT);
-        });
-      } catch (err) {
-        await undo(root, target.state, written, created);
-        throw err instanceof AotpackError ? err : fsError(err, "writing", root);
+        // A new layout is written whole under a temp name and renamed into place, so a killed
+        // first write leaves no half layout and concurrent creators race on one rename.
+        const staging = tempPathBeside(root);
+        try {
+          await mkdir(dirname(root), { recursive: true });
+          await publishInto(staging, target, plan, options);
+          await rename(staging, root);
+          break;
+        } catch (err) {
+          await rm(staging, { recursive: true, force: true }).catch(() => {});
+          const code = errnoCode(err);
+          // Another writer created the layout first: add to theirs.
+          if ((code === "ENOTEMPTY" || code === "EEXIST") && attempt < 2) continue;
+          throw err instanceof AotpackError ? err : fsError(err, "writing", root);
+        }
       }
       return {
         reference: options.tag !== undefined ? `oci:${root}:${options.tag}` : `oci:${root}@${plan.root.digest}`,
@@ -182,18 +181,49 @@ export function layoutPublisher(dir: string): Publisher {
   };
 }
 
-const LOCK_NAME = ".aotpack-index.lock";
+/** Write `plan` into the layout at `root` (existing, empty, or a staging dir for a new one). */
+async function publishInto(root: string, target: LayoutTarget, plan: Awaited<ReturnType<typeof planPublish>>, options: PublishOptions): Promise<void> {
+  const blobsDir = join(root, "blobs", "sha256");
+  const created: string[] = []; // directories we made, deepest last
+  const written: string[] = []; // blob files we added
+  let committed = false;
+  try {
+    if (target.state === "missing") await mkdirTracked(root, created);
+    await mkdirTracked(join(root, "blobs"), created);
+    await mkdirTracked(blobsDir, created);
+    for (const blob of plan.blobs) {
+      if (await storeBlob(blobsDir, blob, options.onProgress)) written.push(join(blobsDir, digestHex(blob.digest)));
+    }
+    const desc: Descriptor = {
+      ...plan.root,
+      ...(options.tag !== undefined ? { annotations: { [Annotation.RefName]: options.tag } } : {}),
+    };
+    await withLayoutLock(root, async () => {
+      // A concurrent failed publish may have removed a blob we skipped as present: restore it.
+      for (const blob of plan.blobs) {
+        const present = await stat(join(blobsDir, digestHex(blob.digest))).catch(() => undefined);
+        if (!present && (await storeBlob(blobsDir, blob, undefined))) written.push(join(blobsDir, digestHex(blob.digest)));
+      }
+      // Re-read under the lock: another publish may have updated index.json meanwhile.
+      const now = await currentLayoutIndex(root);
+      const existingIndex = now.state === "layout" ? now.index : undefined;
+      const manifests = mergeIndexEntries(existingIndex?.manifests ?? [], desc, options.tag);
+      // index.json is the commit point: before its rename the layout is unchanged.
+      await writeFileAtomic(join(root, "index.json"), layoutIndexJson(existingIndex, manifests));
+      // Only our own index.json may be taken back on failure, never one a concurrent writer committed.
+      committed = now.state !== "layout";
+      if (now.state !== "layout") await writeFileAtomic(join(root, "oci-layout"), OCI_LAYOUT_CONTENT);
+    });
+  } catch (err) {
+    await undo(root, committed ? target.state : "layout", written, created);
+    throw err instanceof AotpackError ? err : fsError(err, "writing", root);
+  }
+}
+
+
 const LOCK_WAIT_MS = 30_000;
 const inProcessLocks = new Map<string, Promise<void>>();
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === "EPERM";
-  }
-}
 
 /**
  * Serialise index.json updates of one layout: in this process with a promise chain,

@@ -456,15 +456,8 @@ export class RegistryClient {
     let res = await this.#exchange(call);
     for (let hops = 0; hops < 5 && [301, 302, 303, 307, 308].includes(res.statusCode ?? 0); hops++) {
       await drain(res);
-      const next = this.#location(call, res);
-      if (next.origin === call.url.origin) res = await this.#exchange({ ...call, url: next });
-      else {
-        try {
-          res = await send(this.#transport, { method: call.method, url: next });
-        } catch (err) {
-          throw asRegistryError(err, call.method, next);
-        }
-      }
+      // #exchange sends credentials only when `next` is still the registry's origin.
+      res = await this.#exchange({ ...call, url: this.#location(call, res) });
     }
     return res;
   }
@@ -476,6 +469,16 @@ export class RegistryClient {
   async #exchange(call: Call, mayReplayBody = true): Promise<IncomingMessage> {
     let scopes = call.scopes;
     let rejected: string | undefined;
+    // Credentials and tokens belong to the registry's origin only. An upload `Location` or a
+    // redirect naming another origin (storage, or a hostile server) gets a plain request, and
+    // its 401 is never taken as a challenge (it could point a token realm anywhere).
+    if (call.url.origin !== this.url("/").origin) {
+      try {
+        return await send(this.#transport, { method: call.method, url: call.url, ...(call.headers ? { headers: call.headers } : {}), ...(call.body ? { body: call.body() } : {}) });
+      } catch (err) {
+        throw asRegistryError(err, call.method, call.url);
+      }
+    }
     for (let authTry = 0; ; authTry++) {
       const authorization = await this.#authorization(scopes, rejected);
       const headers = { ...call.headers, ...(authorization ? { Authorization: authorization } : {}) };

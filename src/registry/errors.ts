@@ -1,4 +1,5 @@
 import { AotpackError } from "../errors.ts";
+import { redactUrl } from "../redact.ts";
 
 /** Network error codes that mean "try again": the peer or the path dropped us, not a refusal. */
 const TEMPORARY_NET_CODES = new Set([
@@ -63,12 +64,7 @@ export function isTemporaryNetworkError(err: unknown): boolean {
 
 /** A URL fit for messages: no user:password, no query (upload `_state` tokens are opaque and long). */
 export function safeUrl(url: URL | string): string {
-  const u = new URL(url.toString());
-  u.username = "";
-  u.password = "";
-  u.search = "";
-  u.hash = "";
-  return u.toString();
+  return redactUrl(url, { dropQuery: true });
 }
 
 /** Retry-After is seconds or an HTTP date; undefined when absent or unparsable. */

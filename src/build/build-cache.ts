@@ -1,0 +1,220 @@
+/**
+ * The build's cache: compiled artifacts (by project fingerprint) and app layers (by the
+ * sha256 of the bytes that go in). Both follow src/cache.ts's rule: every file is re-hashed
+ * when used, a bad entry is dropped with a warning and rebuilt, never shipped.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { AotpackError } from "../errors.ts";
+import { cacheDir, cacheFsError, currentSha256, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
+import { createLayer, layerFromBlobFile, type LayerEntry } from "../oci/layer.ts";
+import { removeDeadTemps, sha256File, writeFileAtomic } from "../oci/fs-util.ts";
+import type { Layer } from "../oci/interfaces.ts";
+import type { Compression } from "../oci/media-types.ts";
+import type { Descriptor } from "../oci/types.ts";
+import type { Digest } from "../oci/digest.ts";
+
+interface CachedArtifact extends Omit<Artifact, "layers"> {
+  layers: { name: string; files: { path: string; relSource: string; mode: number; sha256: string }[] }[];
+}
+
+export interface CompiledArtifact {
+  artifact: Artifact;
+  key: string;
+  fromCache: boolean;
+  /** sha256 of every artifact file as recorded when it was compiled, by source path (checked before use). */
+  fileHashes: Map<string, string>;
+}
+
+/** A cached artifact whose every file still hashes to what was recorded, or undefined (dropped). */
+async function readCachedArtifact(dir: string, key: string, warn: CacheWarn): Promise<CompiledArtifact | undefined> {
+  const meta = await readFile(join(dir, "artifact.json"), "utf8").catch(() => undefined);
+  if (meta === undefined) return undefined;
+  let cached: CachedArtifact;
+  try {
+    cached = JSON.parse(meta) as CachedArtifact;
+    if (!Array.isArray(cached.layers)) throw new Error("no layers");
+  } catch {
+    warn(`cache: artifact ${key.slice(0, 12)}… has an unreadable record; dropped it, compiling again`);
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  const fileHashes = new Map<string, string>();
+  const layers = cached.layers.map((l) => ({
+    name: l.name,
+    files: l.files.map((f) => ({ path: f.path, source: isAbsolute(f.relSource) ? f.relSource : join(dir, f.relSource), mode: f.mode, sha256: f.sha256 })),
+  }));
+  // Not hashed here: a layer is only ever made from these files after they are checked against
+  // their recorded sha256 (layerCached), and a cached layer is checked against its own digest.
+  // So the layer key (the recorded hashes) always names the bytes in the layer.
+  for (const f of layers.flatMap((l) => l.files)) fileHashes.set(f.source, f.sha256);
+  await touchUsed(dir);
+  const artifact: Artifact = {
+    ...cached,
+    layers: layers.map((l) => ({ name: l.name, files: l.files.map(({ path, source, mode }) => ({ path, source, mode })) })),
+  };
+  return { artifact, key, fromCache: true, fileHashes };
+}
+
+export async function compileCached(
+  compiler: Compiler,
+  request: Omit<CompileRequest, "outDir">,
+  fingerprint: string,
+  useCache: boolean,
+  warn: CacheWarn,
+): Promise<CompiledArtifact> {
+  const key = fingerprint;
+  const root = cacheDir("artifacts");
+  const dir = join(root, key);
+  if (useCache) {
+    const hit = await readCachedArtifact(dir, key, warn);
+    if (hit) return hit;
+  }
+  await mkdir(root, { recursive: true }).catch((err: unknown) => {
+    throw cacheFsError(err, "creating", root);
+  });
+  const tmp = await mkdtemp(join(root, `${key}.tmp-`));
+  try {
+    const artifact = await compiler.compile({ ...request, outDir: tmp });
+    const cachedLayers: CachedArtifact["layers"] = [];
+    const fileHashes = new Map<string, string>();
+    const final = new Map<string, string>(); // source in tmp → source in the cache
+    for (const layer of artifact.layers) {
+      const files = [];
+      for (const f of layer.files) {
+        // Files under the compile dir are stored relative to it; others (a cached runtime that
+        // layered mode ships as is) keep their absolute path and are hashed on use like the rest.
+        const inside = resolve(f.source).startsWith(resolve(tmp) + "/");
+        const sha = await sha256File(f.source);
+        const relSource = inside ? resolve(f.source).slice(resolve(tmp).length + 1) : resolve(f.source);
+        const source = inside ? join(dir, relSource) : relSource;
+        final.set(f.source, source);
+        fileHashes.set(source, sha);
+        files.push({ path: f.path, relSource, mode: f.mode, sha256: sha });
+      }
+      cachedLayers.push({ name: layer.name, files });
+    }
+    const meta: CachedArtifact = { ...artifact, layers: cachedLayers };
+    await writeFileAtomic(join(tmp, "artifact.json"), JSON.stringify(meta, null, 2));
+    await rm(dir, { recursive: true, force: true });
+    await rename(tmp, dir).catch((err: unknown) => {
+      throw cacheFsError(err, "renaming", dir);
+    });
+    const placed: Artifact = {
+      ...artifact,
+      layers: artifact.layers.map((l) => ({ name: l.name, files: l.files.map((f) => ({ ...f, source: final.get(f.source) ?? f.source })) })),
+    };
+    return { artifact: placed, key, fromCache: false, fileHashes };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+let deadTempsSwept: Promise<number> | undefined;
+
+/** An artifact file no longer has the bytes it was compiled with: compile again. */
+export class StaleArtifactError extends AotpackError {}
+
+/** Check that every entry's source still hashes to `expected` (same order) before a layer is made from it. */
+async function checkSources(entries: LayerEntry[], expected: string[]): Promise<void> {
+  const actual = await Promise.all(entries.map((e) => currentSha256(e.source!)));
+  const i = actual.findIndex((a, k) => a !== expected[k]);
+  if (i >= 0) {
+    const why = actual[i] === undefined ? "is missing" : "changed since it was compiled";
+    throw new StaleArtifactError(`cache: artifact file ${entries[i]!.source} ${why}; dropped the artifact, compiling again`);
+  }
+}
+
+interface CachedLayerMeta {
+  descriptor: Descriptor;
+  diffId: Digest;
+  uncompressedBytes: number;
+  blob: string;
+}
+
+/**
+ * An app layer from the cache when its blob still hashes to its digest, else made again.
+ * `contentKey` must name the sha256 of the entries' current bytes (see compileCached).
+ */
+export async function layerCached(
+  entries: LayerEntry[],
+  /** sha256 of each entry's source, in order: the layer's key, and checked before a layer is made. */
+  sourceHashes: string[],
+  contentKey: string,
+  compression: Compression,
+  epoch: number,
+  useCache: boolean,
+  warn: CacheWarn,
+): Promise<{ layer: Layer; fromCache: boolean }> {
+  const key = createHash("sha256")
+    .update(JSON.stringify({ contentKey, sourceHashes, compression, epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
+    .digest("hex");
+  const metaPath = join(cacheDir("layers"), `${key}.json`);
+  const blobs = cacheDir("blobs");
+  // Once per process: layer writes killed mid-blob leave `.layer.tmp-PID-*` files here.
+  deadTempsSwept ??= removeDeadTemps(join(blobs, "sha256")).catch(() => 0);
+  await deadTempsSwept;
+  if (useCache) {
+    const meta = await readFile(metaPath, "utf8").catch(() => undefined);
+    if (meta) {
+      const m = JSON.parse(meta) as CachedLayerMeta;
+      // The blob lives where its digest says, whatever the record claims.
+      const blob = join(blobs, "sha256", String(m.descriptor?.digest ?? "").slice("sha256:".length));
+      if (/^sha256:[0-9a-f]{64}$/.test(m.descriptor?.digest ?? "") && (await stat(blob).catch(() => undefined))?.size === m.descriptor.size) {
+        await touchUsed(metaPath, blob);
+        const make = () => makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath);
+        return { layer: healingLayer(blob, m, make, warn), fromCache: true };
+      }
+      await rm(metaPath, { force: true });
+    }
+  }
+  return { layer: await makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath), fromCache: false };
+}
+
+async function makeLayer(entries: LayerEntry[], sourceHashes: string[], compression: Compression, epoch: number, blobs: string, metaPath: string): Promise<Layer> {
+  await checkSources(entries, sourceHashes);
+  const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: blobs });
+  const blob = join(blobs, "sha256", (await layer.digest()).slice(7));
+  const meta: CachedLayerMeta = {
+    descriptor: { mediaType: await layer.mediaType(), digest: await layer.digest(), size: await layer.size() },
+    diffId: await layer.diffId(),
+    uncompressedBytes: (await layer.uncompressedSize?.()) ?? -1,
+    blob,
+  };
+  // A unique temp name per write: in layered mode both platforms record the same app layer at once.
+  await writeFileAtomic(metaPath, JSON.stringify(meta));
+  return layer;
+}
+
+/**
+ * A cached layer whose blob is hashed the first time it is read (a build that only updates an
+ * output already holding it never reads it). A bad blob is dropped with a warning and the layer
+ * made again from its verified sources (same inputs, same bytes), so the build still succeeds.
+ */
+function healingLayer(blob: string, m: CachedLayerMeta, make: () => Promise<Layer>, warn: CacheWarn): Layer {
+  const hex = m.descriptor.digest.slice("sha256:".length);
+  let checked: Promise<void> | undefined;
+  const check = (): Promise<void> =>
+    (checked ??= (async () => {
+      if (await verifyCachedFile(blob, hex, `layer ${m.descriptor.digest.slice(0, 19)}…`, warn)) return;
+      const again = await make();
+      if ((await again.digest()) !== m.descriptor.digest) {
+        throw new AotpackError(`cache: layer ${m.descriptor.digest} made again came out as ${await again.digest()}; run the build again`);
+      }
+    })());
+  const inner = layerFromBlobFile(blob, m.descriptor, m.diffId, m.uncompressedBytes >= 0 ? m.uncompressedBytes : undefined);
+  return {
+    ...inner,
+    compressed: async () => {
+      await check();
+      return inner.compressed();
+    },
+    uncompressed: async () => {
+      await check();
+      return inner.uncompressed();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+/** Issue 16: project files an attacker (or a careless user) controls never leak secrets or crash the parser. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { checkProjectConfig, loadProject } from "./config.ts";
+import { matchProjectFiles } from "./files.ts";
+import { resolveEntry } from "../compile/entry.ts";
+
+const SECRETS = [
+  ".envrc",
+  ".netrc",
+  ".git-credentials",
+  ".aws/credentials",
+  ".docker/config.json",
+  "keys/id_ed25519",
+  "tls/server.key",
+  "credentials.json",
+  "conf/.pgpass",
+];
+
+test('files: ["**"] copies no secrets or dotfiles; naming one exactly still includes it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-secrets-"));
+  try {
+    for (const f of [...SECRETS, "public/index.html", "public/.well-known/security.txt", "README.md"]) {
+      await mkdir(dirname(join(dir, f)), { recursive: true });
+      await writeFile(join(dir, f), "x");
+    }
+    const all = await matchProjectFiles(dir, ["**"]);
+    assert.deepEqual(all.files, ["README.md", "public/index.html"]);
+    assert.deepEqual(all.skippedSecrets, [...SECRETS, "public/.well-known/security.txt"].sort());
+    const named = await matchProjectFiles(dir, ["**", ".netrc", "public/.well-known/**"]);
+    assert.deepEqual(named.files, [".netrc", "README.md", "public/.well-known/security.txt", "public/index.html"]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("prototype keys in the config are unknown keys (usage error), not a crash", async () => {
+  for (const key of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+    const raw = JSON.parse(`{"${key}": {"x": 1}}`) as unknown;
+    assert.throws(
+      () => checkProjectConfig(raw, "aotpack.config.json"),
+      (e: unknown) => e instanceof UsageError && e.message.includes(`unknown config key "${key}"`),
+      key,
+    );
+  }
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-proto-"));
+  try {
+    await writeFile(join(dir, "package.json"), '{"name":"x","aotpack":{"__proto__":{"entry":"/etc/passwd"}}}');
+    await assert.rejects(loadProject(dir), (e: unknown) => e instanceof UsageError && /unknown config key "__proto__"/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("an entry outside the project is a usage error", async () => {
+  const root = await mkdtemp(join(tmpdir(), "aotpack-entry-out-"));
+  try {
+    const dir = join(root, "app");
+    await mkdir(dir);
+    await writeFile(join(root, "outside.ts"), "export {};\n");
+    for (const entry of ["/etc/passwd", "../outside.ts", join(root, "outside.ts")]) {
+      await assert.rejects(resolveEntry(dir, entry), (e: unknown) => e instanceof UsageError && /outside the project/.test(e.message), entry);
+    }
+    await writeFile(join(dir, "package.json"), JSON.stringify({ main: "../outside.ts" }));
+    await assert.rejects(resolveEntry(dir), (e: unknown) => e instanceof UsageError && /outside the project/.test(e.message));
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,91 @@
+/** Issue 16: an output layout heals instead of keeping bad state, and concurrent writers all succeed. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { tempDir } from "../../test/support/tools.ts";
+import { readLayout } from "../oci/layout-source.ts";
+import { buildHelloIndex } from "../oci/testing/fixtures.ts";
+import { validate } from "../oci/validate.ts";
+import { layoutPublisher } from "./layout.ts";
+
+const CHILD = new URL("./testing/publish-child.ts", import.meta.url).pathname;
+
+function child(args: string[]): { exit: Promise<{ code: number | null; stderr: string }>; pid: number; kill(): void } {
+  const p = spawn(process.execPath, ["--import", "tsx", CHILD, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  p.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  return {
+    pid: p.pid!,
+    exit: new Promise((r) => p.on("close", (code) => r({ code, stderr }))),
+    kill: () => p.kill("SIGKILL"),
+  };
+}
+
+async function allFiles(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true }).catch(() => [] as string[])).map(String);
+}
+
+test("a corrupt blob of the right size already in the output is replaced, not kept", async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, "work"));
+  const { index, amd64 } = await buildHelloIndex(join(dir, "work"), { sourceDateEpoch: 0 });
+  const out = join(dir, "layout");
+  const layerDigest = await (await amd64.layers())[0]!.digest();
+  const blob = join(out, "blobs", "sha256", layerDigest.slice(7));
+  // An earlier output holds the layer, with one byte changed.
+  await layoutPublisher(out).publish(amd64, { tag: "old" });
+  const bytes = await readFile(blob);
+  bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+  await writeFile(blob, bytes);
+  await layoutPublisher(out).publish(index, { tag: "v1" });
+  await validate(await (await readLayout(out)).resolve("v1"));
+});
+
+test("a fresh layout whose first writer was killed mid-blob is written by the next build", async (t) => {
+  const dir = await tempDir(t);
+  const out = join(dir, "layout");
+  const killed = child([out, "v1", String(8 * 1024 * 1024), "slow"]);
+  // Wait until it is writing a blob, then kill it.
+  for (let i = 0; i < 600; i++) {
+    const files = [...(await allFiles(out)), ...(await allFiles(dir))];
+    if (files.some((f) => f.includes(".tmp-"))) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  killed.kill();
+  await killed.exit;
+  const next = await child([out, "v1", "100000"]).exit;
+  assert.equal(next.code, 0, next.stderr);
+  await validate(await (await readLayout(out)).resolve("v1"), { scanLayers: true });
+  const left = (await allFiles(dir)).filter((f) => f.includes(".tmp-"));
+  assert.deepEqual(left, [], "the killed writer's temp files are gone");
+});
+
+test("temp files left by dead writers are removed from an existing layout", async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, "work"));
+  const { index } = await buildHelloIndex(join(dir, "work"), { sourceDateEpoch: 0 });
+  const out = join(dir, "layout");
+  await layoutPublisher(out).publish(index, { tag: "v1" });
+  // A pid that is certainly not running (beyond pid_max); one of ours must survive.
+  const dead = join(out, "blobs", "sha256", `.abc.tmp-99999999-deadbeef`);
+  const deadIndex = join(out, `.index.json.tmp-99999999-cafe`);
+  await writeFile(dead, Buffer.alloc(1024));
+  await writeFile(deadIndex, "{}");
+  await layoutPublisher(out).publish(index, { tag: "v2" });
+  await assert.rejects(stat(dead));
+  await assert.rejects(stat(deadIndex));
+});
+
+test("4 concurrent processes creating the same fresh layout all succeed and the layout validates", async (t) => {
+  const dir = await tempDir(t);
+  const out = join(dir, "layout");
+  await mkdir(dir, { recursive: true });
+  const runs = [0, 1, 2, 3].map((i) => child([out, `t${i}`, String(200_000 + i)]));
+  const results = await Promise.all(runs.map((r) => r.exit));
+  for (const r of results) assert.equal(r.code, 0, r.stderr);
+  const layout = await readLayout(out);
+  assert.deepEqual((await layout.tags()).sort(), ["t0", "t1", "t2", "t3"]);
+  for (const tag of ["t0", "t1", "t2", "t3"]) await validate(await layout.resolve(tag), { scanLayers: true });
+});
