@@ -18,7 +18,7 @@ import { formatVerifyReport, verifyImage } from "../src/verify/verify.ts";
 import { copyProject, REPO } from "./aotpack-cli.ts";
 import { budToLayout, openStore, type BuildahStore } from "./buildah.ts";
 import { DOTNET_RUNTIME_IMAGE, DOTNET_SDK_IMAGE, dotnetBuildahUnavailable, makeDotnetImages } from "./dotnet-buildah.ts";
-import { DOTNET_PROJECT } from "./dotnet.ts";
+import { DOTNET_PROJECT, VERIFY_TIMEOUT_MS } from "./dotnet.ts";
 
 const run = promisify(execFile);
 const missing = dotnetBuildahUnavailable();
@@ -72,7 +72,7 @@ test("the fixed .NET Dockerfile builds both platforms offline under buildah, and
   }
 
   const checks = (JSON.parse(readFileSync(join(DOTNET_PROJECT, "aotpack.config.json"), "utf8")) as { verify: Parameters<typeof verifyImage>[0]["checks"] }).verify;
-  const report = await verifyImage({ image: await (await readLayout(layout)).resolve(), checks });
+  const report = await verifyImage({ image: await (await readLayout(layout)).resolve(), checks, timeoutMs: VERIFY_TIMEOUT_MS });
   assert.ok(report.ok, formatVerifyReport(report));
   assert.deepEqual(report.platforms.map((p) => p.platform).sort(), ["linux/amd64", "linux/arm64"]);
 });

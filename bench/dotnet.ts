@@ -62,13 +62,17 @@ export async function layoutSizes(layoutDir: string): Promise<Map<string, number
 }
 
 async function verifyLayout(layout: string, checks: Parameters<typeof verifyImage>[0]["checks"], what: string): Promise<PlatformReport[]> {
-  const report = await verifyImage({ image: await (await readLayout(layout)).resolve(), checks });
+  // NativeAOT under qemu-user took 25.6 s to its first answer on this loaded 2-core host; 30 s (the default) is too tight.
+  const report = await verifyImage({ image: await (await readLayout(layout)).resolve(), checks, timeoutMs: VERIFY_TIMEOUT_MS });
   const got = report.platforms.map((p) => p.platform).sort().join(",");
   if (got !== PLATFORMS) throw new Error(`${what}: verify saw ${got}, want ${PLATFORMS}`);
   const bad = report.platforms.filter((p) => !p.ok);
   if (bad.length) throw new Error(`${what}: verify failed on ${bad.map((p) => `${p.platform} (${p.error ?? "a check failed"})`).join(", ")}`);
   return report.platforms;
 }
+
+/** Bound on each image's wait for its first good response under verify. */
+export const VERIFY_TIMEOUT_MS = 180_000;
 
 const MB = (b: number): string => (b / 1e6).toFixed(2);
 const sec = (xs: number[]): string => fmtStats(stats(xs), "s", 1);
