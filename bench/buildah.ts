@@ -54,9 +54,10 @@ export interface BuildahStore {
   close(): Promise<void>;
 }
 
-export async function openStore(parent: string): Promise<BuildahStore> {
+/** `driver`: vfs (default) works everywhere; overlay avoids a full rootfs copy per layer, which a 2 GB SDK image needs. */
+export async function openStore(parent: string, driver: "vfs" | "overlay" = "vfs"): Promise<BuildahStore> {
   const dir = await mkdtemp(join(parent, "buildah-"));
-  const storage = ["--root", join(dir, "storage"), "--runroot", join(dir, "run"), "--storage-driver", "vfs"];
+  const storage = ["--root", join(dir, "storage"), "--runroot", join(dir, "run"), "--storage-driver", driver];
   const buildah = async (args: string[], timeoutMs = 120_000): Promise<string> => {
     try {
       const { stdout } = await run("buildah", [...storage, ...args], { timeout: timeoutMs, killSignal: "SIGKILL", maxBuffer: 64 * 1024 * 1024 });
@@ -71,13 +72,14 @@ export async function openStore(parent: string): Promise<BuildahStore> {
     buildah,
     close: async () => {
       await buildah(["rm", "--all"]).catch(() => undefined);
-      // vfs layers are plain directories; rm -rf is the whole cleanup.
+      // vfs layers are plain directories; overlay ones must be unmounted first, which rmi does.
+      if (driver === "overlay") await buildah(["rmi", "--all", "--force"]).catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     },
   };
 }
 
-async function makeImage(store: BuildahStore, ref: string, arch: string, files: Array<[string, string]>): Promise<void> {
+export async function makeImage(store: BuildahStore, ref: string, arch: string, files: Array<[string, string]>): Promise<void> {
   const container = await store.buildah(["from", "--arch", arch, "--os", "linux", "scratch"]);
   try {
     for (const [src, dest] of files) await store.buildah(["copy", "--quiet", container, realpathSync(src), dest]);
@@ -88,7 +90,7 @@ async function makeImage(store: BuildahStore, ref: string, arch: string, files: 
   }
 }
 
-async function makeManifest(store: BuildahStore, ref: string, parts: string[]): Promise<void> {
+export async function makeManifest(store: BuildahStore, ref: string, parts: string[]): Promise<void> {
   await store.buildah(["manifest", "create", ref]);
   for (const p of parts) await store.buildah(["manifest", "add", ref, p]);
 }
@@ -123,6 +125,15 @@ export async function makeLocalImages(store: BuildahStore): Promise<void> {
   await makeImage(store, `${BUILDER_IMAGE}-amd64`, "amd64", [[bunAmd64, "/usr/local/bin/bun"], ["/bin/sh", "/bin/sh"], ldAmd64, ...libsAmd64]);
   await makeImage(store, `${BUILDER_IMAGE}-arm64`, "arm64", [[bunArm64, "/usr/local/bin/bun"], [await arm64Shell(store.dir), "/bin/sh"], ldArm64, ...libsArm64]);
   await makeManifest(store, BUILDER_IMAGE, [`${BUILDER_IMAGE}-amd64`, `${BUILDER_IMAGE}-arm64`]);
+  await makeRuntimeImage(store);
+}
+
+/** glibc + libstdc++ only, like distroless/cc, both arches: what Bun and NativeAOT executables load (ELF NEEDED). */
+export async function makeRuntimeImage(store: BuildahStore): Promise<void> {
+  const ldAmd64: [string, string] = ["/lib64/ld-linux-x86-64.so.2", "/lib64/ld-linux-x86-64.so.2"];
+  const ldArm64: [string, string] = [`${ARM64_LIB}/ld-linux-aarch64.so.1`, "/lib/ld-linux-aarch64.so.1"];
+  const libsAmd64 = GLIBC.map((l): [string, string] => [`${AMD64_LIB}/${l}`, `/lib/x86_64-linux-gnu/${l}`]);
+  const libsArm64 = GLIBC.map((l): [string, string] => [`${ARM64_LIB}/${l}`, `/lib/aarch64-linux-gnu/${l}`]);
   await makeImage(store, `${RUNTIME_IMAGE}-amd64`, "amd64", [ldAmd64, ...libsAmd64]);
   await makeImage(store, `${RUNTIME_IMAGE}-arm64`, "arm64", [ldArm64, ...libsArm64]);
   await makeManifest(store, RUNTIME_IMAGE, [`${RUNTIME_IMAGE}-amd64`, `${RUNTIME_IMAGE}-arm64`]);
@@ -140,8 +151,20 @@ export interface BudResult {
 /** Build `dockerfile` in `contextDir` for both platforms and push the list to `layoutDir`. */
 export async function budToLayout(
   store: BuildahStore,
-  options: { dockerfile: string; contextDir: string; layoutDir: string; cache: boolean; name: string; timeoutMs: number },
+  options: {
+    dockerfile: string;
+    contextDir: string;
+    layoutDir: string;
+    cache: boolean;
+    name: string;
+    timeoutMs: number;
+    /** Default: the Bun builder and glibc runtime images above. */
+    buildArgs?: Record<string, string>;
+    /** "none" proves no RUN step reaches the network. */
+    network?: "none";
+  },
 ): Promise<BudResult> {
+  const buildArgs = options.buildArgs ?? { BUILDER_IMAGE, RUNTIME_IMAGE };
   const list = `localhost/aotpack-bench-${options.name}:latest`;
   const t0 = performance.now();
   await store.buildah(
@@ -150,13 +173,14 @@ export async function budToLayout(
       "--platform", "linux/amd64,linux/arm64",
       "--manifest", list,
       "--pull=never",
-      "--isolation", "chroot",
+      // chroot isolation shares the host's network; only oci isolation can take it away.
+      "--isolation", options.network ? "oci" : "chroot",
       "--layers",
       ...(options.cache ? [] : ["--no-cache"]),
+      ...(options.network ? ["--network", options.network] : []),
       // Debian's buildah 1.28 does not set BUILDPLATFORM itself (the Dockerfile header says so).
       "--build-arg", "BUILDPLATFORM=linux/amd64",
-      "--build-arg", `BUILDER_IMAGE=${BUILDER_IMAGE}`,
-      "--build-arg", `RUNTIME_IMAGE=${RUNTIME_IMAGE}`,
+      ...Object.entries(buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]),
       "-f", options.dockerfile,
       options.contextDir,
     ],

@@ -5,7 +5,10 @@
  *   npm run bench                      full run (~20 min on 2 cores) → docs/benchmarks.md
  *   npm run bench -- --quick           CI smoke run (~4 min) → bench/results/quick.md
  *   npm run bench -- --only=runtime    some sections only (builds, dockerfile, sizes, runtime,
- *                                      registry, compile, meaning) → bench/results/partial.md
+ *                                      registry, compile, dotnet, meaning) → bench/results/partial.md
+ *   npm run bench -- --only=dotnet --merge   the same, merged into docs/benchmarks.md: each section run
+ *                                      replaces the one of the same title, its headline lines replace theirs
+ * --quick skips the .NET section (two NativeAOT compiles and an SDK image take minutes, not seconds).
  *
  * The run fails (exit 1) only when a benchmark breaks (an exception or a wrong result: a server
  * answering wrongly, an image missing a platform); timings and goals are reported, never enforced.
@@ -35,6 +38,8 @@ import { fmtStats, machineInfo, mdTable, ratio, stats, type Stats } from "./lib.
 import { runPushBench } from "./push.ts";
 import { incrementalPushBytes, registryTimes } from "./registry-bench.ts";
 import { measureRuntime, type RuntimeResult } from "./runtime.ts";
+import { dotnetSection } from "./dotnet.ts";
+import { mergeReport } from "./merge.ts";
 
 const run = promisify(execFile);
 
@@ -42,11 +47,12 @@ const quick = process.argv.includes("--quick");
 /** `--only=builds,runtime`: run some sections (a development aid; writes bench/results/partial.md). */
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = onlyArg ? new Set(onlyArg.split(",")) : undefined;
-const SECTION_KEYS = ["builds", "dockerfile", "sizes", "runtime", "registry", "compile", "meaning"];
+const SECTION_KEYS = ["builds", "dockerfile", "sizes", "runtime", "registry", "compile", "dotnet", "meaning"];
+const merge = process.argv.includes("--merge");
 const inCI = process.env.CI === "true";
 const PROJECT = join(REPO, "examples", "todo-api");
 const PLATFORMS = "linux/amd64,linux/arm64";
-const OUTPUT = only
+const OUTPUT = only && !merge
   ? join(REPO, "bench", "results", "partial.md")
   : quick
     ? join(REPO, "bench", "results", "quick.md")
@@ -55,6 +61,8 @@ const OUTPUT = only
 const N = quick
   ? { cold: 1, warm: 1, change: 1, budCold: 1, budWarm: 1, starts: 3, wrkSeconds: 1, warmupSeconds: 0, registry: 1, pushMb: 8, layerMb: 16 }
   : { cold: 3, warm: 3, change: 2, budCold: 2, budWarm: 2, starts: 20, wrkSeconds: 5, warmupSeconds: 1, registry: 3, pushMb: 50, layerMb: 100 };
+/** .NET: each cold NativeAOT build compiles twice (about a minute per platform), so fewer repeats. */
+const DOTNET_N = { cold: 1, warm: 2, budCold: 1, budWarm: 1 };
 
 const GOALS = { warmSeconds: 2, coldSeconds: 10, layeredPushFraction: 0.01 };
 /** The post's figures (see docs/benchmarks.md's sources). */
@@ -586,6 +594,8 @@ async function meaning(s: State): Promise<string> {
 
 // ---- the run ---------------------------------------------------------------------------------
 
+const DOTNET_TITLE = "6. .NET NativeAOT: aotpack build vs the post's fixed Dockerfile";
+
 async function writeAtomic(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
@@ -621,6 +631,12 @@ async function main(): Promise<void> {
     await section("runtime", "3. Runtime", () => runtime(s));
     await section("registry", "4. Registry", () => registry(s));
     await section("compile", "Compile and layering", () => compileAndLayering(s));
+    if (quick) parts.push({ title: DOTNET_TITLE, body: "Skipped in --quick: run `npm run bench -- --only=dotnet --merge`." });
+    else {
+      await section("dotnet", DOTNET_TITLE, () =>
+        dotnetSection({ work: s.work, seed: s.seed, ...DOTNET_N, ...(s.cold ? { bunLayout: s.cold.layout } : {}), log, headline: s.headline }),
+      );
+    }
     await section("meaning", "5. What these numbers mean", () => meaning(s));
 
     const info = machineInfo();
@@ -654,7 +670,11 @@ async function main(): Promise<void> {
       "",
       ...parts.flatMap((p) => [`## ${p.title}`, "", p.body, ""]),
     ].join("\n");
-    await writeAtomic(OUTPUT, doc);
+    if (merge) {
+      if (!only) throw new Error("--merge goes with --only=<sections>");
+      const existing = await readFile(OUTPUT, "utf8");
+      await writeAtomic(OUTPUT, mergeReport(existing, { parts, headline: s.headline, note: `Sections ${parts.map((p) => `"${p.title}"`).join(", ")} from \`npm run bench -- --only=${onlyArg} --merge\` on ${startedAt.toISOString()}.` }));
+    } else await writeAtomic(OUTPUT, doc);
     log(`wrote ${OUTPUT}`);
     process.stdout.write(`${s.headline.map((h) => `- ${h}`).join("\n")}\n`);
     if (s.failures.length) {

@@ -12,8 +12,9 @@ Writes a Dockerfile and .dockerignore into the project, rendered from the same p
 $BUILDPLATFORM and cross-compiles for $TARGETARCH: nothing is emulated.
 
   --force                 overwrite an existing Dockerfile/.dockerignore
-  --builder-image IMG     builder image (default oven/bun:<bun version>)
-  --runtime-image IMG     final base (default gcr.io/distroless/cc-debian12:nonroot)
+  --builder-image IMG     builder image (default oven/bun:<bun version>; .NET: mcr.microsoft.com/dotnet/sdk:<version>)
+  --runtime-image IMG     final base (default gcr.io/distroless/cc-debian12:nonroot;
+                          .NET: mcr.microsoft.com/dotnet/runtime-deps:<version>-noble-chiseled[-extra])
   --stdout                print the Dockerfile instead of writing files
   (and build's --platform, --entry, --runtime, --layout, --port, --user, -e)`;
 
@@ -46,8 +47,14 @@ export async function runDockerfile(argv: string[], ctx: CommandContext): Promis
   const project = await (await import("../build/config.ts")).loadProject(resolve(cmd.build.projectDir));
   if (!cmd.build.platforms && !project.config.platforms) cmd.build.platforms = parsePlatformList("linux/amd64,linux/arm64");
   const o = await resolveBuildOptions(cmd.build);
+  if (o.runtime === "dotnet-aot") {
+    const { renderDotnetDockerfile } = await import("../dockerfile/render-dotnet.ts");
+    const { dotnetDockerfilePlan } = await import("../dockerfile/dotnet-project.ts");
+    const shared = { appName: o.appName, platforms: o.platforms, port: o.port, user: o.user ?? DEFAULT_USER, env: o.env, sdkImage: own["builder-image"], runtimeImage: own["runtime-image"] };
+    return emit(renderDotnetDockerfile(await dotnetDockerfilePlan(o.project.dir, shared)));
+  }
   if (o.runtime !== "bun" && o.runtime !== "node") {
-    throw new UsageError(`aotpack dockerfile renders bun and node projects; ${o.runtime} projects use 'aotpack lint --fix' on their own Dockerfile`);
+    throw new UsageError(`aotpack dockerfile renders bun, node and NativeAOT .NET projects, not ${o.runtime}`);
   }
   const entry = relative(o.project.dir, await resolveEntry(o.project.dir, o.entry));
   const plan: Parameters<typeof renderDockerfile>[0] = {
@@ -64,15 +71,18 @@ export async function runDockerfile(argv: string[], ctx: CommandContext): Promis
   };
   if (own["builder-image"]) plan.builderImage = own["builder-image"];
   if (own["runtime-image"]) plan.runtimeImage = own["runtime-image"];
-  const rendered = renderDockerfile(plan);
-  if (own.stdout) {
-    ctx.io.stdout.write(rendered.dockerfile);
+  return emit(renderDockerfile(plan));
+
+  async function emit(rendered: Awaited<ReturnType<typeof renderDockerfile>>): Promise<number> {
+    if (own.stdout) {
+      ctx.io.stdout.write(rendered.dockerfile);
+      return 0;
+    }
+    const written = await writeRenderedDockerfile(o.project.dir, rendered, { overwrite: own.force ?? false });
+    if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ written })}\n`);
+    else for (const w of written) ctx.io.stdout.write(`wrote ${w}\n`);
     return 0;
   }
-  const written = await writeRenderedDockerfile(o.project.dir, rendered, { overwrite: own.force ?? false });
-  if (ctx.json) ctx.io.stdout.write(`${JSON.stringify({ written })}\n`);
-  else for (const w of written) ctx.io.stdout.write(`wrote ${w}\n`);
-  return 0;
 }
 
 export const LINT_HELP = `Usage: aotpack lint [Dockerfile…] [--fix] [--json]

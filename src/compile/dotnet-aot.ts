@@ -19,7 +19,7 @@ export interface CsprojFacts {
   invariantGlobalization: boolean;
 }
 
-function property(xml: string, name: string): string | undefined {
+export function property(xml: string, name: string): string | undefined {
   const m = new RegExp(`<${name}>\\s*([^<]*?)\\s*</${name}>`, "i").exec(xml);
   return m?.[1];
 }
@@ -88,6 +88,14 @@ export async function checkDotnetToolchain(platform: Platform, fileExists = (p: 
   return problems;
 }
 
+/**
+ * What an x86_64 host adds to `dotnet publish` for arm64: clang as the cross linker driver, GNU ld, and the
+ * aarch64 objcopy for stripping symbols (a property, so the host's objcopy is never replaced). No SysRoot:
+ * Debian's cross libc.so is a linker script naming absolute paths, which SysRoot would prefix twice.
+ * `aotpack dockerfile` renders the same properties.
+ */
+export const ARM64_CROSS_PROPERTIES = ["-p:CppCompilerAndLinker=clang", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy"] as const;
+
 /** MSBuild arguments for one target: RID, and for arm64 the cross linker and its objcopy. */
 export function publishArguments(csproj: string, platform: Platform, outDir: string): string[] {
   const rid = RID[platform.architecture];
@@ -96,7 +104,7 @@ export function publishArguments(csproj: string, platform: Platform, outDir: str
   // project's obj/ (project.assets.json), and the user's source tree stays clean.
   const args = ["publish", csproj, "-c", "Release", "-r", rid, "-o", outDir, "--artifacts-path", join(outDir, "..", "artifacts"), "-p:PublishAot=true", "-p:UseAppHost=true", "--nologo"];
   if (platform.architecture === "arm64" && process.arch !== "arm64") {
-    args.push("-p:CppCompilerAndLinker=clang", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy");
+    args.push(...ARM64_CROSS_PROPERTIES);
   }
   return args;
 }

@@ -359,7 +359,7 @@ function insertDotnetArch(model: DockerfileModel, cmd: DotnetCommand): TextEdit 
 
 // ---------------------------------------------------------------- AOT004
 
-const CROSS_PACKAGES = ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "binutils-aarch64-linux-gnu"] as const;
+export const CROSS_PACKAGES = ["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross", "binutils-aarch64-linux-gnu"] as const;
 
 function ruleCrossToolchain(ctx: Ctx): void {
   if (!ctx.nativeAot) return;

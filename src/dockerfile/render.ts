@@ -197,6 +197,6 @@ function shellQuote(s: string): string {
 }
 
 /** ENV values are double-quoted; `$` is escaped so the value is taken literally, not expanded by the builder. */
-function quoteEnvValue(value: string): string {
+export function quoteEnvValue(value: string): string {
   return `"${value.replace(/[\\"$]/g, (c) => `\\${c}`)}"`;
 }
