@@ -12,7 +12,7 @@ import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } 
 import { compilerFor } from "../compile/index.ts";
 import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
 import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
-import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
+import { createLayer, layerFromBlobFile, epochToIso, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
 import { sha256File, writeFileAtomic } from "../oci/fs-util.ts";
@@ -24,6 +24,7 @@ import type { Digest } from "../oci/digest.ts";
 import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
 import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
+import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
 
 const run = promisify(execFile);
 
@@ -111,7 +112,13 @@ interface ResolvedOptions {
   user: string | undefined;
   files: string[];
   epoch: number;
+  epochSource: EpochSource | "option";
   cache: boolean;
+}
+
+async function epochFor(dir: string): Promise<{ epoch: number; epochSource: EpochSource }> {
+  const { epoch, source } = await defaultSourceDateEpoch(dir);
+  return { epoch, epochSource: source };
 }
 
 /** Flags override the project file; the file overrides the defaults. */
@@ -136,7 +143,7 @@ export async function resolveBuildOptions(options: BuildOptions): Promise<Resolv
     env: { ...(cfg.env ?? {}), ...(options.env ?? {}) },
     user: options.user ?? cfg.user,
     files: options.files ?? cfg.files ?? [],
-    epoch: options.sourceDateEpoch ?? envSourceDateEpoch(),
+    ...(options.sourceDateEpoch !== undefined ? { epoch: options.sourceDateEpoch, epochSource: "option" as const } : await epochFor(projectDir)),
     cache: options.cache ?? true,
   };
 }
@@ -317,6 +324,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const o = await resolveBuildOptions(options);
   const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
   const baseSpec = parseBaseSpec(o.base);
+  reporter.info(describeEpoch(o.epoch, o.epochSource));
   const git = await gitFacts(o.project.dir);
   const extra = await matchProjectFiles(o.project.dir, o.files);
   for (const s of extra.skippedSecrets) {

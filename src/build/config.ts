@@ -3,7 +3,7 @@
  * merged under the command-line flags. Unknown keys are errors that name the key, so a
  * typo never silently builds something else.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UsageError, errorMessage } from "../errors.ts";
 import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
@@ -125,6 +125,10 @@ async function readJson(path: string): Promise<unknown | undefined> {
 
 /** Read package.json and aotpack.config.json from a project directory. Having both configs is an error. */
 export async function loadProject(dir: string): Promise<LoadedProject> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    throw new UsageError(`project directory ${dir} ${st ? "is not a directory" : "does not exist"}`, { hint: "pass the folder that holds package.json (default: the current directory)" });
+  }
   const pkgPath = join(dir, "package.json");
   const pkg = (await readJson(pkgPath)) as Record<string, unknown> | undefined;
   const filePath = join(dir, "aotpack.config.json");

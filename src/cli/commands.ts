@@ -30,7 +30,7 @@ on a minimal base, and writes one multi-platform image index.
 
   --platform LIST        target platforms, comma separated (or aotpack.platforms)
   -o, --output SPEC      oci:DIR[:tag] | oci-archive:FILE[:tag] | docker-archive:FILE[:tag] | registry:REF
-                         (repeatable; default oci:dist/<name>:<tag>)
+                         (repeatable; default oci:out/<name>:<tag>; out/ is not dist/, which npm ships)
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
   --runtime bun|node     compiler: Bun single-file executable (default) or Node SEA
@@ -52,7 +52,7 @@ on a minimal base, and writes one multi-platform image index.
   --insecure-registry H  allow plain HTTP / unverified TLS for this registry (repeatable)
   --json                 print the result as JSON
 
-SOURCE_DATE_EPOCH (default 0) fixes every timestamp: same inputs, same digests.`;
+SOURCE_DATE_EPOCH fixes every timestamp (default: the last git commit's time, else 0): same inputs, same digests.`;
 
 async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   const cmd = buildCommand(argv);
@@ -61,7 +61,7 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   const appName = appNameFor(project, basename(resolve(cmd.build.projectDir)));
   const tag = cmd.tag ?? `${appName}:latest`;
   const tagOnly = tag.includes(":") ? tag.slice(tag.lastIndexOf(":") + 1) : "latest";
-  const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:dist/${appName}:${tagOnly}`)];
+  const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:out/${appName}:${tagOnly}`)];
   // Fail on what can be known before compiling anything.
   const platforms = cmd.build.platforms ?? (project.config.platforms ? parsePlatformList(project.config.platforms.join(",")) : []);
   checkOutputs(outputs, platforms, cmd.dockerPlatform);
