@@ -45,7 +45,8 @@ on a minimal base, and writes one multi-platform image index.
   --no-cache             recompile and re-layer even when inputs are unchanged
   --no-minify            do not minify the bundle
   --baseline             amd64: Bun's baseline runtime for CPUs without AVX2
-  --verify               run 'aotpack verify' on the result
+  --verify               run 'aotpack verify' on the result, with aotpack.verify's checks
+  --http, --expect-*, --timeout, --grace, --isolation   verify's check flags, for --verify
   --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
   --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock; commit it)
   --update-lock          re-resolve deb: bases from the mirror and rewrite the lock's pins
@@ -86,8 +87,9 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     const first = published.find((p) => !p.output.startsWith("docker-archive:"));
     if (!first) throw new UsageError("--verify needs an oci:, oci-archive: or registry: output to run");
     const target = first.output.startsWith("registry:") ? first.output : withTag(first.output, tagOnly);
-    const verifyArgs = [target, "--platform", "all", ...cmd.insecureRegistries.flatMap((r) => ["--insecure-registry", r])];
-    verifyReport = await verifyFromArgs(verifyArgs, { ...ctx, io: { ...ctx.io, stdout: ctx.io.stderr } }, project.config.verify);
+    const verifyArgs = [target, "--platform", "all", ...cmd.verifyArgs, ...cmd.insecureRegistries.flatMap((r) => ["--insecure-registry", r])];
+    const checks = { checks: project.config.verify ?? [], source: `${project.configSource ?? "package.json"} aotpack.verify` };
+    verifyReport = await verifyFromArgs(verifyArgs, { ...ctx, io: { ...ctx.io, stdout: ctx.io.stderr } }, checks);
   }
   if (ctx.json) {
     ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);

@@ -52,8 +52,21 @@ export const GLOBAL = {
   help: { type: "boolean", short: "h" },
 } as const satisfies Options;
 
+/** The flags that shape verify's checks and run; build --verify forwards exactly these. */
+export const VERIFY_CHECK_FLAGS = {
+  http: { type: "string", multiple: true },
+  "expect-status": { type: "string", multiple: true },
+  "expect-json-type": { type: "string", multiple: true },
+  "expect-content-type": { type: "string", multiple: true },
+  "expect-body": { type: "string", multiple: true },
+  timeout: { type: "string" },
+  grace: { type: "string" },
+  isolation: { type: "string" },
+} as const satisfies Options;
+
 export const BUILD_FLAGS = {
   ...GLOBAL,
+  ...VERIFY_CHECK_FLAGS,
   platform: { type: "string" },
   tag: { type: "string", short: "t" },
   output: { type: "string", short: "o", multiple: true },
@@ -83,12 +96,16 @@ export interface BuildCommand {
   tag?: string;
   dockerPlatform?: Platform;
   verify: boolean;
+  /** verify's check flags as given, in order, for --verify. */
+  verifyArgs: string[];
   json: boolean;
   insecureRegistries: string[];
 }
 
 export function buildCommand(argv: string[]): BuildCommand {
   const { values, positionals } = parse(argv, BUILD_FLAGS);
+  const verifyArgs = verifyFlagsIn(argv);
+  if (verifyArgs.length && !values.verify) throw new UsageError(`${verifyArgs[0]} needs --verify`, { hint: "build … --verify --http 'GET /todos 200'" });
   if (positionals.length > 1) throw new UsageError(`build takes one project directory (got ${positionals.join(" ")})`);
   const build: Omit<BuildOptions, "reporter"> = { projectDir: positionals[0] ?? "." };
   if (values.platform !== undefined) build.platforms = parsePlatformList(values.platform);
@@ -118,12 +135,23 @@ export function buildCommand(argv: string[]): BuildCommand {
     build,
     outputs: (values.output ?? []).map(parseOutputSpec),
     verify: values.verify ?? false,
+    verifyArgs,
     json: values.json ?? false,
     insecureRegistries: values["insecure-registry"] ?? [],
   };
   if (values.tag !== undefined) cmd.tag = values.tag;
   if (values["docker-platform"] !== undefined) cmd.dockerPlatform = parsePlatform(values["docker-platform"]);
   return cmd;
+}
+
+/** verify's flags in argv, in their order (order matters: --expect-* refines the --http before it). */
+function verifyFlagsIn(argv: string[]): string[] {
+  const { tokens } = parseArgs({ args: argv, options: BUILD_FLAGS, allowPositionals: true, strict: false, tokens: true });
+  const out: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === "option" && t.name in VERIFY_CHECK_FLAGS && t.value !== undefined) out.push(`--${t.name}`, t.value);
+  }
+  return out;
 }
 
 /** `--platform all` or a comma list. */
