@@ -36,7 +36,7 @@ on a minimal base, and writes one multi-platform image index.
   --runtime bun|node     compiler: Bun single-file executable (default) or Node SEA
   --layout single-file|layered   one layer, or runtime and app in separate layers
   --compression gzip|zstd|none   layer compression (default gzip; zstd needs Node >= 22.15)
-  --entry FILE           entry file (else aotpack.entry, bin, main, exports of package.json)
+  --entry FILE           entry file (else aotpack.entry, bin, main, module, exports, scripts.start, src/index.ts)
   --port N               exposed port and PORT env (default 8080)
   -e, --env K=V          extra environment (repeatable)
   --user UID[:GID]       user to run as (default non-root 65532:65532)
