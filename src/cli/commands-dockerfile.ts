@@ -15,7 +15,7 @@ $BUILDPLATFORM and cross-compiles for $TARGETARCH: nothing is emulated.
   --builder-image IMG     builder image (default oven/bun:<bun version>)
   --runtime-image IMG     final base (default gcr.io/distroless/cc-debian12:nonroot)
   --stdout                print the Dockerfile instead of writing files
-  (and build's --platform, --entry, --runtime, --layout, --port, --user, -e)`;
+  (and build's --platform, --entry, --runtime bun|node, --layout, --port, --user, -e, --file)`;
 
 export async function runDockerfile(argv: string[], ctx: CommandContext): Promise<number> {
   // Pull out our own flags, then let build's parser handle the shared ones (one source of truth).
@@ -62,6 +62,10 @@ export async function runDockerfile(argv: string[], ctx: CommandContext): Promis
     bunVersion: installedBun().version,
     minify: cmd.build.minify ?? true,
   };
+  if (o.runtime === "node") plan.nodeVersion = (await import("../compile/node-sea.ts")).NODE_SEA_VERSION;
+  // The same files build ships (secret-looking ones stay out, as there).
+  const files = (await (await import("../build/files.ts")).matchProjectFiles(o.project.dir, o.files)).files;
+  if (files.length) plan.files = files;
   if (own["builder-image"]) plan.builderImage = own["builder-image"];
   if (own["runtime-image"]) plan.runtimeImage = own["runtime-image"];
   const rendered = renderDockerfile(plan);
