@@ -60,6 +60,8 @@ export interface BuildOptions {
   debianMirror?: string;
   /** Re-resolve deb: bases from the mirror and rewrite aotpack.lock's pins. */
   updateLock?: boolean;
+  /** Refuse a lock that lacks packages the base needs (CI) instead of adding them. */
+  frozenLock?: boolean;
   /** Reuse compiled artifacts and layers keyed by content (default true). */
   cache?: boolean;
   reporter?: BuildReporter;
@@ -383,6 +385,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       };
       if (options.debianMirror) baseOptions.mirror = options.debianMirror;
       if (options.updateLock) baseOptions.updateLock = true;
+      if (options.frozenLock) baseOptions.frozenLock = true;
       // Bases resolve one at a time: platforms share the suite's index files and cache.
       const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions));
       reporter.step(p, "base", "done", base.name);

@@ -50,6 +50,7 @@ on a minimal base, and writes one multi-platform image index.
   --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
   --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock; commit it)
   --update-lock          re-resolve deb: bases from the mirror and rewrite the lock's pins
+  --frozen-lock          CI: fail when the lock lacks a package the base needs (default: add it and say so)
   --insecure-registry H  allow plain HTTP / unverified TLS for this registry (repeatable)
   --json                 print the result as JSON
 

@@ -87,6 +87,7 @@ export const BUILD_FLAGS = {
   "debian-mirror": { type: "string" },
   lockfile: { type: "string" },
   "update-lock": { type: "boolean" },
+  "frozen-lock": { type: "boolean" },
   "insecure-registry": { type: "string", multiple: true },
 } as const satisfies Options;
 
@@ -128,6 +129,8 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values["debian-mirror"] !== undefined) build.debianMirror = values["debian-mirror"];
   if (values.lockfile !== undefined) build.lockfile = values.lockfile;
   if (values["update-lock"]) build.updateLock = true;
+  if (values["frozen-lock"]) build.frozenLock = true;
+  if (build.updateLock && build.frozenLock) throw new UsageError("--update-lock and --frozen-lock contradict each other");
   if (values.tag !== undefined && !/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/.test(values.tag)) {
     throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
   }
