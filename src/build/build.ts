@@ -24,6 +24,7 @@ import type { Digest } from "../oci/digest.ts";
 import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
 import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
+import { checkBaseCanRun, checkNoNativeAddons } from "./preflight.ts";
 import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
 
 const run = promisify(execFile);
@@ -327,6 +328,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
   const baseSpec = parseBaseSpec(o.base);
   reporter.info(describeEpoch(o.epoch, o.epochSource));
+  if (o.runtime !== "dotnet-aot") await checkNoNativeAddons(o.project.dir);
   const git = await gitFacts(o.project.dir);
   const extra = await matchProjectFiles(o.project.dir, o.files);
   for (const s of extra.skippedSecrets) {
@@ -375,6 +377,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         throw err;
       }
       const { artifact } = compiled;
+      checkBaseCanRun(baseSpec.kind, artifact.elf, p);
       reporter.step(p, "compile", compiled.fromCache ? "cached" : "done", `${(artifact.compileMs / 1000).toFixed(1)}s`);
 
       reporter.step(p, "base", "start", o.base);
