@@ -30,7 +30,7 @@ export interface ProjectConfig {
 /** The same shape verify takes; kept as one type so the config and the API cannot drift. */
 export type HttpCheckConfig = HttpCheck;
 
-const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody"]);
+export const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody"]);
 
 function isCheck(v: unknown): boolean {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
@@ -47,7 +47,7 @@ function isCheck(v: unknown): boolean {
   );
 }
 
-const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
+export const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   entry: (v) => typeof v === "string" && v.length > 0,
   platforms: (v) => Array.isArray(v) && v.every((p) => typeof p === "string"),
   base: (v) => typeof v === "string" && v.length > 0,
@@ -63,7 +63,7 @@ const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   verify: (v) => Array.isArray(v) && v.every(isCheck),
 };
 
-const EXPECTED: Record<keyof ProjectConfig, string> = {
+export const EXPECTED: Record<keyof ProjectConfig, string> = {
   entry: "a file path",
   platforms: 'a list like ["linux/amd64", "linux/arm64"]',
   base: 'a base such as "deb:bookworm", "scratch" or a registry reference',
