@@ -24,7 +24,7 @@ import type { Digest } from "../oci/digest.ts";
 import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
 import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
-import { checkBaseCanRun, checkNoNativeAddons } from "./preflight.ts";
+import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
 import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
 
 const run = promisify(execFile);
@@ -331,6 +331,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   if (o.runtime !== "dotnet-aot") await checkNoNativeAddons(o.project.dir);
   const git = await gitFacts(o.project.dir);
   const extra = await matchProjectFiles(o.project.dir, o.files);
+  for (const dir of await unshippedAssetDirs(o.project.dir, extra.files)) {
+    reporter.warn(`${dir}/ is not shipped: if the app serves or reads it, add "files": ["${dir}/**"] to aotpack's config (or --file '${dir}/**')`);
+  }
   for (const s of extra.skippedSecrets) {
     reporter.warn(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
   }

@@ -39,3 +39,17 @@ test("a dependency with a native addon (.node / binding.gyp) fails the build wit
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("asset folders the code may serve but the image would not ship are named (public/, static/, views/…)", async () => {
+  const { unshippedAssetDirs } = await import("./preflight.ts");
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-assets-"));
+  try {
+    await mkdir(join(dir, "public"), { recursive: true });
+    await writeFile(join(dir, "public", "index.html"), "<p>hi</p>");
+    await mkdir(join(dir, "src"), { recursive: true });
+    assert.deepEqual(await unshippedAssetDirs(dir, []), ["public"]);
+    assert.deepEqual(await unshippedAssetDirs(dir, ["public/index.html"]), []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -45,3 +45,19 @@ export async function checkNoNativeAddons(projectDir: string): Promise<void> {
     hint: "use a built-in instead (bun:sqlite with the Bun runtime, node:sqlite with --runtime node) or a pure-JavaScript package",
   });
 }
+
+/** Folders that by convention hold files the server reads at runtime (Express/Hono/Fastify static, templates). */
+const ASSET_DIRS = ["public", "static", "assets", "views", "templates"];
+
+/**
+ * A cheap heuristic, not an analysis of the code: a conventional asset folder with files in it,
+ * none of which the build ships (`files`). The build warns; it cannot know the code reads them.
+ */
+export async function unshippedAssetDirs(projectDir: string, shipped: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const dir of ASSET_DIRS) {
+    const entries = await readdir(join(projectDir, dir)).catch(() => []);
+    if (entries.length && !shipped.some((f) => f.startsWith(`${dir}/`))) out.push(dir);
+  }
+  return out;
+}
