@@ -347,7 +347,7 @@ async function sizes(s: State): Promise<string> {
           const v: Variant = { runtime, layout, compression, base: "deb:bookworm" };
           if (variantName(v) !== variantName(DEFAULT_VARIANT)) variants.push(v);
         }
-    variants.push({ ...DEFAULT_VARIANT, base: "scratch" }, { ...DEFAULT_VARIANT, layout: "layered", base: "scratch" });
+    // No scratch variants: build refuses scratch under a dynamically linked executable (it cannot start).
   }
   // zstd needs Node >= 22.15: run those builds under the Node the SEA compiler already caches.
   const [major = 0, minor = 0] = process.versions.node.split(".").map(Number);

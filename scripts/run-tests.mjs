@@ -31,7 +31,13 @@ if (files.length === 0) {
 }
 const result = spawnSync(
   process.execPath,
-  ["--import", "tsx", "--test", "--test-concurrency=1", ...passthrough, ...files],
+  [
+    "--import", "tsx", "--test", "--test-concurrency=1",
+    // TAP on stdout (its closing summary is what CI reads) and a line per test start/finish on stderr.
+    "--test-reporter=tap", "--test-reporter-destination=stdout",
+    `--test-reporter=${new URL("./progress-reporter.mjs", import.meta.url).href}`, "--test-reporter-destination=stderr",
+    ...passthrough, ...files,
+  ],
   { stdio: "inherit" },
 );
 process.exit(result.status ?? 1);

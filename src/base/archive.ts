@@ -3,6 +3,7 @@
  * per architecture, and verified .deb files, all cached (indexes and debs by sha256,
  * so a cache hit is re-checked against the signed chain, never trusted by name).
  */
+import { formatBytes } from "../bytes.ts";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -150,7 +151,7 @@ export class DebianArchive {
       const byHash = `${this.mirror}/dists/${this.suite}/main/binary-${arch}/by-hash/SHA256/${want.sha256}`;
       const plain = `${this.mirror}/dists/${this.suite}/${rel}`;
       const verifier = () => new DigestVerifier(`sha256:${want.sha256}`, want.size, `Packages index ${rel} of ${this.suite}`);
-      this.#progress(`fetching ${plain}`);
+      this.#progress(`fetching ${plain} (${formatBytes(want.size)})`);
       if (release.acquireByHash) {
         try {
           await downloadToFile(byHash, file, { verifier: verifier() });
@@ -182,7 +183,7 @@ export class DebianArchive {
     if (await fileMatches(file, record.sha256, record.size)) return file;
     if (record.filename.split("/").includes("..")) throw new AotpackError(`Packages entry of ${record.name} has an unsafe Filename ${record.filename}`);
     const url = `${this.mirror}/${record.filename}`;
-    this.#progress(`fetching ${record.name} ${record.version} (${record.architecture})`);
+    this.#progress(`fetching ${record.name} ${record.version} (${record.architecture}, ${formatBytes(record.size)})`);
     await downloadToFile(url, file, {
       verifier: new DigestVerifier(`sha256:${record.sha256}`, record.size, `${record.name}_${record.version}_${record.architecture}.deb`),
     });

@@ -22,6 +22,8 @@ export interface DebianBaseOptions {
   lockfile?: string;
   /** Re-resolve from the mirror and rewrite this architecture's pins. */
   updateLock?: boolean;
+  /** Refuse, rather than add, packages the lock lacks. */
+  frozenLock?: boolean;
   keyring?: string;
   /** Shared between the platforms of one build so the InRelease is fetched once. */
   archive?: DebianArchive;
@@ -68,11 +70,19 @@ export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase>
     },
   );
   const sliced = await resolver.resolve();
+  const releaseDate = release.date ?? "";
   if (pinned && o.lockfile) {
-    for (const record of sliced.packages) if (!pinned.has(record.name)) checkPinned(o.lockfile, o.arch, undefined, record.name, record);
+    // Pinned packages were checked exactly above. New ones (another runtime needs libstdc++) are
+    // added, as npm install adds to package-lock.json; --frozen-lock refuses them, as npm ci does.
+    const added = sliced.packages.filter((r) => !pinned.has(r.name));
+    if (o.frozenLock) for (const record of added) checkPinned(o.lockfile, o.arch, undefined, record.name, record);
+    if (added.length) {
+      const kept = (lock?.debian.architectures[o.arch] ?? []).filter((p) => sliced.packages.some((r) => r.name === p.name)).length;
+      await updateLockfile(o.lockfile, o.suite, lock?.debian.release ?? releaseDate, o.arch, sliced.packages);
+      o.onProgress?.(`aotpack.lock: added ${added.map((r) => `${r.name} ${r.version}`).join(", ")} for ${o.arch} (the base now needs them; ${kept} pins kept; commit the lock)`);
+    }
   }
   const hasLib64 = sliced.entries.some((e) => e.path.startsWith("/usr/lib64/"));
-  const releaseDate = release.date ?? "";
   if (o.lockfile && !pinned) await updateLockfile(o.lockfile, o.suite, releaseDate, o.arch, sliced.packages);
   return { entries: [...skeletonEntries({ hasLib64 }), ...sliced.entries], packages: sliced.packages, releaseDate };
 }

@@ -97,6 +97,8 @@ export interface ResolveBaseOptions {
   lockfile?: string;
   /** Re-resolve from the mirror and rewrite the lock's pins for this architecture. */
   updateLock?: boolean;
+  /** CI: refuse a lock that lacks packages the base needs instead of extending it (npm ci's rule). */
+  frozenLock?: boolean;
   /** Debian mirror; else the host's apt sources; else http://deb.debian.org/debian. */
   mirror?: string;
   /** Root of aotpack's caches (default cacheRoot()): debs/ and debian/ go under it. */
@@ -199,6 +201,7 @@ async function resolveDebianBase(
       ...(req.elf ? { elf: req.elf } : {}),
       ...(options.lockfile ? { lockfile: options.lockfile } : {}),
       ...(options.updateLock ? { updateLock: true } : {}),
+      ...(options.frozenLock ? { frozenLock: true } : {}),
       ...(options.keyring ? { keyring: options.keyring } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });

@@ -195,7 +195,12 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
     pinned.debian.architectures.amd64 = pinned.debian.architectures.amd64.filter((p) => p.name !== "ca-certificates");
     libc.sha256 = real!.libc6.sha256;
     await writeFile(lockfile, JSON.stringify(pinned));
-    await assert.rejects(build(m, { lockfile }), /aotpack\.lock has no ca-certificates for amd64/);
+    // --frozen-lock (CI) refuses it; otherwise the lock is extended, and the build says so.
+    await assert.rejects(build(m, { lockfile, frozenLock: true }), /aotpack\.lock has no ca-certificates for amd64/);
+    const said: string[] = [];
+    await build(m, { lockfile, onProgress: (msg) => said.push(msg) });
+    assert.ok(said.some((msg) => /aotpack\.lock: added ca-certificates .* for amd64/.test(msg)), said.join("\n"));
+    assert.equal(await readFile(lockfile, "utf8"), written);
 
     // --update-lock re-pins from the mirror.
     await build(m, { lockfile, updateLock: true });

@@ -10,7 +10,8 @@ import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } 
 import { compilerFor } from "../compile/index.ts";
 import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
 import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
-import { sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
+import { epochToIso, type LayerEntry } from "../oci/layer.ts";
+
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
 import { sha256File } from "../oci/fs-util.ts";
@@ -24,6 +25,9 @@ import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
 import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact } from "./build-cache.ts";
 import { redactVcsUrl } from "../redact.ts";
+
+import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
+import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
 
 const run = promisify(execFile);
 
@@ -61,6 +65,9 @@ export interface BuildOptions {
   updateLock?: boolean;
   /** Registries reached over plain HTTP or unverified TLS (the pull of a registry base). */
   insecureRegistries?: string[];
+
+  /** Refuse a lock that lacks packages the base needs (CI) instead of adding them. */
+  frozenLock?: boolean;
   /** Reuse compiled artifacts and layers keyed by content (default true). */
   cache?: boolean;
   reporter?: BuildReporter;
@@ -113,7 +120,13 @@ interface ResolvedOptions {
   user: string | undefined;
   files: string[];
   epoch: number;
+  epochSource: EpochSource | "option";
   cache: boolean;
+}
+
+async function epochFor(dir: string): Promise<{ epoch: number; epochSource: EpochSource }> {
+  const { epoch, source } = await defaultSourceDateEpoch(dir);
+  return { epoch, epochSource: source };
 }
 
 /** Flags override the project file; the file overrides the defaults. */
@@ -138,7 +151,7 @@ export async function resolveBuildOptions(options: BuildOptions): Promise<Resolv
     env: { ...(cfg.env ?? {}), ...(options.env ?? {}) },
     user: options.user ?? cfg.user,
     files: options.files ?? cfg.files ?? [],
-    epoch: options.sourceDateEpoch ?? envSourceDateEpoch(),
+    ...(options.sourceDateEpoch !== undefined ? { epoch: options.sourceDateEpoch, epochSource: "option" as const } : await epochFor(projectDir)),
     cache: options.cache ?? true,
   };
 }
@@ -205,8 +218,13 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const o = await resolveBuildOptions(options);
   const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
   const baseSpec = parseBaseSpec(o.base);
+  reporter.info(describeEpoch(o.epoch, o.epochSource));
+  if (o.runtime !== "dotnet-aot") await checkNoNativeAddons(o.project.dir);
   const git = await gitFacts(o.project.dir);
   const extra = await matchProjectFiles(o.project.dir, o.files);
+  for (const dir of await unshippedAssetDirs(o.project.dir, extra.files)) {
+    reporter.warn(`${dir}/ is not shipped: if the app serves or reads it, add "files": ["${dir}/**"] to aotpack's config (or --file '${dir}/**')`);
+  }
   for (const s of extra.skippedSecrets) {
     reporter.warn(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
   }
@@ -253,7 +271,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         throw err;
       }
       const { artifact } = compiled;
-      reporter.step(p, "compile", compiled.fromCache ? "cached" : "done", `${(artifact.compileMs / 1000).toFixed(1)}s`);
+      checkBaseCanRun(baseSpec.kind, artifact.elf, p);
+      // A cached artifact took no time now; its old compile time would read as this build's.
+      if (compiled.fromCache) reporter.step(p, "compile", "cached");
+      else reporter.step(p, "compile", "done", `${(artifact.compileMs / 1000).toFixed(1)} s`);
 
       reporter.step(p, "base", "start", o.base);
       const baseOptions: Parameters<typeof resolveBase>[3] = {
@@ -266,6 +287,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (options.debianMirror) baseOptions.mirror = options.debianMirror;
       if (options.updateLock) baseOptions.updateLock = true;
       if (options.insecureRegistries?.length) baseOptions.registry = { insecureRegistries: options.insecureRegistries };
+
+      if (options.frozenLock) baseOptions.frozenLock = true;
       // Bases resolve one at a time: platforms share the suite's index files and cache.
       const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions));
       reporter.step(p, "base", "done", base.name);

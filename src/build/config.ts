@@ -3,7 +3,7 @@
  * merged under the command-line flags. Unknown keys are errors that name the key, so a
  * typo never silently builds something else.
  */
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UsageError, errorMessage } from "../errors.ts";
 import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
@@ -31,7 +31,7 @@ export interface ProjectConfig {
 /** The same shape verify takes; kept as one type so the config and the API cannot drift. */
 export type HttpCheckConfig = HttpCheck;
 
-const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody"]);
+export const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody"]);
 
 function isCheck(v: unknown): boolean {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
@@ -48,7 +48,7 @@ function isCheck(v: unknown): boolean {
   );
 }
 
-const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
+export const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   entry: (v) => typeof v === "string" && v.length > 0,
   platforms: (v) => Array.isArray(v) && v.every((p) => typeof p === "string"),
   base: (v) => typeof v === "string" && v.length > 0,
@@ -64,7 +64,7 @@ const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   verify: (v) => Array.isArray(v) && v.every(isCheck),
 };
 
-const EXPECTED: Record<keyof ProjectConfig, string> = {
+export const EXPECTED: Record<keyof ProjectConfig, string> = {
   entry: "a file path",
   platforms: 'a list like ["linux/amd64", "linux/arm64"]',
   base: 'a base such as "deb:bookworm", "scratch" or a registry reference',
@@ -127,6 +127,10 @@ async function readJson(path: string): Promise<unknown | undefined> {
 
 /** Read package.json and aotpack.config.json from a project directory. Having both configs is an error. */
 export async function loadProject(dir: string): Promise<LoadedProject> {
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) {
+    throw new UsageError(`project directory ${dir} ${st ? "is not a directory" : "does not exist"}`, { hint: "pass the folder that holds package.json (default: the current directory)" });
+  }
   const pkgPath = join(dir, "package.json");
   const pkg = (await readJson(pkgPath)) as Record<string, unknown> | undefined;
   const filePath = join(dir, "aotpack.config.json");

@@ -16,7 +16,7 @@ $BUILDPLATFORM and cross-compiles for $TARGETARCH: nothing is emulated.
   --runtime-image IMG     final base (default gcr.io/distroless/cc-debian12:nonroot;
                           .NET: mcr.microsoft.com/dotnet/runtime-deps:<version>-noble-chiseled[-extra])
   --stdout                print the Dockerfile instead of writing files
-  (and build's --platform, --entry, --runtime, --layout, --port, --user, -e)`;
+  (and build's --platform, --entry, --runtime bun|node, --layout, --port, --user, -e, --file)`;
 
 export async function runDockerfile(argv: string[], ctx: CommandContext): Promise<number> {
   // Pull out our own flags, then let build's parser handle the shared ones (one source of truth).
@@ -69,6 +69,10 @@ export async function runDockerfile(argv: string[], ctx: CommandContext): Promis
     bunVersion: installedBun().version,
     minify: cmd.build.minify ?? true,
   };
+  if (o.runtime === "node") plan.nodeVersion = (await import("../compile/node-sea.ts")).NODE_SEA_VERSION;
+  // The same files build ships (secret-looking ones stay out, as there).
+  const files = (await (await import("../build/files.ts")).matchProjectFiles(o.project.dir, o.files)).files;
+  if (files.length) plan.files = files;
   if (own["builder-image"]) plan.builderImage = own["builder-image"];
   if (own["runtime-image"]) plan.runtimeImage = own["runtime-image"];
   return emit(renderDockerfile(plan));

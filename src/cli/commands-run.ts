@@ -2,7 +2,9 @@
 import { UsageError } from "../errors.ts";
 import type { HttpCheckConfig } from "../build/config.ts";
 import { parsePlatform } from "../oci/platform.ts";
-import { keyValues, parse, parsePort, platformSelection, GLOBAL } from "./options.ts";
+import { keyValues, parse, parsePort, platformSelection, GLOBAL, SANDBOX_OPTIONS } from "./options.ts";
+import { parseVerifyArgs } from "./verify-flags.ts";
+import { loadProject } from "../build/config.ts";
 import type { CommandContext } from "./commands.ts";
 
 const SANDBOX_FLAGS = `  --max-unpacked-size SIZE   refuse images that unpack to more (default 4GiB; e.g. 512MiB)
@@ -15,10 +17,13 @@ checks the HTTP answers, measures startup time and RSS, then requires a clean ex
 
   --platform all|LIST        platforms to verify (default all)
   --http 'METHOD PATH [STATUS] [array|object]'   a check (repeatable; default 'GET /')
-  --expect-status N          status for checks that give none (default 200)
-  --expect-json-type T       array|object, for checks that give none
+  --expect-status N          the status (default 200)
+  --expect-json-type T       array|object
   --expect-content-type CT   the content type must start with this
   --expect-body TEXT         the body must contain this
+                             (an --expect-* flag after an --http refines that check only;
+                             before the first --http, every check)
+  --project DIR              use DIR's aotpack.verify checks (default: the current directory's, if any)
   --port N                   the app's port in the image (default: from ExposedPorts/PORT, else 8080)
   -e, --env K=V              extra environment (repeatable)
   --timeout S                seconds to wait for the first good response (default 30)
@@ -27,12 +32,6 @@ checks the HTTP answers, measures startup time and RSS, then requires a clean ex
 ${SANDBOX_FLAGS}
   --json                     print the report as JSON`;
 
-
-/** Flags `run` and `verify` share for untrusted images. */
-const SANDBOX_OPTIONS = {
-  "max-unpacked-size": { type: "string" },
-  "unsafe-host-root": { type: "boolean" },
-} as const;
 
 /** "4GiB", "512MiB", "100M", "1048576" → bytes. */
 export function parseSize(flag: string, v: string): number {
@@ -47,6 +46,12 @@ function sandboxOptions(values: { "max-unpacked-size"?: string; "unsafe-host-roo
   if (values["max-unpacked-size"] !== undefined) out.limits = { maxUnpackedBytes: parseSize("max-unpacked-size", values["max-unpacked-size"]) };
   if (values["unsafe-host-root"]) out.unsafeHostRoot = true;
   return out;
+}
+
+/** Like npm, verify run inside a project reads its package.json (or aotpack.config.json): aotpack.verify. */
+async function checksInCwd(): Promise<{ checks: HttpCheckConfig[]; source: string } | undefined> {
+  const p = await loadProject(process.cwd()).catch(() => undefined);
+  return p?.config.verify?.length && p.configSource ? { checks: p.config.verify, source: `${p.configSource} aotpack.verify` } : undefined;
 }
 
 const ISOLATIONS = ["auto", "namespaces", "rootless-namespaces", "host"] as const;
@@ -64,54 +69,25 @@ function seconds(flag: string, v: string | undefined): number | undefined {
   return n * 1000;
 }
 
-export async function runVerify(argv: string[], ctx: CommandContext, projectChecks?: HttpCheckConfig[]): Promise<number> {
+export async function runVerify(argv: string[], ctx: CommandContext): Promise<number> {
   const { closeRunsOnSignals } = await import("../verify/index.ts");
   const uninstall = closeRunsOnSignals(); // Ctrl-C: kill the app and remove its rootfs before exiting
-  const report = await verifyFromArgs(argv, ctx, projectChecks).finally(uninstall);
+  const report = await verifyFromArgs(argv, ctx).finally(uninstall);
   const { formatVerifyReport } = await import("../verify/index.ts");
   ctx.io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatVerifyReport(report)}\n`);
   return report.ok ? 0 : 1;
 }
 
 /** Parse verify's flags and run it; the caller prints (build --verify folds it into its own output). */
-export async function verifyFromArgs(argv: string[], ctx: CommandContext, projectChecks?: HttpCheckConfig[]) {
-  const { values, positionals } = parse(argv, {
-    ...GLOBAL,
-    platform: { type: "string" },
-    http: { type: "string", multiple: true },
-    "expect-status": { type: "string" },
-    "expect-json-type": { type: "string" },
-    "expect-content-type": { type: "string" },
-    "expect-body": { type: "string" },
-    port: { type: "string" },
-    env: { type: "string", short: "e", multiple: true },
-    timeout: { type: "string" },
-    grace: { type: "string" },
-    isolation: { type: "string" },
-    ...SANDBOX_OPTIONS,
-    "insecure-registry": { type: "string", multiple: true },
-  });
-  if (positionals.length !== 1) throw new UsageError("verify takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
-  const defaults: Omit<HttpCheckConfig, "path" | "method"> = {};
-  if (values["expect-status"] !== undefined) {
-    if (!/^\d{3}$/.test(values["expect-status"])) throw new UsageError(`--expect-status takes an HTTP status (got "${values["expect-status"]}")`);
-    defaults.expectStatus = Number(values["expect-status"]);
-  }
-  const jt = values["expect-json-type"];
-  if (jt !== undefined) {
-    if (jt !== "array" && jt !== "object") throw new UsageError(`--expect-json-type must be array or object (got "${jt}")`);
-    defaults.expectJsonType = jt;
-  }
-  if (values["expect-content-type"] !== undefined) defaults.expectContentType = values["expect-content-type"];
-  if (values["expect-body"] !== undefined) defaults.expectBody = values["expect-body"];
-  const { verifyImage, parseHttpCheck } = await import("../verify/index.ts");
-  // Flag expectations fill in what a check leaves open.
-  const checks = values.http?.length ? values.http.map((h) => ({ ...defaults, ...parseHttpCheck(h) })) : projectChecks?.length ? projectChecks : [{ path: "/", ...defaults }];
+export async function verifyFromArgs(argv: string[], ctx: CommandContext, projectChecks?: { checks: HttpCheckConfig[]; source: string }) {
+  const { values, image, checks, checksSource } = await parseVerifyArgs(argv, projectChecks ?? (await checksInCwd()));
+  ctx.io.stderr.write(`verify: ${checks.length} check${checks.length === 1 ? "" : "s"} from ${checksSource}\n`);
+  const { verifyImage } = await import("../verify/index.ts");
   const isolation = isolationFlag(values.isolation);
   const platforms = platformSelection(values.platform);
 
   const { openSource } = await import("../sources.ts");
-  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  const src = await openSource(image, { insecureRegistries: values["insecure-registry"] ?? [] });
   const options: Parameters<typeof verifyImage>[0] = {
     image: src.item,
     platforms,

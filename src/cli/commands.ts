@@ -31,13 +31,13 @@ on a minimal base, and writes one multi-platform image index.
 
   --platform LIST        target platforms, comma separated (or aotpack.platforms)
   -o, --output SPEC      oci:DIR[:tag] | oci-archive:FILE[:tag] | docker-archive:FILE[:[name:]tag] | registry:REF
-                         (repeatable; default oci:dist/<name>:<tag>)
+                         (repeatable; default oci:out/<name>:<tag>; out/ is not dist/, which npm ships)
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
   --runtime bun|node     compiler: Bun single-file executable (default) or Node SEA
   --layout single-file|layered   one layer, or runtime and app in separate layers
   --compression gzip|zstd|none   layer compression (default gzip; zstd needs Node >= 22.15)
-  --entry FILE           entry file (else aotpack.entry, bin, main, exports of package.json)
+  --entry FILE           entry file (else aotpack.entry, bin, main, module, exports, scripts.start, src/index.ts)
   --port N               exposed port and PORT env (default 8080)
   -e, --env K=V          extra environment (repeatable)
   --user UID[:GID]       user to run as (default non-root 65532:65532)
@@ -46,23 +46,26 @@ on a minimal base, and writes one multi-platform image index.
   --no-cache             recompile and re-layer even when inputs are unchanged
   --no-minify            do not minify the bundle
   --baseline             amd64: Bun's baseline runtime for CPUs without AVX2
-  --verify               run 'aotpack verify' on the result
+  --verify               run 'aotpack verify' on the result, with aotpack.verify's checks
+  --http, --expect-*, --timeout, --grace, --isolation   verify's check flags, for --verify
   --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
   --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock; commit it)
   --update-lock          re-resolve deb: bases from the mirror and rewrite the lock's pins
+  --frozen-lock          CI: fail when the lock lacks a package the base needs (default: add it and say so)
   --insecure-registry H  allow plain HTTP / unverified TLS for this registry (repeatable)
   --json                 print the result as JSON
 
-SOURCE_DATE_EPOCH (default 0) fixes every timestamp: same inputs, same digests.`;
+SOURCE_DATE_EPOCH fixes every timestamp (default: the last git commit's time, else 0): same inputs, same digests.`;
 
 async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
+  const started = Date.now();
   const cmd = buildCommand(argv);
   const view = new ProgressView(ctx.io.stderr, ctx.json ? { live: false } : {});
   const project = await loadProject(resolve(cmd.build.projectDir));
   const appName = appNameFor(project, basename(resolve(cmd.build.projectDir)));
   const tag = cmd.tag ?? `${appName}:latest`;
   const tagOnly = tag.includes(":") ? tag.slice(tag.lastIndexOf(":") + 1) : "latest";
-  const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:dist/${appName}:${tagOnly}`)];
+  const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:out/${appName}:${tagOnly}`)];
   // Fail on what can be known before compiling anything.
   const platforms = cmd.build.platforms ?? (project.config.platforms ? parsePlatformList(project.config.platforms.join(",")) : []);
   checkOutputs(outputs, platforms, cmd.dockerPlatform);
@@ -87,15 +90,17 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     const first = published.find((p) => !p.output.startsWith("docker-archive:"));
     if (!first) throw new UsageError("--verify needs an oci:, oci-archive: or registry: output to run");
     const target = first.output.startsWith("registry:") ? first.output : withTag(first.output, tagOnly);
-    const verifyArgs = [target, "--platform", "all", ...cmd.insecureRegistries.flatMap((r) => ["--insecure-registry", r])];
-    verifyReport = await verifyFromArgs(verifyArgs, { ...ctx, io: { ...ctx.io, stdout: ctx.io.stderr } }, project.config.verify);
+    const verifyArgs = [target, "--platform", "all", ...cmd.verifyArgs, ...cmd.insecureRegistries.flatMap((r) => ["--insecure-registry", r])];
+    const checks = { checks: project.config.verify ?? [], source: `${project.configSource ?? "package.json"} aotpack.verify` };
+    verifyReport = await verifyFromArgs(verifyArgs, { ...ctx, io: { ...ctx.io, stdout: ctx.io.stderr } }, checks);
   }
   if (ctx.json) {
     ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);
   } else {
     ctx.io.stdout.write(`\n${sizeTable(result, compression)}\n`);
     for (const p of published) ctx.io.stdout.write(`${p.output}: ${p.reference} ${p.digest}\n`);
-    ctx.io.stdout.write(`built ${result.platforms.map((p) => formatPlatform(p.platform)).join(", ")} in ${(result.elapsedMs / 1000).toFixed(1)} s\n`);
+    // Layers are compressed as they are written, so the time that means anything spans build and publish.
+    ctx.io.stdout.write(`built and wrote ${result.platforms.map((p) => formatPlatform(p.platform)).join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
     if (verifyReport) {
       const { formatVerifyReport } = await import("../verify/index.ts");
       ctx.io.stdout.write(`\n${formatVerifyReport(verifyReport)}\n`);

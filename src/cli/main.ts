@@ -58,7 +58,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     return name === undefined ? 2 : 0;
   }
   if (name === "--version" || name === "-v" || name === "version") {
-    io.stdout.write(`aotpack ${version()}\n`);
+    io.stdout.write(rest.includes("--json") ? `${JSON.stringify({ version: version() })}\n` : `aotpack ${version()}\n`);
     return 0;
   }
   const command = commands[name];

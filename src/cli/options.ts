@@ -52,8 +52,28 @@ export const GLOBAL = {
   help: { type: "boolean", short: "h" },
 } as const satisfies Options;
 
+/** The flags that shape verify's checks and run; build --verify forwards exactly these. */
+/** Flags `run` and `verify` share for untrusted images. */
+export const SANDBOX_OPTIONS = {
+  "max-unpacked-size": { type: "string" },
+  "unsafe-host-root": { type: "boolean" },
+} as const satisfies Options;
+
+export const VERIFY_CHECK_FLAGS = {
+  ...SANDBOX_OPTIONS,
+  http: { type: "string", multiple: true },
+  "expect-status": { type: "string", multiple: true },
+  "expect-json-type": { type: "string", multiple: true },
+  "expect-content-type": { type: "string", multiple: true },
+  "expect-body": { type: "string", multiple: true },
+  timeout: { type: "string" },
+  grace: { type: "string" },
+  isolation: { type: "string" },
+} as const satisfies Options;
+
 export const BUILD_FLAGS = {
   ...GLOBAL,
+  ...VERIFY_CHECK_FLAGS,
   platform: { type: "string" },
   tag: { type: "string", short: "t" },
   output: { type: "string", short: "o", multiple: true },
@@ -74,6 +94,7 @@ export const BUILD_FLAGS = {
   "debian-mirror": { type: "string" },
   lockfile: { type: "string" },
   "update-lock": { type: "boolean" },
+  "frozen-lock": { type: "boolean" },
   "insecure-registry": { type: "string", multiple: true },
 } as const satisfies Options;
 
@@ -83,12 +104,16 @@ export interface BuildCommand {
   tag?: string;
   dockerPlatform?: Platform;
   verify: boolean;
+  /** verify's check flags as given, in order, for --verify. */
+  verifyArgs: string[];
   json: boolean;
   insecureRegistries: string[];
 }
 
 export function buildCommand(argv: string[]): BuildCommand {
   const { values, positionals } = parse(argv, BUILD_FLAGS);
+  const verifyArgs = verifyFlagsIn(argv);
+  if (verifyArgs.length && !values.verify) throw new UsageError(`${verifyArgs[0]} needs --verify`, { hint: "build … --verify --http 'GET /todos 200'" });
   if (positionals.length > 1) throw new UsageError(`build takes one project directory (got ${positionals.join(" ")})`);
   const build: Omit<BuildOptions, "reporter"> = { projectDir: positionals[0] ?? "." };
   if (values.platform !== undefined) build.platforms = parsePlatformList(values.platform);
@@ -112,6 +137,9 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values.lockfile !== undefined) build.lockfile = values.lockfile;
   if (values["update-lock"]) build.updateLock = true;
   if (values["insecure-registry"]?.length) build.insecureRegistries = values["insecure-registry"];
+
+  if (values["frozen-lock"]) build.frozenLock = true;
+  if (build.updateLock && build.frozenLock) throw new UsageError("--update-lock and --frozen-lock contradict each other");
   if (values.tag !== undefined && !/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/.test(values.tag)) {
     throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
   }
@@ -119,12 +147,23 @@ export function buildCommand(argv: string[]): BuildCommand {
     build,
     outputs: (values.output ?? []).map(parseOutputSpec),
     verify: values.verify ?? false,
+    verifyArgs,
     json: values.json ?? false,
     insecureRegistries: values["insecure-registry"] ?? [],
   };
   if (values.tag !== undefined) cmd.tag = values.tag;
   if (values["docker-platform"] !== undefined) cmd.dockerPlatform = parsePlatform(values["docker-platform"]);
   return cmd;
+}
+
+/** verify's flags in argv, in their order (order matters: --expect-* refines the --http before it). */
+function verifyFlagsIn(argv: string[]): string[] {
+  const { tokens } = parseArgs({ args: argv, options: BUILD_FLAGS, allowPositionals: true, strict: false, tokens: true });
+  const out: string[] = [];
+  for (const t of tokens) {
+    if (t.kind === "option" && t.name in VERIFY_CHECK_FLAGS) out.push(`--${t.name}`, ...(t.value === undefined ? [] : [t.value]));
+  }
+  return out;
 }
 
 /** `--platform all` or a comma list. */

@@ -3,6 +3,7 @@
  * byte counters for uploads. Otherwise (CI, pipes, --json): plain lines, one per event,
  * on stderr so stdout stays clean for results.
  */
+import { formatBytes } from "../bytes.ts";
 import type { Writable } from "node:stream";
 import type { BuildReporter, BuildStep } from "../build/build.ts";
 import type { ProgressEvent } from "../publish/index.ts";
@@ -12,17 +13,7 @@ type State = "pending" | "start" | "done" | "cached" | "failed";
 
 const ICON: Record<State, string> = { pending: "·", start: "…", done: "✓", cached: "✓", failed: "✗" };
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KiB", "MiB", "GiB"];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
-}
+export { formatBytes };
 
 export class ProgressView implements BuildReporter {
   readonly #out: Writable & { isTTY?: boolean; columns?: number };

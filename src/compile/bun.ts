@@ -6,6 +6,7 @@
 import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { stripAnsi } from "../ansi.ts";
 import { AotpackError } from "../errors.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { BUN_PLATFORMS, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
@@ -126,7 +127,7 @@ async function runBun(executable: string, args: string[], cwd: string, projectDi
 
 /** Bun prints `error: <message>` then `    at <file>:<line>:<col>`; turn that into "file:line:col: message". */
 export function describeBunError(output: string, projectDir: string): string {
-  const clean = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const clean = stripAnsi(output);
   const located = /^error: (.+)\n\s+at (.+?):(\d+):(\d+)\s*$/m.exec(clean);
   if (located) {
     const [, message, file, line, col] = located as unknown as [string, string, string, string, string];

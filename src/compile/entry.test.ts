@@ -38,6 +38,12 @@ describe("resolveEntry", () => {
     ["exports[\".\"].default", { exports: { ".": { default: "./d.js" } } }, "d.js", "exports"],
     ["nested conditions", { exports: { ".": { import: { types: "./t.d.ts", default: "./n.js" } } } }, "n.js", "exports"],
     ["bare conditions at the top", { exports: { import: "./top.js" } }, "top.js", "exports"],
+    ["module (what bun init writes)", { name: "b", module: "index.ts", type: "module" }, "index.ts", "module"],
+    ["scripts.start: node server.js", { scripts: { start: "node server.js" } }, "server.js", "scripts.start"],
+    ["scripts.start: bun run src/index.ts", { scripts: { start: "bun run src/index.ts" } }, "src/index.ts", "scripts.start"],
+    ["scripts.start: flags and their values are skipped", { scripts: { start: "NODE_ENV=production node --import tsx ./src/server.ts --port 3000" } }, "src/server.ts", "scripts.start"],
+    ["npm init's main: index.js that does not exist, scripts.start names the server", { main: "index.js", scripts: { start: "node server.js" } }, "server.js", "scripts.start"],
+    ["src/index.ts by convention", { name: "x" }, "src/index.ts", "src/index.ts"],
   ];
   for (const [name, pkg, file, source] of cases) {
     test(name, async () => {

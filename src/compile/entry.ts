@@ -1,6 +1,9 @@
 /**
  * Which file a project's server starts from: `--entry`, else package.json's
- * `aotpack.entry`, `bin`, `main`, `exports`, in that order.
+ * `aotpack.entry`, `bin`, `main`, `module` (bun init), `exports`, the file `scripts.start` runs,
+ * then the conventional src/index.ts, index.ts, src/server.ts, server.ts, index.js, server.js.
+ * The first of these that exists wins (npm init writes "main": "index.js" whether or not it
+ * exists); when none does, the error names the first one declared.
  */
 import { readFile, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve, sep } from "node:path";
@@ -22,30 +25,65 @@ export async function resolveEntry(projectDir: string, explicit?: string): Promi
 
 export async function resolveEntryWithSource(projectDir: string, explicit?: string): Promise<ResolvedEntry> {
   const root = resolve(projectDir);
-  const found = explicit !== undefined && explicit !== "" ? { rel: explicit, source: "--entry" } : await fromPackageJson(root);
-  const path = isAbsolute(found.rel) ? found.rel : join(root, found.rel);
-  const st = await stat(path).catch(() => undefined);
-  if (!st?.isFile()) {
-    throw new AotpackError(`entry ${found.rel} (from ${found.source}) does not exist in ${root}`, {
-      hint: found.source === "--entry" ? "the path is relative to the project directory" : `build it first, or ${HOW_TO_SET}`,
-    });
+  const candidates = explicit !== undefined && explicit !== "" ? [{ rel: explicit, source: "--entry" }] : await fromPackageJson(root);
+  const pathOf = (rel: string) => (isAbsolute(rel) ? rel : join(root, rel));
+  for (const c of candidates) {
+    const path = pathOf(c.rel);
+    if ((await stat(path).catch(() => undefined))?.isFile()) {
+      // Resolved through symlinks: a link inside the project to /etc/passwd is still outside it.
+      const [realRoot, realPath] = await Promise.all([realpath(root), realpath(path)]);
+      if (!realPath.startsWith(realRoot + sep)) {
+        throw new UsageError(`entry ${c.rel} (from ${c.source}) is outside the project ${root}`, {
+          hint: "the entry must be a file inside the project directory",
+        });
+      }
+      return { path, source: c.source };
+    }
+    // An explicit entry is never second-guessed.
+    if (c.source === "--entry" || c.source === "aotpack.entry") break;
   }
-  // Resolved through symlinks: a link inside the project to /etc/passwd is still outside it.
-  const [realRoot, realPath] = await Promise.all([realpath(root), realpath(path)]);
-  if (!realPath.startsWith(realRoot + sep)) {
-    throw new UsageError(`entry ${found.rel} (from ${found.source}) is outside the project ${root}`, {
-      hint: "the entry must be a file inside the project directory",
-    });
-  }
-  return { path, source: found.source };
+  const found = candidates[0]!;
+  throw new AotpackError(`entry ${found.rel} (from ${found.source}) does not exist in ${root}`, {
+    hint: found.source === "--entry" ? "the path is relative to the project directory" : `build it first, or ${HOW_TO_SET}`,
+  });
 }
 
-async function fromPackageJson(root: string): Promise<{ rel: string; source: string }> {
+const CONVENTIONAL = ["src/index.ts", "index.ts", "src/server.ts", "server.ts", "index.js", "server.js"];
+
+async function conventional(root: string): Promise<{ rel: string; source: string }[]> {
+  const out = [];
+  for (const rel of CONVENTIONAL) if ((await stat(join(root, rel)).catch(() => undefined))?.isFile()) out.push({ rel, source: rel });
+  return out;
+}
+
+/** The script file `scripts.start` runs: `node server.js`, `bun run src/index.ts`, `node --import tsx src/s.ts`. */
+export function startScriptFile(start: string): string | undefined {
+  const words = start.split(/\s+/).filter(Boolean);
+  let i = 0;
+  while (i < words.length && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[i]!)) i++; // FOO=bar env prefixes
+  if (!/^(node|bun|tsx|ts-node|nodemon)$/.test(words[i] ?? "")) return undefined;
+  i++;
+  if (words[i] === "run") i++;
+  const takesValue = new Set(["--import", "--require", "-r", "--loader", "--env-file", "--conditions", "-C"]);
+  for (; i < words.length; i++) {
+    const w = words[i]!;
+    if (w.startsWith("-")) {
+      if (takesValue.has(w)) i++;
+      continue;
+    }
+    return /\.(m|c)?[jt]sx?$/.test(w) ? w.replace(/^\.\//, "") : undefined;
+  }
+  return undefined;
+}
+
+async function fromPackageJson(root: string): Promise<{ rel: string; source: string }[]> {
   const pkgPath = join(root, "package.json");
   let text: string;
   try {
     text = await readFile(pkgPath, "utf8");
   } catch {
+    const found = await conventional(root);
+    if (found.length) return found;
     throw new UsageError(`no entry: ${root} has no package.json; ${HOW_TO_SET}`);
   }
   let pkg: Record<string, unknown>;
@@ -61,18 +99,25 @@ async function fromPackageJson(root: string): Promise<{ rel: string; source: str
   if (typeof aotpack === "object" && aotpack !== null && "entry" in aotpack) {
     const entry = (aotpack as Record<string, unknown>).entry;
     if (typeof entry !== "string" || entry === "") throw new UsageError(`${pkgPath}: "aotpack.entry" must be a file path string`);
-    return { rel: entry, source: "aotpack.entry" };
+    return [{ rel: entry, source: "aotpack.entry" }];
   }
+  const out: { rel: string; source: string }[] = [];
   const bin = pkg.bin;
-  if (typeof bin === "string" && bin !== "") return { rel: bin, source: "bin" };
+  if (typeof bin === "string" && bin !== "") out.push({ rel: bin, source: "bin" });
   if (typeof bin === "object" && bin !== null) {
     const first = Object.values(bin).find((v): v is string => typeof v === "string" && v !== "");
-    if (first) return { rel: first, source: "bin" };
+    if (first) out.push({ rel: first, source: "bin" });
   }
-  if (typeof pkg.main === "string" && pkg.main !== "") return { rel: pkg.main, source: "main" };
+  if (typeof pkg.main === "string" && pkg.main !== "") out.push({ rel: pkg.main, source: "main" });
+  if (typeof pkg.module === "string" && pkg.module !== "") out.push({ rel: pkg.module, source: "module" });
   const fromExports = exportsEntry(pkg.exports);
-  if (fromExports) return { rel: fromExports, source: "exports" };
-  throw new UsageError(`no entry: ${relative(process.cwd(), pkgPath) || pkgPath} has no aotpack.entry, bin, main or exports; ${HOW_TO_SET}`);
+  if (fromExports) out.push({ rel: fromExports, source: "exports" });
+  const scripts = pkg.scripts as Record<string, unknown> | undefined;
+  const start = typeof scripts?.start === "string" ? startScriptFile(scripts.start) : undefined;
+  if (start) out.push({ rel: start, source: "scripts.start" });
+  out.push(...(await conventional(root)));
+  if (out.length) return out;
+  throw new UsageError(`no entry: ${relative(process.cwd(), pkgPath) || pkgPath} has no aotpack.entry, bin, main, module, exports, scripts.start or src/index.ts; ${HOW_TO_SET}`);
 }
 
 /** The file `exports["."]` (or a bare `exports`) points to, preferring the import/default conditions. */

@@ -74,6 +74,7 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
   const work = await mkdtemp(join(outDir, ".node-sea-"));
   try {
     const bundle = join(work, "app.js");
+    request.onProgress?.(`${label}: bundling with esbuild`);
     await bundleWithEsbuild(entry, bundle, request, label);
 
     if (request.layout === "layered") {
@@ -111,12 +112,14 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
         useCodeCache: false,
       }),
     );
+    request.onProgress?.(`${label}: making the SEA blob (node --experimental-sea-config)`);
     const made = await runTool(hostNode, ["--experimental-sea-config", seaConfig], { cwd: work, timeoutMs: TOOL_TIMEOUT_MS });
     if (made.code !== 0) throw new AotpackError(`cannot make the SEA blob for ${label}: ${tail(made.output)}`);
 
     const appName = await appNameFor(projectDir, request.appName);
     const executable = join(work, appName);
     await copyFile(targetNode, executable);
+    request.onProgress?.(`${label}: injecting the blob into node with postject (the slow step: it rewrites a ~120 MB binary)`);
     const postjectCli = createRequire(import.meta.url).resolve("postject/dist/cli.js");
     const injected = await runTool(
       process.execPath,

@@ -10,6 +10,7 @@
  * ourselves, then stream the one file out of it. The cached file is re-hashed on every
  * use; a mismatch means it is fetched again.
  */
+import { formatBytes } from "../bytes.ts";
 import { sha256File } from "../oci/fs-util.ts";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -104,6 +105,7 @@ async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: Fet
     options.onProgress?.(`fetching runtime ${label} from npm`);
     const packed = await npmPack(label, tmp, options);
     const tarball = join(tmp, packed.filename);
+    options.onProgress?.(`fetched runtime ${label}: ${formatBytes((await stat(tarball)).size)}`);
     await verifyIntegrity(tarball, packed.integrity, label);
 
     const extracted = join(tmp, spec.name);

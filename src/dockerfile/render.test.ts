@@ -105,7 +105,6 @@ test(".dockerignore keeps secrets and host builds out of the context", () => {
 
 test("invalid plans are usage errors", () => {
   const bad: Array<[Partial<DockerfilePlan>, RegExp]> = [
-    [{ runtime: "node" }, /runtime "node"/],
     [{ platforms: parsePlatformList("linux/arm/v7") }, /linux\/arm\/v7 is not supported/],
     [{ platforms: [] }, /no platforms/],
     [{ user: "root" }, /root/],
@@ -173,4 +172,37 @@ test("FROM lines of the rendered file parse as intended", () => {
     ["$BUILDPLATFORM", "${BUILDER_IMAGE}", "build"],
     ["$TARGETPLATFORM", "${RUNTIME_IMAGE}", null],
   ]);
+});
+
+test("the final stage sets PORT as build does, unless env names it", () => {
+  const { dockerfile } = renderDockerfile(plan({ port: 3000, env: { NODE_ENV: "production" } }));
+  assert.match(dockerfile, /^EXPOSE 3000\nENV PORT="3000"\nENV NODE_ENV="production"$/m);
+  const own = renderDockerfile(plan({ port: 3000, env: { PORT: "4000" } })).dockerfile;
+  assert.doesNotMatch(own, /PORT="3000"/);
+  assert.match(own, /ENV PORT="4000"/);
+});
+
+test("--file: extra files are copied under /app and re-included past .dockerignore", () => {
+  const { dockerfile, dockerignore } = renderDockerfile(plan({ files: ["public/index.html", "dist/logo.svg"] }));
+  assert.match(dockerfile, /^COPY \["public\/index.html", "\/app\/public\/index.html"\]$/m);
+  assert.match(dockerfile, /^COPY \["dist\/logo.svg", "\/app\/dist\/logo.svg"\]$/m);
+  assert.match(dockerignore, /^!dist\/logo.svg$/m);
+  assert.throws(() => renderDockerfile(plan({ files: ["../etc/passwd"] })), UsageError);
+});
+
+test("--runtime node renders a Node SEA build: esbuild bundle, blob, postject into the target's node", () => {
+  for (const layout of ["single-file", "layered"] as const) {
+    const { dockerfile } = renderDockerfile(plan({ runtime: "node", layout, nodeVersion: "24.21.0" }));
+    assert.match(dockerfile, /^ARG BUILDER_IMAGE=node:24\.21\.0-bookworm-slim$/m);
+    assert.match(dockerfile, /esbuild/);
+    const findings = lintDockerfile(dockerfile, { file: "Dockerfile" });
+    assert.deepEqual(findings, [], formatFindings(findings));
+    if (layout === "single-file") {
+      assert.match(dockerfile, /--experimental-sea-config/);
+      assert.match(dockerfile, /postject@\S+ .*NODE_SEA_BLOB .*--sentinel-fuse NODE_SEA_FUSE_/);
+      assert.match(dockerfile, /^ENTRYPOINT \["\/app\/hello-json"\]$/m);
+    } else {
+      assert.match(dockerfile, /^ENTRYPOINT \["\/app\/node","\/app\/app.js"\]$/m);
+    }
+  }
 });

@@ -12,6 +12,11 @@
 import { UsageError } from "../errors.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 
+/** Tool versions the node Dockerfile pins; the same as aotpack's own dependencies. */
+const ESBUILD_VERSION = "0.28.2";
+const POSTJECT_VERSION = "1.0.0-alpha.6";
+const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
+
 export interface DockerfilePlan {
   appName: string;
   /** Entry file, relative to the project directory. */
@@ -24,7 +29,11 @@ export interface DockerfilePlan {
   user: string;
   env: Record<string, string>;
   bunVersion: string;
-  /** Default: oven/bun:<bunVersion>. Must be multi-platform, with bun at /usr/local/bin/bun. */
+  /** Node SEA: the Node version for both stages (the blob must be made by the version that runs it). */
+  nodeVersion?: string;
+  /** Extra project files (relative, already matched), copied to /app/<file> as build's --file does. */
+  files?: string[];
+  /** Default: oven/bun:<bunVersion> (node:<nodeVersion>-bookworm-slim for runtime node). Must be multi-platform, with bun at /usr/local/bin/bun. */
   builderImage?: string;
   /** Default: gcr.io/distroless/cc-debian12:nonroot. */
   runtimeImage?: string;
@@ -61,9 +70,16 @@ export function defaultBuilderImage(bunVersion: string): string {
   return `oven/bun:${bunVersion}`;
 }
 
+export function defaultNodeBuilderImage(nodeVersion: string): string {
+  return `node:${nodeVersion}-bookworm-slim`;
+}
+
+/** Where the official node images keep node. */
+export const BUILDER_NODE_PATH = "/usr/local/bin/node";
+
 export function renderDockerfile(plan: DockerfilePlan): RenderedDockerfile {
   validatePlan(plan);
-  const builderImage = plan.builderImage ?? defaultBuilderImage(plan.bunVersion);
+  const builderImage = plan.builderImage ?? (plan.runtime === "node" ? defaultNodeBuilderImage(plan.nodeVersion!) : defaultBuilderImage(plan.bunVersion));
   const runtimeImage = plan.runtimeImage ?? DEFAULT_RUNTIME_IMAGE;
   const platformList = plan.platforms.map(formatPlatform).join(",");
   const entry = plan.entry.replace(/^\.\//, "");
@@ -84,13 +100,50 @@ export function renderDockerfile(plan: DockerfilePlan): RenderedDockerfile {
     "#",
     "# Offline: point the ARGs at local images (and, with buildah, add --pull=never), e.g.",
     "#   --build-arg BUILDER_IMAGE=localhost/bun-builder --build-arg RUNTIME_IMAGE=localhost/glibc-runtime",
-    `# BUILDER_IMAGE must be multi-platform with bun at ${BUILDER_BUN_PATH}; its build-platform variant also needs /bin/sh.`,
-    "# Its target-platform variant only supplies the bun runtime, so bun never downloads one;",
-    "# only `bun install` (when the project has a lockfile) needs the npm registry.",
-    "# RUNTIME_IMAGE needs glibc (libc, libm, libpthread, libdl) for each target platform.",
+    ...(plan.runtime === "node"
+      ? [
+          `# BUILDER_IMAGE must be multi-platform with node at ${BUILDER_NODE_PATH} and npm; its target-platform variant only supplies node.`,
+          "# npm ci (when the project has a package-lock.json) and npx esbuild/postject need the npm registry.",
+        ]
+      : [
+          `# BUILDER_IMAGE must be multi-platform with bun at ${BUILDER_BUN_PATH}; its build-platform variant also needs /bin/sh.`,
+          "# Its target-platform variant only supplies the bun runtime, so bun never downloads one;",
+          "# only `bun install` (when the project has a lockfile) needs the npm registry.",
+        ]),
+    `# RUNTIME_IMAGE needs glibc (libc, libm, libpthread, libdl${plan.runtime === "node" ? ", libstdc++, libgcc_s" : ""}) for each target platform.`,
     `ARG BUILDER_IMAGE=${builderImage}`,
     `ARG RUNTIME_IMAGE=${runtimeImage}`,
     "",
+  );
+  if (plan.runtime === "node") renderNodeStages(plan, push, entry, layered);
+  else renderBunStages(plan, push, entry, layered);
+  push(
+    "# The image: a minimal glibc base plus the app. No RUN, so nothing runs on the target platform.",
+    "FROM --platform=$TARGETPLATFORM ${RUNTIME_IMAGE}",
+  );
+  if (layered) {
+    // Runtime first: it changes less often than the app, so its layer is shared between releases.
+    if (plan.runtime === "node") push("COPY --from=build /out/node /app/node", "COPY --from=build /out/app.js /app/app.js");
+    else push(`COPY --from=target-bun ${BUILDER_BUN_PATH} /app/bun`, "COPY --from=build /out/app.js /app/app.js");
+  } else {
+    push(`COPY --from=build /out/${plan.appName} /app/${plan.appName}`);
+  }
+  for (const f of plan.files ?? []) push(`COPY ${JSON.stringify([f, `/app/${f}`]).replace(/","/, '", "')}`);
+  push("WORKDIR /app", `USER ${plan.user}`, `EXPOSE ${plan.port}`);
+  // As build's image config: PORT is the exposed port unless env sets it.
+  const env = { PORT: String(plan.port), ...plan.env };
+  for (const [key, value] of Object.entries(env)) push(`ENV ${key}=${quoteEnvValue(value)}`);
+  const entrypoint = layered ? [plan.runtime === "node" ? "/app/node" : "/app/bun", "/app/app.js"] : [`/app/${plan.appName}`];
+  push(`ENTRYPOINT ${JSON.stringify(entrypoint)}`);
+
+  return {
+    dockerfile: lines.join("\n") + "\n",
+    dockerignore: ["# Generated by `aotpack dockerfile`: keep secrets and host builds out of the build context.", ...DOCKERIGNORE_ENTRIES, ...(plan.files ?? []).map((f) => `!${f}`)].join("\n") + "\n",
+  };
+}
+
+function renderBunStages(plan: DockerfilePlan, push: (...l: string[]) => void, entry: string, layered: boolean): void {
+  push(
     "# Target-platform bun binary. No RUN here: this stage is only copied from.",
     "# The explicit $TARGETPLATFORM also stops older buildah carrying the build stage's platform into later stages.",
     "FROM --platform=$TARGETPLATFORM ${BUILDER_IMAGE} AS target-bun",
@@ -120,31 +173,47 @@ export function renderDockerfile(plan: DockerfilePlan): RenderedDockerfile {
     "    elif [ -f package-lock.json ]; then bun install; fi \\",
     ` && ${compile}`,
     "",
-    "# The image: a minimal glibc base plus the app. No RUN, so nothing runs on the target platform.",
-    "FROM --platform=$TARGETPLATFORM ${RUNTIME_IMAGE}",
   );
-  if (layered) {
-    // Runtime first: it changes less often than the app, so its layer is shared between releases.
-    push(`COPY --from=target-bun ${BUILDER_BUN_PATH} /app/bun`, "COPY --from=build /out/app.js /app/app.js");
-  } else {
-    push(`COPY --from=build /out/${plan.appName} /app/${plan.appName}`);
-  }
-  push("WORKDIR /app", `USER ${plan.user}`, `EXPOSE ${plan.port}`);
-  for (const [key, value] of Object.entries(plan.env)) push(`ENV ${key}=${quoteEnvValue(value)}`);
-  const entrypoint = layered ? ["/app/bun", "/app/app.js"] : [`/app/${plan.appName}`];
-  push(`ENTRYPOINT ${JSON.stringify(entrypoint)}`);
+}
 
-  return {
-    dockerfile: lines.join("\n") + "\n",
-    dockerignore: ["# Generated by `aotpack dockerfile`: keep secrets and host builds out of the build context.", ...DOCKERIGNORE_ENTRIES].join("\n") + "\n",
-  };
+/** Node SEA, as `build --runtime node` makes it: esbuild bundle (CJS), a blob made by the same Node version, postject. */
+function renderNodeStages(plan: DockerfilePlan, push: (...l: string[]) => void, entry: string, layered: boolean): void {
+  const minify = plan.minify ? " --minify" : "";
+  const seaConfig = JSON.stringify({ main: "/out/app.js", output: "/out/sea-prep.blob", disableExperimentalSEAWarning: true, useSnapshot: false, useCodeCache: false });
+  push(
+    "# Target-platform node binary. No RUN here: this stage is only copied from.",
+    "FROM --platform=$TARGETPLATFORM ${BUILDER_IMAGE} AS target-node",
+    "",
+    "# Runs on the build machine. The SEA blob holds no snapshot or code cache, so it is the same for every CPU.",
+    "FROM --platform=$BUILDPLATFORM ${BUILDER_IMAGE} AS build",
+    "WORKDIR /src",
+    `COPY --from=target-node ${BUILDER_NODE_PATH} /opt/target-node/node`,
+    "COPY . .",
+    "# package-lock.json: install exactly it (esbuild bundles the dependencies). esbuild and postject come from npm.",
+    "RUN if [ -f package-lock.json ]; then npm ci --omit=dev --ignore-scripts; fi \\",
+    ` && npx --yes esbuild@${ESBUILD_VERSION} --bundle --platform=node --format=cjs --target=node${(plan.nodeVersion ?? "").split(".")[0]}${minify} --outfile=/out/app.js ${shellQuote(`./${entry}`)} \\`,
+  );
+  if (layered) push(" && cp /opt/target-node/node /out/node", "");
+  else {
+    push(
+      ` && printf '%s' ${shellQuote(seaConfig)} > /out/sea-config.json \\`,
+      " && node --experimental-sea-config /out/sea-config.json \\",
+      ` && cp /opt/target-node/node ${shellQuote(`/out/${plan.appName}`)} \\`,
+      ` && npx --yes postject@${POSTJECT_VERSION} ${shellQuote(`/out/${plan.appName}`)} NODE_SEA_BLOB /out/sea-prep.blob --sentinel-fuse ${SEA_FUSE}`,
+      "",
+    );
+  }
 }
 
 function validatePlan(plan: DockerfilePlan): void {
-  if (plan.runtime !== "bun") {
-    throw new UsageError(`aotpack dockerfile: runtime "${plan.runtime}" is not supported yet (only "bun")`, {
-      hint: "use `aotpack build` for Node SEA images, or set runtime to bun",
-    });
+  if (plan.runtime !== "bun" && plan.runtime !== "node") {
+    throw new UsageError(`aotpack dockerfile: runtime "${String(plan.runtime)}" is not supported (bun or node)`);
+  }
+  if (plan.runtime === "node" && !/^\d+\.\d+\.\d+$/.test(plan.nodeVersion ?? "")) {
+    throw new UsageError(`invalid node version "${plan.nodeVersion ?? ""}"`);
+  }
+  for (const f of plan.files ?? []) {
+    if (f === "" || f.startsWith("/") || f.split("/").includes("..") || /["\\\r\n]/.test(f)) throw new UsageError(`invalid file "${f}": expected a path inside the project`);
   }
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(plan.appName)) {
     throw new UsageError(`invalid app name "${plan.appName}": use letters, digits, ".", "_" and "-"`);

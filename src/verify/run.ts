@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { lstat, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
+import { stripAnsi } from "../ansi.ts";
 import { join, posix } from "node:path";
 import { constants as osConstants } from "node:os";
 import { AotpackError, UsageError } from "../errors.ts";
@@ -333,7 +334,9 @@ async function supervise(p: Launch & {
     return (chunk: Buffer): void => {
       const parts = (partial + chunk.toString("utf8")).split("\n");
       partial = parts.pop() ?? "";
-      for (const line of parts) {
+      for (const raw of parts) {
+        // Logs and reports keep the text: colour codes read as "[32m" there.
+        const line = stripAnsi(raw);
         lines.push(line);
         if (lines.length > keep) lines.shift();
         p.options.onOutput?.(line, stream);
