@@ -95,7 +95,7 @@ test("chunk cache: a rebuild hits every unchanged chunk and gives the same bytes
   assert.ok(again.bytes.equals(first.bytes));
   // One byte changed in chunk 3: chunk 3 misses, and chunk 4 (whose dictionary is chunk 3's tail) only if the byte is in it.
   const changed = Buffer.from(input);
-  changed[3 * CHUNK + 10] ^= 1;
+  changed.writeUInt8(changed.readUInt8(3 * CHUNK + 10) ^ 1, 3 * CHUNK + 10);
   const third = await compress(changed, { codec: "gzip", workers: 2, cache });
   assert.equal(third.c.stats.chunks - third.c.stats.hits, 1);
   assert.ok(zlib.gunzipSync(third.bytes).equals(changed));
@@ -116,7 +116,7 @@ test("chunk cache: a corrupted entry fails its content hash and is recomputed", 
   const clean = (await compress(input, { codec: "gzip", workers: 2, cache })).bytes;
   for (const f of await cachedFiles(dir)) {
     const b = await readFile(f);
-    b[b.length - 5] ^= 0xff;
+    b.writeUInt8(b.readUInt8(b.length - 5) ^ 0xff, b.length - 5);
     await writeFile(f, b);
   }
   const r = await compress(input, { codec: "gzip", workers: 2, cache });
@@ -129,15 +129,19 @@ function hostileCache(answer: (key: string) => Uint8Array | undefined): ChunkCac
   return { get: async (key) => answer(key), put: async () => {} };
 }
 
-test("chunk cache: self-consistent but wrong entries are refused (wrong data, a final block, trailing bytes)", async () => {
+test("chunk cache: self-consistent but wrong entries are refused (wrong data, a final block, an unaligned end)", async () => {
   const input = sample(4);
   const clean = (await compress(input, { codec: "gzip", workers: 1 })).bytes;
   const other = zlib.deflateRawSync(randomBytes(CHUNK), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
   // Deflate of the right chunk, but ended with Z_FINISH (BFINAL set): decoders would stop there.
   const finals = (key: string): Uint8Array | undefined => (key ? zlib.deflateRawSync(input.subarray(0, CHUNK)) : undefined);
-  const trailing = (key: string): Uint8Array | undefined =>
-    key ? Buffer.concat([zlib.deflateRawSync(input.subarray(0, CHUNK), { finishFlush: zlib.constants.Z_SYNC_FLUSH }), Buffer.from([0, 0, 0xff, 0xff])]) : undefined;
-  for (const [name, answer] of [["wrong data", () => other], ["final block", finals], ["trailing", trailing]] as const) {
+  const sync = zlib.deflateRawSync(input.subarray(0, CHUNK), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
+  // The same, then an empty *final* stored block: it still ends in 00 00 ff ff and decodes to the chunk.
+  const finalStored = (): Uint8Array => Buffer.concat([sync, Buffer.from([1, 0, 0, 0xff, 0xff])]);
+  // A partial flush: the chunk's blocks end off a byte boundary, so the next chunk's bits would be misread.
+  const partial = (): Uint8Array => zlib.deflateRawSync(input.subarray(0, CHUNK), { finishFlush: zlib.constants.Z_PARTIAL_FLUSH });
+  const cases = [["wrong data", () => other], ["final block", finals], ["final stored block", finalStored], ["partial flush", partial]] as const;
+  for (const [name, answer] of cases) {
     const r = await compress(input, { codec: "gzip", workers: 2, cache: hostileCache(answer) });
     assert.equal(r.c.stats.hits, 0, name);
     assert.equal(r.c.stats.rejected, r.c.stats.chunks, name);
