@@ -12,6 +12,7 @@ import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } 
 import { compilerFor } from "../compile/index.ts";
 import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
 import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
+import { encoderFromEnv } from "../oci/compress.ts";
 import { createLayer, layerFromBlobFile, sourceDateEpoch as envSourceDateEpoch, epochToIso, type LayerEntry } from "../oci/layer.ts";
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
@@ -242,7 +243,7 @@ async function layerCached(
 ): Promise<{ layer: Layer; fromCache: boolean }> {
   const { createHash } = await import("node:crypto");
   const key = createHash("sha256")
-    .update(JSON.stringify({ contentKey, compression, epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
+    .update(JSON.stringify({ contentKey, compression, encoder: encoderFromEnv(), epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
     .digest("hex");
   const metaPath = join(cacheDir("layers"), `${key}.json`);
   if (useCache) {

@@ -12,10 +12,10 @@ export interface CliResult {
 
 export function runCli(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; /** Another Node binary, e.g. Node 24. */ node?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", `${REPO_ROOT}src/cli/bin.ts`, ...args], {
+    const child = spawn(options.node ?? process.execPath, ["--import", "tsx", `${REPO_ROOT}src/cli/bin.ts`, ...args], {
       cwd: options.cwd ?? REPO_ROOT,
       env: { ...process.env, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
