@@ -171,3 +171,26 @@ test("chunked zstd: concatenated frames, byte-identical at 1, 2 and 4 workers, c
   assert.equal(wrong.c.stats.rejected, wrong.c.stats.chunks);
   assert.ok(wrong.bytes.equals(outs[0]!));
 });
+
+test("createLayer: chunked (default) and stream give the same diff_id; a poisoned chunk cache still gives the same layer", async (t) => {
+  const { createLayer } = await import("./layer.ts");
+  const dir = await tempDir(t);
+  const file = join(dir, "payload");
+  await writeFile(file, sample(6, 3 * 1024 * 1024 + 999));
+  const chunks = join(dir, "chunks");
+  const entries = [{ path: "/app/payload", type: "file" as const, source: file, mode: 0o755 }];
+  const base = { blobDir: join(dir, "blobs"), sourceDateEpoch: 0 };
+  const stream = await createLayer(entries, { ...base, encoder: "stream" });
+  const chunked = await createLayer(entries, { ...base, encoder: "chunked", chunkCache: fileChunkCache(chunks) });
+  assert.equal(await chunked.diffId(), await stream.diffId());
+  assert.notEqual(await chunked.digest(), await stream.digest());
+  const tar = async (l: typeof stream): Promise<Buffer> => {
+    const parts: Buffer[] = [];
+    for await (const b of await l.uncompressed()) parts.push(b as Buffer);
+    return Buffer.concat(parts);
+  };
+  assert.ok((await tar(chunked)).equals(await tar(stream)));
+  for (const f of await cachedFiles(chunks)) await writeFile(f, Buffer.alloc(40, 1));
+  const again = await createLayer(entries, { ...base, encoder: "chunked", chunkCache: fileChunkCache(chunks) });
+  assert.equal(await again.digest(), await chunked.digest());
+});
