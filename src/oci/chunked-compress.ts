@@ -14,7 +14,6 @@
  */
 import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
-import * as zlib from "node:zlib";
 import type { ChunkCache } from "./chunk-cache.ts";
 import { CompressPool, sharedCompressPool, type ChunkCodec, type ChunkJob, type ChunkResult } from "./compress-pool.ts";
 import { crc32, crc32Combine } from "./crc32.ts";
@@ -185,6 +184,3 @@ export class ChunkedCompressor extends Transform {
     }
   }
 }
-
-/** Whether this Node can run the zstd codec's workers. */
-export const chunkedZstdAvailable = (): boolean => typeof (zlib as unknown as { zstdCompressSync?: unknown }).zstdCompressSync === "function";
