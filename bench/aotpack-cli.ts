@@ -32,14 +32,14 @@ export interface CliRun {
 }
 
 /** Run `aotpack <args> --json` under `node` with AOTPACK_CACHE_DIR=cacheDir; rejects with its stderr on failure. */
-export function aotpackJson(args: string[], options: { cacheDir: string; node?: string; timeoutMs?: number }): Promise<CliRun> {
+export function aotpackJson(args: string[], options: { cacheDir: string; node?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<CliRun> {
   const node = options.node ?? process.execPath;
   const timeoutMs = options.timeoutMs ?? 600_000;
   return new Promise((resolvePromise, reject) => {
     const t0 = performance.now();
     const child = spawn(node, ["--import", "tsx", CLI, ...args, "--json"], {
       cwd: REPO,
-      env: { ...process.env, AOTPACK_CACHE_DIR: options.cacheDir },
+      env: { ...process.env, ...options.env, AOTPACK_CACHE_DIR: options.cacheDir },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";

@@ -30,6 +30,7 @@ import { ensureNodeRuntime, NODE_SEA_VERSION } from "../src/compile/node-sea.ts"
 import { errorMessage } from "../src/errors.ts";
 import { parsePlatform } from "../src/oci/platform.ts";
 import { setupBinfmt, removeBinfmtEntry } from "../src/verify/binfmt.ts";
+import { chunkedBench } from "./chunked.ts";
 import { aotpackJson, applyOneLineChange, copyProject, freshCache, REPO, type BuildJson, type CliRun } from "./aotpack-cli.ts";
 import { buildahUnavailable, budStage, budToLayout, emulatedDockerfile, makeLocalImages, openStore, type BudResult } from "./buildah.ts";
 import { formatCompileBench, runCompileBench } from "./compile.ts";
@@ -47,7 +48,7 @@ const quick = process.argv.includes("--quick");
 /** `--only=builds,runtime`: run some sections (a development aid; writes bench/results/partial.md). */
 const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const only = onlyArg ? new Set(onlyArg.split(",")) : undefined;
-const SECTION_KEYS = ["builds", "dockerfile", "sizes", "runtime", "registry", "compile", "dotnet", "meaning"];
+const SECTION_KEYS = ["builds", "chunked", "dockerfile", "sizes", "runtime", "registry", "compile", "dotnet", "meaning"];
 const merge = process.argv.includes("--merge");
 const inCI = process.env.CI === "true";
 const PROJECT = join(REPO, "examples", "todo-api");
@@ -627,6 +628,13 @@ async function main(): Promise<void> {
     await prepare(s);
     await section("builds", "1a. Builds: aotpack", () => aotpackBuilds(s));
     await section("dockerfile", "1b. Builds: the Dockerfile path", () => dockerfileBuilds(s));
+    await section("chunked", "1c. Chunked, cached deflate vs one gzip stream", async () => {
+      // Eight more builds: too many for the CI smoke run; `--only=chunked` runs it alone.
+      if (quick) return "Not run by `--quick` (eight more builds); `npm run bench -- --only=chunked` runs it alone.";
+      const r = await chunkedBench({ work: s.work, seed: s.seed, project: PROJECT, platforms: PLATFORMS, log });
+      s.headline.push(...r.headline);
+      return r.markdown;
+    });
     await section("sizes", "2. Image size", () => sizes(s));
     await section("runtime", "3. Runtime", () => runtime(s));
     await section("registry", "4. Registry", () => registry(s));

@@ -9,7 +9,7 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import type { DebTree } from "./archive.ts";
 import { canonicalDebPath, extractDeb, listArMembers, resolveLinkTarget } from "./deb-file.ts";
-import { parseBaseSpec, resolveBase } from "./index.ts";
+import { lockedBaseKey, parseBaseSpec, resolveBase } from "./index.ts";
 import { checkPinned, readLockfile, serializeLockfile, updateLockfile, type Lockfile } from "./lockfile.ts";
 import { chooseMirror, hostAptMirror, mirrorFromDeb822, mirrorFromSourcesList } from "./mirror.ts";
 import { parseDepends, parsePackages, type PackageRecord } from "./packages-index.ts";
@@ -322,4 +322,31 @@ describe("resolveBase: scratch", () => {
     assert.equal(cfg.architecture, "arm64");
     assert.equal(cfg.created, "1970-01-01T00:00:00Z");
   });
+});
+
+test("the cached base's key names the gzip encoder: chunked and single-stream bytes differ", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-basekey-"));
+  try {
+    const lockfile = join(dir, "aotpack.lock");
+    const lock: Lockfile = { version: 1, debian: { suite: "bookworm", architectures: { amd64: [{ name: "libc6", version: "2.36-9+deb12u13", filename: "pool/main/g/glibc/libc6_2.36-9+deb12u13_amd64.deb", sha256: "0".repeat(64) }] } } } as unknown as Lockfile;
+    await writeFile(lockfile, serializeLockfile(lock));
+    const inputs = { caCertificates: true, tzdata: false, extraPackages: [], elf: undefined, compression: "gzip" };
+    const key = (compressor: string | undefined) => {
+      if (compressor === undefined) delete process.env.AOTPACK_COMPRESSOR;
+      else process.env.AOTPACK_COMPRESSOR = compressor;
+      return lockedBaseKey("bookworm", "amd64", { lockfile }, inputs);
+    };
+    const before = process.env.AOTPACK_COMPRESSOR;
+    try {
+      const chunked = await key(undefined);
+      assert.ok(chunked, "a key for a pinned architecture");
+      assert.notEqual(await key("stream"), chunked);
+      assert.equal(await key("chunked"), chunked);
+    } finally {
+      if (before === undefined) delete process.env.AOTPACK_COMPRESSOR;
+      else process.env.AOTPACK_COMPRESSOR = before;
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

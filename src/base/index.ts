@@ -3,6 +3,7 @@
  * glibc root built from verified Debian packages down to what the binary needs.
  */
 import { createHash } from "node:crypto";
+import { encoderFromEnv } from "../oci/compress.ts";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { cacheDir, cacheRoot, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
@@ -260,7 +261,7 @@ interface CachedBase {
 }
 
 /** Undefined unless a lock pins this architecture (without one, every build re-resolves from the mirror). */
-async function lockedBaseKey(
+export async function lockedBaseKey(
   suite: string,
   arch: string,
   options: ResolveBaseOptions,
@@ -280,6 +281,8 @@ async function lockedBaseKey(
         ...inputs,
         elf: inputs.elf ? { interpreter: inputs.elf.interpreter ?? null, needed: inputs.elf.needed, machine: inputs.elf.machine } : null,
         epoch: options.sourceDateEpoch ?? null,
+        // Chunked and single-stream gzip give different bytes for the same tar.
+        encoder: encoderFromEnv(),
       }),
     )
     .digest("hex");

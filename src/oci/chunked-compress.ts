@@ -1,0 +1,188 @@
+/**
+ * pigz-style chunked compression with a content-keyed chunk cache.
+ *
+ * gzip: the stream is cut into fixed chunks; each is raw-deflated on its own, primed with the
+ * previous chunk's last 32 KiB as its dictionary (so matches still reach back a full window),
+ * and ended with a sync flush (an empty stored block, byte-aligned). Header + chunks + one empty
+ * final block + trailer (CRC-32 combined from the chunks' CRCs, length mod 2^32) is ONE ordinary
+ * gzip member. zstd: each chunk is its own frame; concatenated frames are one valid zstd stream.
+ *
+ * A chunk's bytes depend only on (its bytes, its dictionary, codec, level, encoder version), so
+ * they are cached under the hash of exactly that: a rebuild compresses only chunks that changed,
+ * and runtime bytes shared by projects and builds are compressed once. Output is the same at
+ * every worker count, since chunk boundaries depend only on the byte offset.
+ */
+import { createHash } from "node:crypto";
+import { Transform, type TransformCallback } from "node:stream";
+import type { ChunkCache } from "./chunk-cache.ts";
+import { CompressPool, sharedCompressPool, type ChunkCodec, type ChunkJob, type ChunkResult } from "./compress-pool.ts";
+import { crc32, crc32Combine } from "./crc32.ts";
+
+/** 1 MiB: ~100 chunks per Bun executable, enough for 2–8 cores, and a changed page costs one chunk. */
+export const CHUNK_SIZE = 1 << 20;
+/** Deflate's window: the most a match can reach back. */
+const DICT_SIZE = 32 * 1024;
+export const ZSTD_LEVEL = 3;
+const GZIP_OS_BYTE = 255;
+const FINAL_BLOCK = Buffer.from([3, 0]);
+
+export interface ChunkedOptions {
+  codec: ChunkCodec;
+  /** gzip 1-9 (default 6); zstd default 3. */
+  level?: number;
+  /** Default CHUNK_SIZE; part of every chunk's identity only through the bytes it cuts. */
+  chunkSize?: number;
+  /** A dedicated pool of this many workers (closed at the end); default the shared one-per-core pool. */
+  workers?: number;
+  cache?: ChunkCache;
+}
+
+export interface ChunkStats {
+  chunks: number;
+  /** Chunks taken from the cache (after decoding them back to the chunk). */
+  hits: number;
+  /** Cache answers that did not decode to the chunk, recompressed. */
+  rejected: number;
+}
+
+/** What the chunk's compressed bytes are a function of, besides its own bytes and dictionary. */
+function encoderId(codec: ChunkCodec, level: number): string {
+  const v = codec === "gzip" ? `zlib-${process.versions.zlib}` : `zstd-${(process.versions as Record<string, string | undefined>).zstd ?? process.version}`;
+  return `aotpack-chunk-v1 ${codec} ${v} level ${level}`;
+}
+
+function gzipHeader(level: number): Buffer {
+  // mtime 0, no name; XFL as zlib sets it (2 = best, 4 = fastest); OS 255 ("unknown") on every host.
+  const xfl = level === 9 ? 2 : level === 1 ? 4 : 0;
+  return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, GZIP_OS_BYTE]);
+}
+
+interface Done {
+  bytes: Uint8Array;
+  crc: number;
+  length: number;
+}
+
+export class ChunkedCompressor extends Transform {
+  readonly stats: ChunkStats = { chunks: 0, hits: 0, rejected: 0 };
+  readonly #codec: ChunkCodec;
+  readonly #level: number;
+  readonly #chunkSize: number;
+  readonly #cache: ChunkCache | undefined;
+  readonly #pool: CompressPool;
+  readonly #ownPool: boolean;
+  readonly #id: string;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #dict: Uint8Array | undefined;
+  #inFlight: Promise<Done>[] = [];
+  #crc = 0;
+  #length = 0;
+  #started = false;
+
+  constructor(options: ChunkedOptions) {
+    super();
+    this.#codec = options.codec;
+    this.#level = options.level ?? (options.codec === "gzip" ? 6 : ZSTD_LEVEL);
+    this.#chunkSize = options.chunkSize ?? CHUNK_SIZE;
+    if (this.#codec === "gzip" && this.#chunkSize < DICT_SIZE) throw new Error(`chunk size must be at least ${DICT_SIZE}`);
+    this.#cache = options.cache;
+    this.#ownPool = options.workers !== undefined;
+    this.#pool = options.workers !== undefined ? new CompressPool(options.workers) : sharedCompressPool();
+    this.#id = encoderId(this.#codec, this.#level);
+  }
+
+  override _transform(data: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.#pending.push(data);
+    this.#pendingBytes += data.length;
+    while (this.#pendingBytes >= this.#chunkSize) this.#submit(this.#take(this.#chunkSize));
+    // Bounded memory (about 8 chunks per worker in flight), but a deep enough window that one stalled
+    // worker (hundreds of ms on a loaded host) does not stop the reading: 2 per worker was ~2x slower here.
+    this.#drain(this.#pool.size * 8).then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    if (this.#pendingBytes > 0 || this.stats.chunks === 0) this.#submit(this.#take(this.#pendingBytes));
+    this.#drain(0)
+      .then(() => {
+        if (this.#codec === "gzip") {
+          const trailer = Buffer.alloc(8);
+          trailer.writeUInt32LE(this.#crc >>> 0, 0);
+          trailer.writeUInt32LE(this.#length % 2 ** 32, 4);
+          this.push(Buffer.concat([FINAL_BLOCK, trailer]));
+        }
+        return this.#closePool();
+      })
+      .then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.#closePool().then(() => cb(err), () => cb(err));
+  }
+
+  async #closePool(): Promise<void> {
+    if (this.#ownPool) await this.#pool.close();
+  }
+
+  #take(n: number): Buffer {
+    const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
+    this.#pending = n < all.length ? [all.subarray(n)] : [];
+    this.#pendingBytes = all.length - n;
+    return all.subarray(0, n);
+  }
+
+  #submit(chunk: Buffer): void {
+    this.stats.chunks++;
+    const dict = this.#codec === "gzip" ? this.#dict : undefined;
+    // The dictionary is the previous chunk's tail whatever its size, so a short chunk still primes the next.
+    // A copy, not a view: posting a view to a worker would clone the whole chunk's buffer with it.
+    this.#dict = Buffer.from(chunk.length >= DICT_SIZE ? chunk.subarray(chunk.length - DICT_SIZE) : Buffer.concat([this.#dict ?? Buffer.alloc(0), chunk]).subarray(-DICT_SIZE));
+    const p = this.#one(chunk, dict);
+    p.catch(() => {}); // awaited in order by #drain; this only stops an early rejection being "unhandled"
+    this.#inFlight.push(p);
+  }
+
+  async #one(chunk: Buffer, dict: Uint8Array | undefined): Promise<Done> {
+    const job = { codec: this.#codec, level: this.#level, chunk, ...(dict ? { dict } : {}) };
+    const key = this.#cache ? this.#key(chunk, dict) : undefined;
+    if (key !== undefined) {
+      const cached = await this.#cache!.get(key).catch(() => undefined);
+      if (cached) {
+        const r = await this.#pool.run({ ...job, op: "check", bytes: cached });
+        if (r.ok) {
+          this.stats.hits++;
+          return this.#done(cached, r, chunk);
+        }
+        this.stats.rejected++;
+      }
+    }
+    const r = await this.#pool.run({ ...job, op: "compress" } satisfies ChunkJob);
+    const bytes = r.bytes!;
+    if (key !== undefined) await this.#cache!.put(key, bytes).catch(() => {});
+    return this.#done(bytes, r, chunk);
+  }
+
+  #done(bytes: Uint8Array, r: ChunkResult, chunk: Buffer): Done {
+    return { bytes, crc: r.crc >= 0 ? r.crc : crc32(chunk), length: chunk.length };
+  }
+
+  #key(chunk: Buffer, dict: Uint8Array | undefined): string {
+    const h = createHash("sha256").update(this.#id).update("\0");
+    h.update(createHash("sha256").update(dict ?? Buffer.alloc(0)).digest());
+    h.update(createHash("sha256").update(chunk).digest());
+    return h.digest("hex");
+  }
+
+  async #drain(keep: number): Promise<void> {
+    while (this.#inFlight.length > keep) {
+      const d = await this.#inFlight.shift()!;
+      if (!this.#started) {
+        this.#started = true;
+        if (this.#codec === "gzip") this.push(gzipHeader(this.#level));
+      }
+      this.#crc = crc32Combine(this.#crc, d.crc, d.length);
+      this.#length += d.length;
+      if (d.bytes.length > 0) this.push(d.bytes);
+    }
+  }
+}

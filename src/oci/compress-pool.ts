@@ -1,0 +1,147 @@
+/**
+ * worker_threads that compress (and check) chunks for chunked-compress.ts, one per core by
+ * default. The worker is a few lines of plain JS run with `eval`, so it loads the same way from
+ * the TypeScript sources (tests, tsx) and from dist/, and starts without a loader.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+
+export type ChunkCodec = "gzip" | "zstd";
+
+export interface ChunkJob {
+  op: "compress" | "check";
+  codec: ChunkCodec;
+  level: number;
+  chunk: Uint8Array;
+  /** gzip only: the previous chunk's last 32 KiB, the window this chunk's matches may reach into. */
+  dict?: Uint8Array;
+  /** For "check": the cached bytes to decode and compare with `chunk`. */
+  bytes?: Uint8Array;
+}
+
+export interface ChunkResult {
+  /** "compress": the compressed chunk. */
+  bytes?: Uint8Array;
+  /** "check": whether `bytes` decode to exactly `chunk` and can be followed by the next chunk. */
+  ok?: boolean;
+  /** CRC-32 of the chunk, or -1 when this Node has no zlib.crc32 (the caller computes it). */
+  crc: number;
+}
+
+const WORKER_SOURCE = String.raw`
+const { parentPort } = require("node:worker_threads");
+const zlib = require("node:zlib");
+const C = zlib.constants;
+// After a sync flush a chunk ends on an empty stored block: the next chunk starts byte-aligned.
+const SYNC_TAIL = Buffer.from([0, 0, 0xff, 0xff]);
+// An empty final block with fixed codes: appended once after the last chunk, and used here as a probe.
+const FINAL = Buffer.from([3, 0]);
+function compress(j) {
+  if (j.codec === "zstd") return zlib.zstdCompressSync(j.chunk, { params: { [C.ZSTD_c_compressionLevel]: j.level } });
+  const o = { level: j.level, finishFlush: C.Z_SYNC_FLUSH };
+  if (j.dict) o.dictionary = j.dict;
+  return zlib.deflateRawSync(j.chunk, o);
+}
+function check(j) {
+  const chunk = Buffer.from(j.chunk.buffer, j.chunk.byteOffset, j.chunk.byteLength);
+  const bytes = Buffer.from(j.bytes.buffer, j.bytes.byteOffset, j.bytes.byteLength);
+  try {
+    if (j.codec === "zstd") return zlib.zstdDecompressSync(bytes, { maxOutputLength: chunk.length + 1 }).equals(chunk);
+    if (bytes.length < 4 || !bytes.subarray(bytes.length - 4).equals(SYNC_TAIL)) return false;
+    const o = { info: true, maxOutputLength: chunk.length + 1 };
+    if (j.dict) o.dictionary = j.dict;
+    const r = zlib.inflateRawSync(Buffer.concat([bytes, FINAL]), o);
+    // All of the probe consumed: no final block and nothing after the chunk's own blocks.
+    return r.buffer.equals(chunk) && r.engine.bytesWritten === bytes.length + FINAL.length;
+  } catch {
+    return false;
+  }
+}
+parentPort.on("message", ({ id, job }) => {
+  try {
+    const crc = typeof zlib.crc32 === "function" ? zlib.crc32(job.chunk) >>> 0 : -1;
+    if (job.op === "check") parentPort.postMessage({ id, result: { ok: check(job), crc } });
+    else parentPort.postMessage({ id, result: { bytes: compress(job), crc } });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Pending {
+  job: ChunkJob;
+  resolve: (r: ChunkResult) => void;
+  reject: (e: Error) => void;
+}
+
+export class CompressPool {
+  readonly size: number;
+  #idle: Worker[] = [];
+  #all: Worker[] = [];
+  #queue: Pending[] = [];
+  #busy = new Map<Worker, Pending>();
+  #nextId = 0;
+
+  constructor(size: number = availableParallelism()) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`worker count must be a whole number >= 1, got ${size}`);
+    this.size = size;
+  }
+
+  run(job: ChunkJob): Promise<ChunkResult> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  /** Stop every worker; pending jobs fail. */
+  async close(): Promise<void> {
+    const all = this.#all;
+    this.#all = [];
+    this.#idle = [];
+    for (const p of this.#queue.splice(0)) p.reject(new Error("compression pool closed"));
+    await Promise.all(all.map((w) => w.terminate()));
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const worker = this.#idle.pop() ?? (this.#all.length < this.size ? this.#spawn() : undefined);
+      if (!worker) return;
+      const pending = this.#queue.shift()!;
+      this.#busy.set(worker, pending);
+      worker.ref(); // a job in flight keeps the process alive; an idle worker does not
+      worker.postMessage({ id: this.#nextId++, job: pending.job });
+    }
+  }
+
+  #spawn(): Worker {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    this.#all.push(worker);
+    const finish = (fn: (p: Pending) => void): void => {
+      const p = this.#busy.get(worker);
+      this.#busy.delete(worker);
+      worker.unref();
+      if (p) fn(p);
+    };
+    worker.on("message", (msg: { result?: ChunkResult; error?: string }) => {
+      finish((p) => (msg.error !== undefined ? p.reject(new Error(`chunk compression failed: ${msg.error}`)) : p.resolve(msg.result!)));
+      if (this.#all.includes(worker)) this.#idle.push(worker);
+      this.#pump();
+    });
+    worker.on("error", (err) => {
+      this.#all = this.#all.filter((w) => w !== worker);
+      this.#idle = this.#idle.filter((w) => w !== worker);
+      finish((p) => p.reject(err));
+      this.#pump();
+    });
+    return worker;
+  }
+}
+
+let shared: CompressPool | undefined;
+
+/** The process-wide pool, one worker per core: layers built at the same time share the cores. */
+export function sharedCompressPool(): CompressPool {
+  shared ??= new CompressPool();
+  return shared;
+}
