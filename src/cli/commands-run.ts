@@ -70,12 +70,30 @@ function seconds(flag: string, v: string | undefined): number | undefined {
 }
 
 export async function runVerify(argv: string[], ctx: CommandContext): Promise<number> {
-  const { closeRunsOnSignals } = await import("../verify/index.ts");
-  const uninstall = closeRunsOnSignals(); // Ctrl-C: kill the app and remove its rootfs before exiting
-  const report = await verifyFromArgs(argv, ctx).finally(uninstall);
+  const report = await verifyClosingOnSignals(argv, ctx);
+  if (typeof report === "number") return report;
   const { formatVerifyReport } = await import("../verify/index.ts");
   ctx.io.stdout.write(ctx.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatVerifyReport(report)}\n`);
   return report.ok ? 0 : 1;
+}
+
+/**
+ * verifyFromArgs where Ctrl-C or SIGTERM kills the apps and removes their rootfs: the report, or
+ * the exit code 128+N when a signal stopped it (the report would only say that its runs were closed).
+ */
+export async function verifyClosingOnSignals(...args: Parameters<typeof verifyFromArgs>): Promise<Awaited<ReturnType<typeof verifyFromArgs>> | number> {
+  const { closeRunsOnSignals } = await import("../verify/index.ts");
+  const signals = closeRunsOnSignals();
+  try {
+    const report = await verifyFromArgs(...args);
+    return (await signals.interrupted()) ?? report;
+  } catch (err) {
+    const code = await signals.interrupted();
+    if (code !== undefined) return code;
+    throw err;
+  } finally {
+    signals.uninstall();
+  }
 }
 
 /** Parse verify's flags and run it; the caller prints (build --verify folds it into its own output). */

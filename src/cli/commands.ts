@@ -10,7 +10,7 @@ import { buildCommand, BUILD_FLAGS, GLOBAL, parse } from "./options.ts";
 import { ProgressView } from "./progress.ts";
 import { buildJson, sizeTable } from "./report.ts";
 import type { Io } from "./main.ts";
-import { RUN_HELP, SETUP_BINFMT_HELP, VERIFY_HELP, runRun, runSetupBinfmt, runVerify, verifyFromArgs } from "./commands-run.ts";
+import { RUN_HELP, SETUP_BINFMT_HELP, VERIFY_HELP, runRun, runSetupBinfmt, runVerify, verifyClosingOnSignals, verifyFromArgs } from "./commands-run.ts";
 import { DOCKERFILE_HELP, LINT_HELP, runDockerfile, runLint } from "./commands-dockerfile.ts";
 import { CACHE_HELP, runCache } from "./commands-cache.ts";
 
@@ -92,7 +92,9 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     const target = first.output.startsWith("registry:") ? first.output : withTag(first.output, tagOnly);
     const verifyArgs = [target, "--platform", "all", ...cmd.verifyArgs, ...cmd.insecureRegistries.flatMap((r) => ["--insecure-registry", r])];
     const checks = { checks: project.config.verify ?? [], source: `${project.configSource ?? "package.json"} aotpack.verify` };
-    verifyReport = await verifyFromArgs(verifyArgs, { ...ctx, io: { ...ctx.io, stdout: ctx.io.stderr } }, checks);
+    const verified = await verifyClosingOnSignals(verifyArgs, { ...ctx, io: { ...ctx.io, stdout: ctx.io.stderr } }, checks);
+    if (typeof verified === "number") return verified;
+    verifyReport = verified;
   }
   if (ctx.json) {
     ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);

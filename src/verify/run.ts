@@ -486,16 +486,23 @@ export async function runImage(options: RunOptions): Promise<number> {
 
 /**
  * For commands that do not forward signals (verify): SIGINT or SIGTERM closes every running
- * image (app killed, rootfs removed), then exits 128+N. Returns the uninstaller.
+ * image (app killed, rootfs removed), then exits 128+N. The command's own work may finish first
+ * (its runs were just closed): `interrupted()` then gives the exit code it must return instead.
  */
-export function closeRunsOnSignals(): () => void {
+export function closeRunsOnSignals(): { uninstall(): void; interrupted(): Promise<number> | undefined } {
+  let interrupted: Promise<number> | undefined;
   const handler = (sig: NodeJS.Signals): void => {
-    void Promise.allSettled([...openRuns].map((close) => close())).then(() => process.exit(128 + (osConstants.signals[sig] ?? 0)));
+    const code = 128 + (osConstants.signals[sig] ?? 0);
+    interrupted ??= Promise.allSettled([...openRuns].map((close) => close())).then(() => code);
+    void interrupted.then((c) => process.exit(c));
   };
   process.on("SIGINT", handler);
   process.on("SIGTERM", handler);
-  return () => {
-    process.off("SIGINT", handler);
-    process.off("SIGTERM", handler);
+  return {
+    uninstall: () => {
+      process.off("SIGINT", handler);
+      process.off("SIGTERM", handler);
+    },
+    interrupted: () => interrupted,
   };
 }
