@@ -138,6 +138,7 @@ Filename: pool/x.deb
       size: 2757000,
       sha256: "a".repeat(64),
       depends: [["libgcc-s1"], ["libc-bin"]],
+      control: { "pre-depends": "libgcc-s1", depends: "libc-bin (= 2.36-9+deb12u14)", description: "GNU C Library" },
     });
   });
 });
