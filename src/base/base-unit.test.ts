@@ -229,7 +229,7 @@ describe("slicing (packages built locally with dpkg-deb, real ELF libraries from
       "lib/x86_64-linux-gnu/libz.so.1.2.13": { copy: `${HOST_LIBS}/libz.so.1.2.13` },
       "usr/share/doc/zlib1g/copyright": "zlib",
     }, { "lib/x86_64-linux-gnu/libz.so.1": "libz.so.1.2.13" });
-    await make("base-files", [], { "usr/lib/os-release": 'ID=debian\nVERSION_CODENAME=bookworm\n', "usr/share/doc/base-files/copyright": "GPL" }, {});
+    await make("base-files", [], { "usr/lib/os-release": 'ID=debian\nVERSION_CODENAME=bookworm\n', "etc/debian_version": "12.12\n", "usr/share/doc/base-files/copyright": "GPL" }, {});
   });
 
   function resolver(needed: string[]) {
@@ -247,6 +247,7 @@ describe("slicing (packages built locally with dpkg-deb, real ELF libraries from
     const sliced = await resolver(["libz.so.1"]).resolve();
     const paths = sliced.entries.map((e) => `${e.type[0]} ${e.path}${e.linkname ? ` -> ${e.linkname}` : ""}`);
     assert.deepEqual(paths, [
+      "f /etc/debian_version",
       "s /etc/os-release -> ../usr/lib/os-release",
       "f /usr/lib/os-release",
       "f /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
