@@ -24,6 +24,8 @@ export function sizeTable(result: BuildResult, compression: Compression): string
       unique.set(l.digest, { c: l.compressedBytes, u: l.uncompressedBytes });
     }
     rows.push([formatPlatform(p.platform), "image total", formatBytes(c), formatBytes(u), p.digest.slice(0, 19)]);
+    // Pulled with the index, never unpacked: manifest + config + statements, the same bytes both ways.
+    if (p.attestation) rows.push([formatPlatform(p.platform), "attestations (SBOM, provenance)", formatBytes(p.attestation.bytes), formatBytes(p.attestation.bytes), p.attestation.digest.slice(0, 19)]);
   }
   let tc = 0;
   let tu = 0;
