@@ -5,6 +5,7 @@
 import { open, readdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
+import { writeSbomBeside } from "../sbom/read.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, platformEntries, platformEquals, type Platform } from "../oci/platform.ts";
@@ -103,7 +104,9 @@ export async function publishAll(
       const manifests = platformEntries((await item.indexManifest()).manifests);
       if (manifests.length === 1) target = await item.image(manifests[0]!.digest);
     }
-    results.push({ spec, result: await publisher.publish(target, opts) });
+    const result = await publisher.publish(target, opts);
+    if (spec.kind === "docker-archive") await writeSbomBeside(item, result.digest, resolve(spec.target));
+    results.push({ spec, result });
   }
   return results;
 }

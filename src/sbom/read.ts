@@ -6,6 +6,7 @@ import { isManifestMediaType } from "../oci/media-types.ts";
 import { IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, type Statement } from "./attestation.ts";
 import { CYCLONEDX_PREDICATE } from "./cyclonedx.ts";
 import { SPDX_PREDICATE } from "./spdx.ts";
+import { writeFileAtomic } from "../oci/fs-util.ts";
 import type { SbomFormat } from "./index.ts";
 
 /** In-toto statements are small; a bigger layer is not one of ours, and is not read into memory. */
@@ -69,3 +70,19 @@ export async function readSbom(item: Image | ImageIndex, options: { platform?: P
 }
 
 export { IN_TOTO_MEDIA_TYPE };
+
+/**
+ * docker-archive holds one image and no index, so its attestation cannot travel inside: the
+ * image's SBOM is written beside it as FILE.sbom.json (atomically). No attached SBOM, no file.
+ */
+export async function writeSbomBeside(item: Image | ImageIndex, imageDigest: string, file: string): Promise<string | undefined> {
+  if (!isImageIndex(item)) return undefined;
+  const entry = platformEntries((await item.indexManifest()).manifests).find((d) => d.digest === imageDigest && d.platform);
+  if (!entry) return undefined;
+  const hasSbom = (await listAttestations(item)).some((a) => a.subject === imageDigest && a.statements.some((s) => s.predicateType === SPDX_PREDICATE || s.predicateType === CYCLONEDX_PREDICATE));
+  if (!hasSbom) return undefined;
+  const sbom = await readSbom(item, { platform: entry.platform! });
+  const target = `${file}.sbom.json`;
+  await writeFileAtomic(target, `${JSON.stringify(sbom.document, null, 2)}\n`);
+  return target;
+}
