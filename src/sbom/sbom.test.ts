@@ -15,6 +15,7 @@ import { provenancePredicate, redactUrl } from "./provenance.ts";
 import { spdxDocument } from "./spdx.ts";
 import { cyclonedxDocument } from "./cyclonedx.ts";
 import { imageFromParts } from "../oci/mutate.ts";
+import { nugetPackages } from "../compile/nuget-assets.ts";
 
 let work: string;
 before(async () => {
@@ -64,6 +65,26 @@ describe("bundled npm packages", () => {
     );
     const got = await npmComponents(dir, ["src/server.ts", "node_modules/hono/dist/index.js", "node_modules/hono/dist/x.js", "node_modules/evil/i.js", "node_modules/badver/i.js"]);
     assert.deepEqual(got, [{ name: "hono", version: "4.13.19", license: "MIT", integrity: "sha512-AAAA" }]);
+  });
+});
+
+describe("NuGet packages from project.assets.json", () => {
+  test("packages only (no project references), hostile keys dropped", async () => {
+    const dir = join(work, "artifacts");
+    await mkdir(join(dir, "obj/hello"), { recursive: true });
+    const sha512 = Buffer.alloc(64, 3).toString("base64");
+    await writeFile(
+      join(dir, "obj/hello/project.assets.json"),
+      JSON.stringify({
+        libraries: {
+          "Microsoft.DotNet.ILCompiler/10.0.12": { type: "package", sha512 },
+          "lib/1.0.0": { type: "project" },
+          "../evil/1.0.0": { type: "package" },
+        },
+      }),
+    );
+    assert.deepEqual(await nugetPackages(dir), [{ name: "Microsoft.DotNet.ILCompiler", version: "10.0.12", sha512 }]);
+    assert.deepEqual(await nugetPackages(join(work, "none")), []);
   });
 });
 
