@@ -9,7 +9,7 @@ export interface NugetPackage {
   sha512?: string;
 }
 
-const NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/;
 const VERSION = /^[0-9A-Za-z.+-]{1,100}$/;
 
 /** Packages (not project references) in the assets file under `artifactsDir/obj/*`; sorted; unreadable files give none. */
@@ -26,8 +26,9 @@ export async function nugetPackages(artifactsDir: string): Promise<NugetPackage[
       continue;
     }
     for (const [key, lib] of Object.entries(libraries)) {
-      const [name, version] = key.split("/");
-      if (lib?.type !== "package" || !name || !version || !NAME.test(name) || !VERSION.test(version)) continue;
+      const parts = key.split("/");
+      const [name, version] = parts;
+      if (parts.length !== 2 || lib?.type !== "package" || !name || !version || !NAME.test(name) || !VERSION.test(version)) continue;
       const p: NugetPackage = { name, version };
       if (typeof lib.sha512 === "string" && /^[A-Za-z0-9+/=]{80,100}$/.test(lib.sha512)) p.sha512 = lib.sha512;
       out.set(key, p);
