@@ -54,6 +54,7 @@ export function buildJson(result: BuildResult, published: { output: string; refe
       layers: p.layers,
       compressedBytes: p.layers.reduce((a, l) => a + l.compressedBytes, 0),
       uncompressedBytes: p.layers.reduce((a, l) => a + l.uncompressedBytes, 0),
+      ...(p.attestation ? { attestation: { digest: p.attestation.digest, bytes: p.attestation.bytes } } : {}),
     })),
     outputs: published,
   };
