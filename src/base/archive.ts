@@ -162,7 +162,8 @@ export class DebianArchive {
       } else await downloadToFile(plain, file, { verifier: verifier() });
     }
     // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads in one.
-    const parsed = join(this.options.cacheRoot, "debian", "indexes", `${want.sha256}.json`);
+    // .v2: records carry the status.d control fields (a v1 entry lacks them).
+    const parsed = join(this.options.cacheRoot, "debian", "indexes", `${want.sha256}.v2.json`);
     if (await exists(parsed)) {
       try {
         const records = JSON.parse(await readFile(parsed, "utf8")) as PackageRecord[];

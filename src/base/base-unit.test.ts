@@ -138,6 +138,7 @@ Filename: pool/x.deb
       size: 2757000,
       sha256: "a".repeat(64),
       depends: [["libgcc-s1"], ["libc-bin"]],
+      control: { "pre-depends": "libgcc-s1", depends: "libc-bin (= 2.36-9+deb12u14)", description: "GNU C Library" },
     });
   });
 });
@@ -228,7 +229,7 @@ describe("slicing (packages built locally with dpkg-deb, real ELF libraries from
       "lib/x86_64-linux-gnu/libz.so.1.2.13": { copy: `${HOST_LIBS}/libz.so.1.2.13` },
       "usr/share/doc/zlib1g/copyright": "zlib",
     }, { "lib/x86_64-linux-gnu/libz.so.1": "libz.so.1.2.13" });
-    await make("base-files", [], { "usr/lib/os-release": 'ID=debian\nVERSION_CODENAME=bookworm\n', "usr/share/doc/base-files/copyright": "GPL" }, {});
+    await make("base-files", [], { "usr/lib/os-release": 'ID=debian\nVERSION_CODENAME=bookworm\n', "etc/debian_version": "12.12\n", "usr/share/doc/base-files/copyright": "GPL" }, {});
   });
 
   function resolver(needed: string[]) {
@@ -246,6 +247,7 @@ describe("slicing (packages built locally with dpkg-deb, real ELF libraries from
     const sliced = await resolver(["libz.so.1"]).resolve();
     const paths = sliced.entries.map((e) => `${e.type[0]} ${e.path}${e.linkname ? ` -> ${e.linkname}` : ""}`);
     assert.deepEqual(paths, [
+      "f /etc/debian_version",
       "s /etc/os-release -> ../usr/lib/os-release",
       "f /usr/lib/os-release",
       "f /usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",

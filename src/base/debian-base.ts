@@ -6,6 +6,8 @@ import { DebianArchive } from "./archive.ts";
 import { checkPinned, readLockfile, updateLockfile } from "./lockfile.ts";
 import type { PackageRecord } from "./packages-index.ts";
 import { skeletonEntries } from "./skeleton.ts";
+import { readFile } from "node:fs/promises";
+import { debianDistro, dpkgStatusEntries } from "./dpkg-status.ts";
 import { SliceResolver } from "./slices.ts";
 
 export interface DebianBaseOptions {
@@ -34,6 +36,8 @@ export interface DebianBase {
   entries: LayerEntry[];
   packages: PackageRecord[];
   releaseDate: string;
+  /** purl distro qualifier from base-files' /etc/debian_version, e.g. debian-12. */
+  distro: string;
 }
 
 export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase> {
@@ -84,5 +88,12 @@ export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase>
   }
   const hasLib64 = sliced.entries.some((e) => e.path.startsWith("/usr/lib64/"));
   if (o.lockfile && !pinned) await updateLockfile(o.lockfile, o.suite, releaseDate, o.arch, sliced.packages);
-  return { entries: [...skeletonEntries({ hasLib64 }), ...sliced.entries], packages: sliced.packages, releaseDate };
+  const versionFile = sliced.entries.find((e) => e.path === "/etc/debian_version")?.source;
+  const distro = debianDistro(versionFile ? await readFile(versionFile, "utf8") : o.suite);
+  return {
+    entries: [...skeletonEntries({ hasLib64 }), ...sliced.entries, ...dpkgStatusEntries(sliced.packages)],
+    packages: sliced.packages,
+    releaseDate,
+    distro,
+  };
 }

@@ -79,7 +79,19 @@ export interface BaseSummary {
   compressedBytes: number;
   layers: number;
   /** deb: bases: the packages files were taken from. */
-  packages: { name: string; version: string; architecture: string }[];
+  packages: BasePackage[];
+  /** deb: bases: the purl distro qualifier, e.g. debian-12. */
+  distro?: string;
+}
+
+/** A Debian package a deb: base took files from: what the SBOM and status.d name. */
+export interface BasePackage {
+  name: string;
+  version: string;
+  architecture: string;
+  source?: string;
+  /** sha256 of the .deb, as pinned in aotpack.lock. */
+  sha256?: string;
 }
 
 export interface ResolvedBase {
@@ -183,13 +195,14 @@ async function resolveDebianBase(
   const cacheKey = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata: req.tzdata ?? false, extraPackages, elf: req.elf, compression });
   const cached = cacheKey ? await readCachedBase(cacheKey, options.blobDir ?? cacheDir("blobs"), options.onProgress) : undefined;
   let layer: Layer;
-  let packages: { name: string; version: string; architecture: string }[];
+  let packages: BasePackage[];
   let releaseDate: string;
+  let distro: string | undefined;
   let files: number;
   if (cached) {
     options.onProgress?.(`base ${name} for ${arch}: reusing the layer built from the pinned packages in ${options.lockfile}`);
     layer = layerFromBlobFile(cached.blob, cached.descriptor, cached.diffId, cached.uncompressedBytes);
-    ({ packages, releaseDate, files } = cached);
+    ({ packages, releaseDate, files, distro } = cached);
   } else {
     const deb = await buildDebianBase({
       suite: spec.suite,
@@ -211,12 +224,19 @@ async function resolveDebianBase(
       ...epoch(options),
       ...(options.blobDir ? { blobDir: options.blobDir } : {}),
     });
-    packages = deb.packages.map((p) => ({ name: p.name, version: p.version, architecture: p.architecture }));
+    packages = deb.packages.map((p) => ({
+      name: p.name,
+      version: p.version,
+      architecture: p.architecture,
+      ...(p.control?.source ? { source: p.control.source } : {}),
+      sha256: p.sha256,
+    }));
     releaseDate = deb.releaseDate;
+    distro = deb.distro;
     files = deb.entries.filter((e) => e.type !== "directory").length;
     // The key is computed again: the build above may have just written this architecture's pins.
     const key = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata: req.tzdata ?? false, extraPackages, elf: req.elf, compression });
-    if (key) await writeCachedBase(key, layer, options.blobDir ?? cacheDir("blobs"), { packages, releaseDate, files });
+    if (key) await writeCachedBase(key, layer, options.blobDir ?? cacheDir("blobs"), { packages, releaseDate, files, distro });
   }
   const pkgList = packages.map((p) => `${p.name}=${p.version}`).join(" ");
   let image = appendLayers(emptyImage(platform, epoch(options)), [
@@ -242,6 +262,7 @@ async function resolveDebianBase(
       compressedBytes: await layer.size(),
       layers: 1,
       packages,
+      ...(distro ? { distro } : {}),
     },
   };
 }
@@ -255,9 +276,10 @@ interface CachedBase {
   diffId: Digest;
   uncompressedBytes?: number;
   blob: string;
-  packages: { name: string; version: string; architecture: string }[];
+  packages: BasePackage[];
   releaseDate: string;
   files: number;
+  distro?: string;
 }
 
 /** Undefined unless a lock pins this architecture (without one, every build re-resolves from the mirror). */
@@ -274,7 +296,7 @@ export async function lockedBaseKey(
   return createHash("sha256")
     .update(
       JSON.stringify({
-        v: 1,
+        v: 2, // 2: status.d and /etc/debian_version in the layer
         suite,
         arch,
         pins: pins.map((p) => [p.name, p.version, p.sha256]),
@@ -301,7 +323,7 @@ async function readCachedBase(key: string, blobDir: string, warn: CacheWarn | un
   return { ...c, blob };
 }
 
-async function writeCachedBase(key: string, layer: Layer, blobDir: string, facts: Pick<CachedBase, "packages" | "releaseDate" | "files">): Promise<void> {
+async function writeCachedBase(key: string, layer: Layer, blobDir: string, facts: Pick<CachedBase, "packages" | "releaseDate" | "files" | "distro">): Promise<void> {
   const digest = await layer.digest();
   const entry: CachedBase = {
     descriptor: { mediaType: await layer.mediaType(), digest, size: await layer.size() },

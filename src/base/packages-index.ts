@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { AotpackError } from "../errors.ts";
+import { STATUS_FIELDS, type ControlField } from "./dpkg-status.ts";
 
 export interface PackageRecord {
   name: string;
@@ -13,7 +14,11 @@ export interface PackageRecord {
   sha256: string;
   /** Each inner list holds alternatives; version constraints and :arch qualifiers are dropped. */
   depends: string[][];
+  /** The control fields status.d repeats (Source, Maintainer …); Description is its one-line synopsis. */
+  control?: Partial<Record<ControlField, string>>;
 }
+
+const KEPT = new Set<string>(["package", "filename", "size", "sha256", ...STATUS_FIELDS]);
 
 export function parseDepends(value: string | undefined): string[][] {
   if (!value) return [];
@@ -61,6 +66,7 @@ export async function parsePackages(lines: AsyncIterable<string> | Iterable<stri
         size: Number(f.get("size") ?? "0"),
         sha256: sha,
         depends: [...parseDepends(f.get("pre-depends")), ...parseDepends(f.get("depends"))],
+        control: Object.fromEntries(STATUS_FIELDS.filter((k) => k !== "version" && k !== "architecture" && f.has(k)).map((k) => [k, f.get(k)!])),
       });
     }
     f = new Map();
@@ -74,7 +80,7 @@ export async function parsePackages(lines: AsyncIterable<string> | Iterable<stri
     const colon = line.indexOf(":");
     if (colon <= 0) continue;
     const key = line.slice(0, colon).toLowerCase();
-    if (key === "package" || key === "version" || key === "architecture" || key === "filename" || key === "size" || key === "sha256" || key === "depends" || key === "pre-depends") {
+    if (KEPT.has(key)) {
       f.set(key, line.slice(colon + 1).trim());
     }
   }

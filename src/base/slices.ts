@@ -272,10 +272,11 @@ export class SliceResolver {
     }
   }
 
-  /** os-release of the suite, from base-files (usr/lib/os-release, with /etc/os-release → it). */
+  /** os-release and debian_version (Trivy needs it to name the OS) of the suite, from base-files (usr/lib/os-release, with /etc/os-release → it). */
   async addOsRelease(): Promise<void> {
     const tree = await this.#requireTree("base-files", "os-release");
     await this.addPath(tree, "usr/lib/os-release");
+    await this.addPath(tree, "etc/debian_version");
     this.#pick("etc/os-release", { path: "/etc/os-release", type: "symlink", linkname: "../usr/lib/os-release" }, tree);
   }
 

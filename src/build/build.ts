@@ -28,6 +28,7 @@ import { redactVcsUrl } from "../redact.ts";
 
 import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
 import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
+import { attestationEntry, attestationFor, inventoryFor, type SbomFormat } from "../sbom/index.ts";
 
 const run = promisify(execFile);
 
@@ -73,6 +74,10 @@ export interface BuildOptions {
   reporter?: BuildReporter;
   /** Injected for tests; defaults to compilerFor(runtime). */
   compiler?: Compiler;
+  /** SBOM attached per platform (default spdx). */
+  sbom?: SbomFormat | "none";
+  /** SLSA provenance attached per platform (default true). */
+  provenance?: boolean;
 }
 
 export interface LayerReport {
@@ -92,6 +97,8 @@ export interface PlatformBuild {
   base: { name: string; digest?: Digest };
   layers: LayerReport[];
   compiledFromCache: boolean;
+  /** The attestation manifest (SBOM, provenance) of this image, when attached. */
+  attestation?: { image: Image; digest: Digest; bytes: number };
 }
 
 export interface BuildResult {
@@ -255,7 +262,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       let compiled: CompiledArtifact;
       try {
         const fp = await projectFingerprint(o.project.dir, {
-          v: 1,
+          v: 2, // 2: artifacts record their inputs for the SBOM
           runtime: compiler.runtime,
           platform: p,
           layout: o.layout,
@@ -355,8 +362,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           uncompressedBytes: await uncompressedBytes(l),
         });
       }
+      const attestation = await attest(image, { appName: o.appName, platform, image, created, projectDir: o.project.dir, base, artifact, git }, o, options);
       reporter.step(p, "image", "done");
       return {
+        ...(attestation ? { attestation } : {}),
         platform,
         image,
         digest: await image.digest(),
@@ -382,10 +391,46 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   if (git.source) indexAnnotations[Annotation.Source] = git.source;
   if (git.revision) indexAnnotations[Annotation.Revision] = git.revision;
   const index = newIndex(
-    platforms.map((b) => ({ image: b.image, platform: b.platform })),
+    platforms.flatMap((b) => [{ image: b.image, platform: b.platform }, ...(b.attestation ? [attestationEntry(b.attestation.image, b.digest)] : [])]),
     indexAnnotations,
   );
   // Structure, digests, sizes and platforms; the layers themselves were hashed as they were written or reused.
   await validate(index, { scanLayers: false });
   return { appName: o.appName, index, digest: await index.digest(), platforms, elapsedMs: Date.now() - started };
+}
+
+// ---- attestations (src/sbom/) ------------------------------------------------------------
+
+async function attest(
+  image: Image,
+  facts: Parameters<typeof inventoryFor>[0],
+  o: ResolvedOptions,
+  options: BuildOptions,
+): Promise<PlatformBuild["attestation"]> {
+  const sbom = options.sbom ?? "spdx";
+  const provenance = options.provenance ?? true;
+  if (sbom === "none" && !provenance) return undefined;
+  const inventory = await inventoryFor(facts);
+  // Effective parameters only; env values and file contents can be secrets, so only their names.
+  const parameters = {
+    platform: formatPlatform(facts.platform),
+    base: o.base,
+    runtime: o.runtime,
+    layout: o.layout,
+    compression: o.compression,
+    port: o.port,
+    entry: o.entry ?? null,
+    user: o.user ?? null,
+    env: Object.keys(o.env).sort(),
+    files: o.files,
+    minify: options.minify ?? true,
+    baseline: options.baseline ?? false,
+    sbom,
+  };
+  const baseImage = facts.base.digest ? { name: facts.base.name, digest: facts.base.digest } : undefined;
+  const a = await attestationFor(image, inventory, { sbom, provenance, parameters, ...(baseImage ? { baseImage } : {}) });
+  if (!a) return undefined;
+  let bytes = (await a.image.size()) + (await a.image.rawConfigFile()).length;
+  for (const l of await a.image.layers()) bytes += await l.size();
+  return { image: a.image, digest: await a.image.digest(), bytes };
 }

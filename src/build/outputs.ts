@@ -5,9 +5,10 @@
 import { open, readdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
+import { writeSbomBeside } from "../sbom/read.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import { formatPlatform, platformEntries, platformEquals, type Platform } from "../oci/platform.ts";
 import type { ProgressEvent, Publisher, PublishResult } from "../publish/index.ts";
 
 export type OutputKind = "oci" | "oci-archive" | "docker-archive" | "registry";
@@ -114,10 +115,12 @@ export async function publishAll(
     // A docker-archive of a one-platform index takes the image itself.
     let target: Image | ImageIndex = item;
     if (spec.kind === "docker-archive" && isImageIndex(item)) {
-      const manifests = (await item.indexManifest()).manifests;
+      const manifests = platformEntries((await item.indexManifest()).manifests);
       if (manifests.length === 1) target = await item.image(manifests[0]!.digest);
     }
-    results.push({ spec, result: await publisher.publish(target, opts) });
+    const result = await publisher.publish(target, opts);
+    if (spec.kind === "docker-archive") await writeSbomBeside(item, result.digest, resolve(spec.target));
+    results.push({ spec, result });
   }
   return results;
 }

@@ -4,7 +4,8 @@ import { UsageError } from "../errors.ts";
 import type { BuildResult } from "../build/build.ts";
 import { checkOutputs, parseOutputSpec, preflightOutputs, publishAll, type OutputSpec } from "../build/outputs.ts";
 import { appNameFor, loadProject } from "../build/config.ts";
-import { formatPlatform, parsePlatformList } from "../oci/platform.ts";
+import { formatPlatform, parsePlatform, parsePlatformList } from "../oci/platform.ts";
+import { parseSbomFormat } from "../sbom/index.ts";
 import { inspectItem, formatInspect } from "./inspect.ts";
 import { buildCommand, BUILD_FLAGS, GLOBAL, parse } from "./options.ts";
 import { ProgressView } from "./progress.ts";
@@ -45,6 +46,8 @@ on a minimal base, and writes one multi-platform image index.
   --docker-platform P    which platform a docker-archive output holds
   --no-cache             recompile and re-layer even when inputs are unchanged
   --no-minify            do not minify the bundle
+  --sbom spdx|cyclonedx|none   SBOM attached per platform as an attestation (default spdx)
+  --no-provenance        do not attach SLSA provenance
   --baseline             amd64: Bun's baseline runtime for CPUs without AVX2
   --verify               run 'aotpack verify' on the result, with aotpack.verify's checks
   --http, --expect-*, --timeout, --grace, --isolation   verify's check flags, for --verify
@@ -132,6 +135,25 @@ async function runInspect(argv: string[], ctx: CommandContext): Promise<number> 
   return 0;
 }
 
+const SBOM_HELP = `Usage: aotpack sbom IMAGE [--platform P] [--format spdx|cyclonedx] [--json]
+
+Prints the SBOM attached to one platform image (default: the only one, else this host's).
+IMAGE: oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF.`;
+
+async function runSbom(argv: string[], ctx: CommandContext): Promise<number> {
+  const { positionals, values } = parse(argv, { ...GLOBAL, platform: { type: "string" }, format: { type: "string" }, "insecure-registry": { type: "string", multiple: true } });
+  if (positionals.length !== 1) throw new UsageError("sbom takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  const format = values.format === undefined ? undefined : parseSbomFormat(values.format);
+  if (format === "none") throw new UsageError("--format must be spdx or cyclonedx");
+  const { openSource } = await import("../sources.ts");
+  const { readSbom } = await import("../sbom/read.ts");
+  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  const sbom = await readSbom(src.item, { ...(values.platform ? { platform: parsePlatform(values.platform) } : {}), ...(format ? { format } : {}) });
+  // The document is the answer with or without --json.
+  ctx.io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
+  return 0;
+}
+
 export const commands: Record<string, Command> = {
   build: { help: BUILD_HELP, run: runBuild },
   inspect: { help: INSPECT_HELP, run: runInspect },
@@ -141,6 +163,7 @@ export const commands: Record<string, Command> = {
   dockerfile: { help: DOCKERFILE_HELP, run: runDockerfile },
   lint: { help: LINT_HELP, run: runLint },
   cache: { help: CACHE_HELP, run: runCache },
+  sbom: { help: SBOM_HELP, run: runSbom },
 };
 
 void BUILD_FLAGS;

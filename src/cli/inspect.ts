@@ -1,7 +1,8 @@
 /** `aotpack inspect`: what is in an image or index, read through the shared model. */
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform } from "../oci/platform.ts";
+import { formatPlatform, isAttestationDescriptor } from "../oci/platform.ts";
+import { listAttestations, type AttestationInfo } from "../sbom/read.ts";
 import type { Annotations, RuntimeConfig } from "../oci/types.ts";
 import { formatBytes } from "./progress.ts";
 import { table } from "./report.ts";
@@ -22,6 +23,8 @@ export interface InspectResult {
   mediaType: string;
   annotations?: Annotations;
   images: InspectedImage[];
+  /** SBOM and provenance manifests, each naming the image it describes. */
+  attestations?: AttestationInfo[];
 }
 
 async function inspectImage(image: Image): Promise<InspectedImage> {
@@ -49,10 +52,10 @@ export async function inspectItem(item: Image | ImageIndex): Promise<InspectResu
   const images: InspectedImage[] = [];
   for (const d of manifest.manifests) {
     // Attestations and other non-image entries carry no platform we can run; list images only.
-    if (d.platform?.os === "unknown") continue;
+    if (isAttestationDescriptor(d)) continue;
     images.push(await inspectImage(await item.image(d.digest)));
   }
-  const out: InspectResult = { digest: await item.digest(), mediaType: await item.mediaType(), images };
+  const out: InspectResult = { digest: await item.digest(), mediaType: await item.mediaType(), images, attestations: await listAttestations(item) };
   if (manifest.annotations) out.annotations = manifest.annotations;
   return out;
 }
@@ -79,6 +82,10 @@ export function formatInspect(name: string, r: InspectResult): string {
       ),
     );
     lines.push(`  total compressed: ${formatBytes(img.compressedBytes)}`);
+    for (const a of (r.attestations ?? []).filter((a) => a.subject === img.digest)) {
+      lines.push(`  attestation ${a.digest}:`);
+      for (const s of a.statements) lines.push(`    ${s.predicateType}  ${formatBytes(s.bytes)}`);
+    }
   }
   return lines.join("\n");
 }

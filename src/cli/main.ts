@@ -3,7 +3,7 @@
  * library, prints, and maps errors to exit codes: 0 ok, 1 failed, 2 usage.
  * It is the only module that may call process.exit (and only via bin/aotpack.js).
  */
-import { createRequire } from "node:module";
+import { aotpackVersion } from "../version.ts";
 import type { Writable } from "node:stream";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import { redactText } from "../redact.ts";
@@ -35,15 +35,7 @@ Run 'aotpack <command> --help' for a command's options.
 Exit codes: 0 ok, 1 failed, 2 usage.`;
 
 export function version(): string {
-  const require = createRequire(import.meta.url);
-  for (const p of ["../../package.json", "../package.json"]) {
-    try {
-      return (require(p) as { version: string }).version;
-    } catch {
-      // Built (dist/cli) and source (src/cli) layouts differ by one level.
-    }
-  }
-  return "0.0.0";
+  return aotpackVersion();
 }
 
 export interface Io {

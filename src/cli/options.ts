@@ -2,6 +2,7 @@
  * The one place where argv becomes option objects (ko's style). Everything here throws
  * UsageError (exit 2) for bad flags; nothing here does any work.
  */
+import { parseSbomFormat } from "../sbom/index.ts";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError, errorMessage } from "../errors.ts";
 import { parsePlatform, parsePlatformList, type Platform } from "../oci/platform.ts";
@@ -89,6 +90,8 @@ export const BUILD_FLAGS = {
   "docker-platform": { type: "string" },
   "no-cache": { type: "boolean" },
   "no-minify": { type: "boolean" },
+  sbom: { type: "string" },
+  "no-provenance": { type: "boolean" },
   baseline: { type: "boolean" },
   verify: { type: "boolean" },
   "debian-mirror": { type: "string" },
@@ -132,6 +135,8 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values.file) build.files = values.file;
   if (values["no-cache"]) build.cache = false;
   if (values["no-minify"]) build.minify = false;
+  if (values.sbom !== undefined) build.sbom = parseSbomFormat(values.sbom);
+  if (values["no-provenance"]) build.provenance = false;
   if (values.baseline) build.baseline = true;
   if (values["debian-mirror"] !== undefined) build.debianMirror = values["debian-mirror"];
   if (values.lockfile !== undefined) build.lockfile = values.lockfile;

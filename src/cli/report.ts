@@ -24,6 +24,8 @@ export function sizeTable(result: BuildResult, compression: Compression): string
       unique.set(l.digest, { c: l.compressedBytes, u: l.uncompressedBytes });
     }
     rows.push([formatPlatform(p.platform), "image total", formatBytes(c), formatBytes(u), p.digest.slice(0, 19)]);
+    // Pulled with the index, never unpacked: manifest + config + statements, the same bytes both ways.
+    if (p.attestation) rows.push([formatPlatform(p.platform), "attestations (SBOM, provenance)", formatBytes(p.attestation.bytes), formatBytes(p.attestation.bytes), p.attestation.digest.slice(0, 19)]);
   }
   let tc = 0;
   let tu = 0;
@@ -52,6 +54,7 @@ export function buildJson(result: BuildResult, published: { output: string; refe
       layers: p.layers,
       compressedBytes: p.layers.reduce((a, l) => a + l.compressedBytes, 0),
       uncompressedBytes: p.layers.reduce((a, l) => a + l.uncompressedBytes, 0),
+      ...(p.attestation ? { attestation: { digest: p.attestation.digest, bytes: p.attestation.bytes } } : {}),
     })),
     outputs: published,
   };

@@ -9,7 +9,9 @@ import { performance } from "node:perf_hooks";
 import { stripAnsi } from "../ansi.ts";
 import { AotpackError } from "../errors.ts";
 import { formatPlatform } from "../oci/platform.ts";
-import { BUN_PLATFORMS, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
+import { BUN_PLATFORMS, bunRuntimeSpec, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
+import { bundledInputs } from "./bundle-inputs.ts";
+import { runtimeFacts } from "./npm-runtime.ts";
 import { appNameFor, checkedElf, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
 import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
@@ -43,7 +45,9 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
   // Bun writes into a temp dir beside the outputs; we rename only after it succeeds.
   const work = await mkdtemp(join(outDir, ".bun-"));
   try {
+    const metafile = join(work, "meta.json");
     const common = [
+      `--metafile=${metafile}`,
       ...(request.minify !== false ? ["--minify"] : []),
       ...(request.bytecode ? ["--bytecode"] : []),
     ];
@@ -65,7 +69,9 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       await rename(tmpOut, finalPath);
       const elf = await checkedElf(finalPath, platform);
       const file: ArtifactFile = { path: `/app/${appName}`, source: finalPath, mode: 0o755 };
+      const inputs = { bundled: await bundledInputs(metafile, work, projectDir), runtime: await runtimeFacts(bunRuntimeSpec(platform, request), runtime) };
       return {
+        inputs,
         platform,
         runtime: "bun",
         layout: "single-file",
@@ -89,6 +95,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       entry,
     ];
     await runBun(bun.executable, args, work, projectDir, label);
+    const inputs = { bundled: await bundledInputs(metafile, work, projectDir), runtime: await runtimeFacts(bunRuntimeSpec(platform, request), runtime) };
     const appDir = join(outDir, "app");
     await rm(appDir, { recursive: true, force: true });
     await rename(bundleDir, appDir);
@@ -100,6 +107,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       platform,
       runtime: "bun",
       layout: "layered",
+      inputs,
       layers: [
         { name: "runtime", files: [{ path: "/app/bun", source: runtime, mode: 0o755 }] },
         { name: "app", files: appFiles },

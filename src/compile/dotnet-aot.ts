@@ -4,6 +4,7 @@
  * aarch64 toolchain, and the aarch64 objcopy is chosen through MSBuild (`ObjCopyName`),
  * never through a global symlink that changes the host.
  */
+import { nugetPackages } from "./nuget-assets.ts";
 import { spawn } from "node:child_process";
 import { access, copyFile, mkdir, readFile, readdir, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
@@ -170,6 +171,7 @@ export function dotnetAotCompiler(): Compiler {
         layers: [{ name: "app", files: [{ path: `/app/${name}`, source: shipped, mode: 0o755 }] }],
         entrypoint: [`/app/${name}`],
         elf,
+        inputs: { nuget: await nugetPackages(join(publishDir, "..", "artifacts")) },
         compileMs: Date.now() - started,
       };
     },

@@ -15,7 +15,8 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts";
 import { appNameFor, checkedElf, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
-import { ensureNpmRuntime, type FetchOptions, type NpmRuntimeSpec } from "./npm-runtime.ts";
+import { ensureNpmRuntime, runtimeFacts, type FetchOptions, type NpmRuntimeSpec } from "./npm-runtime.ts";
+import { bundledInputs } from "./bundle-inputs.ts";
 import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
 
 /** One Node version for host and target: the SEA blob must be made by the same version that runs it. */
@@ -75,7 +76,9 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
   try {
     const bundle = join(work, "app.js");
     request.onProgress?.(`${label}: bundling with esbuild`);
-    await bundleWithEsbuild(entry, bundle, request, label);
+    const metafile = join(work, "meta.json");
+    await bundleWithEsbuild(entry, bundle, request, label, metafile);
+    const inputs = { bundled: await bundledInputs(metafile, projectDir, projectDir), runtime: await runtimeFacts(nodeRuntimeSpec(platform), targetNode) };
 
     if (request.layout === "layered") {
       const appDir = join(outDir, "app");
@@ -87,6 +90,7 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
         platform,
         runtime: "node",
         layout: "layered",
+        inputs,
         layers: [
           { name: "runtime", files: [{ path: "/app/node", source: targetNode, mode: 0o755 }] },
           { name: "app", files: [appFile] },
@@ -136,6 +140,7 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
       platform,
       runtime: "node",
       layout: "single-file",
+      inputs,
       layers: [{ name: "app", files: [file] }],
       entrypoint: [file.path],
       elf: await checkedElf(finalPath, platform),
@@ -146,9 +151,10 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
   }
 }
 
-async function bundleWithEsbuild(entry: string, outfile: string, request: CompileRequest, label: string): Promise<void> {
+async function bundleWithEsbuild(entry: string, outfile: string, request: CompileRequest, label: string, metafile: string): Promise<void> {
   try {
-    await build({
+    const result = await build({
+      metafile: true,
       entryPoints: [entry],
       outfile,
       absWorkingDir: request.projectDir,
@@ -160,6 +166,7 @@ async function bundleWithEsbuild(entry: string, outfile: string, request: Compil
       sourcemap: request.sourcemap ? "inline" : false,
       logLevel: "silent",
     });
+    await writeFile(metafile, JSON.stringify(result.metafile));
   } catch (err) {
     const errors = (err as Partial<BuildFailure>).errors;
     const first: Message | undefined = Array.isArray(errors) ? errors[0] : undefined;

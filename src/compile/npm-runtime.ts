@@ -87,6 +87,12 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
 
 export { sha256File };
 
+/** The runtime's identity for the SBOM: package, version, executable sha256 and the npm tarball integrity when recorded. */
+export async function runtimeFacts(spec: NpmRuntimeSpec, file: string): Promise<{ pkg: string; version: string; sha256: string; integrity?: string }> {
+  const integrity = await readFile(`${file}.integrity`, "utf8").then((s) => s.trim(), () => undefined);
+  return { pkg: spec.pkg, version: spec.version, sha256: await sha256File(file), ...(integrity ? { integrity } : {}) };
+}
+
 interface PackResult {
   filename: string;
   integrity: string;
@@ -117,6 +123,9 @@ async function fetchIntoCache(spec: NpmRuntimeSpec, target: string, options: Fet
     const recordTmp = join(tmp, `${spec.name}.sha256`);
     await writeFile(recordTmp, `${digest}\n`);
     await rename(recordTmp, `${target}.sha256`);
+    // The tarball's npm integrity, for the SBOM's runtime component.
+    await writeFile(join(tmp, "integrity"), `${packed.integrity}\n`);
+    await rename(join(tmp, "integrity"), `${target}.integrity`);
   } catch (err) {
     throw err instanceof AotpackError ? err : cacheFsError(err, "writing", target);
   } finally {

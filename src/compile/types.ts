@@ -32,6 +32,17 @@ export interface Artifact {
   elf: ElfInfo;
   /** Wall time of the compile, for reports. */
   compileMs: number;
+  /** What went into the executable, for the SBOM (src/sbom/). */
+  inputs?: ArtifactInputs;
+}
+
+export interface ArtifactInputs {
+  /** Files the bundler read (its metafile's inputs), relative to the project dir. */
+  bundled?: string[];
+  /** The runtime executable taken from npm, e.g. @oven/bun-linux-aarch64@1.4.5. */
+  runtime?: { pkg: string; version: string; sha256: string; integrity?: string };
+  /** .NET: the NuGet packages restore resolved (obj/project.assets.json). */
+  nuget?: { name: string; version: string; sha512?: string }[];
 }
 
 export interface CompileRequest {

@@ -99,3 +99,24 @@ export function unameMachine(p: Platform): string {
       return p.architecture;
   }
 }
+
+// ---- which index entries are images to run -------------------------------------------------
+
+export const REFERENCE_TYPE_ANNOTATION = "vnd.docker.reference.type";
+export const REFERENCE_DIGEST_ANNOTATION = "vnd.docker.reference.digest";
+export const ATTESTATION_MANIFEST = "attestation-manifest";
+/** The platform buildx gives attestation manifests in an index. */
+export const UNKNOWN_PLATFORM: Platform = { os: "unknown", architecture: "unknown" };
+
+/** An attestation manifest (Docker's annotation, or the unknown/unknown platform): never an image to run. */
+export function isAttestationDescriptor(d: { annotations?: Record<string, string>; platform?: Platform }): boolean {
+  return d.annotations?.[REFERENCE_TYPE_ANNOTATION] === ATTESTATION_MANIFEST || (d.platform?.os === "unknown" && d.platform.architecture === "unknown");
+}
+
+/**
+ * The one place index entries are chosen by platform: attestation manifests are skipped, as
+ * containerd and Docker skip them, so no caller can pick or count one as a platform image.
+ */
+export function platformEntries<D extends { annotations?: Record<string, string>; platform?: Platform }>(manifests: D[]): D[] {
+  return manifests.filter((d) => !isAttestationDescriptor(d));
+}

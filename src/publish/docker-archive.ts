@@ -11,7 +11,7 @@ import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts"
 import { sourceDateEpoch } from "../oci/layer.ts";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
 import { platformOfImage } from "../oci/mutate.ts";
-import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import { formatPlatform, isAttestationDescriptor, platformEquals, type Platform } from "../oci/platform.ts";
 import type { TarEntry } from "../oci/tar.ts";
 import { planPublish, progressCounter } from "./blobs.ts";
 import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
@@ -38,7 +38,7 @@ async function imagesOf(index: ImageIndex, depth = 0): Promise<{ platform: Platf
   for (const d of (await index.indexManifest()).manifests) {
     if (isIndexMediaType(d.mediaType)) out.push(...(await imagesOf(await index.imageIndex(d.digest), depth + 1)));
     else if (isManifestMediaType(d.mediaType)) {
-      if (d.platform?.os === "unknown") continue; // attestation manifests, not runnable images
+      if (isAttestationDescriptor(d)) continue; // attestation manifests, not runnable images
       out.push({ platform: d.platform, digest: d.digest, get: () => index.image(d.digest) });
     }
   }

@@ -14,7 +14,7 @@ import { decompressStream } from "../oci/compress.ts";
 import { digestHex, type Digest } from "../oci/digest.ts";
 import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
 import { isIndexMediaType, isManifestMediaType, layerCompression } from "../oci/media-types.ts";
-import { formatPlatform, hostPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, platformEntries, platformEquals, type Platform } from "../oci/platform.ts";
 import type { Descriptor, ImageConfigFile, ImageManifest, IndexManifest } from "../oci/types.ts";
 import { noteBlobHome, RegistryClient, type FetchedManifest, type RegistryClientOptions } from "./client.ts";
 import { parseReference, type Reference } from "./reference.ts";
@@ -201,8 +201,8 @@ export async function remoteIndex(ref: string | Reference, options: RemoteOption
 
 /** Platforms an index offers (attestation entries, `unknown/unknown`, left out). */
 export function indexPlatforms(index: IndexManifest): Array<{ platform: Platform; descriptor: Descriptor }> {
-  return index.manifests
-    .filter((d) => d.platform && d.platform.os !== "unknown" && isManifestMediaType(d.mediaType))
+  return platformEntries(index.manifests)
+    .filter((d) => d.platform && isManifestMediaType(d.mediaType))
     .map((d) => ({ platform: d.platform!, descriptor: d }));
 }
 

@@ -14,7 +14,7 @@ import { join, posix } from "node:path";
 import { constants as osConstants } from "node:os";
 import { AotpackError, UsageError } from "../errors.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, hostPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEquals, type Platform } from "../oci/platform.ts";
 import type { Descriptor, ImageConfigFile } from "../oci/types.ts";
 import { DEFAULT_PATH, diagnoseEntrypoint, type EntrypointFacts } from "./diagnose.ts";
 import { emulationFor, userNamespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
@@ -168,7 +168,7 @@ async function imageDescriptors(index: ImageIndex, depth = 0): Promise<(Descript
   for (const d of (await index.indexManifest()).manifests) {
     if (d.mediaType.includes("index") || d.mediaType.includes("manifest.list")) {
       if (depth < 4) out.push(...(await imageDescriptors(await index.imageIndex(d.digest), depth + 1)));
-    } else if (!d.platform || d.platform.os !== "unknown") out.push({ ...d, index });
+    } else if (!isAttestationDescriptor(d)) out.push({ ...d, index });
   }
   return out;
 }

@@ -11,7 +11,7 @@ import { requireTool, tempDir } from "../support/tools.ts";
 import { startRegistry } from "../support/registry.ts";
 import { resolveBase, parseBaseSpec } from "../../src/base/index.ts";
 import { newIndex } from "../../src/oci/mutate.ts";
-import { parsePlatform } from "../../src/oci/platform.ts";
+import { parsePlatform, platformEntries } from "../../src/oci/platform.ts";
 import { registryPublisher } from "../../src/registry/index.ts";
 import { readLayout } from "../../src/oci/layout-source.ts";
 import { isImageIndex, type Image } from "../../src/oci/interfaces.ts";
@@ -44,7 +44,7 @@ test("build on a Debian-built base pulled from a real registry; a missing base p
   const index = await (await readLayout(out)).resolve("v1");
   assert.ok(isImageIndex(index));
   await validate(index);
-  for (const d of (await index.indexManifest()).manifests) {
+  for (const d of platformEntries((await index.indexManifest()).manifests)) {
     const image: Image = await index.image(d.digest);
     const annotations: Record<string, string> = (await image.manifest()).annotations ?? {};
     assert.equal(annotations["org.opencontainers.image.base.name"], `${registry.host}/base/bookworm:v1`);

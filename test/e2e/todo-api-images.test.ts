@@ -13,7 +13,7 @@ import { runCli, REPO_ROOT } from "../support/cli.ts";
 import { readLayout } from "../../src/oci/layout-source.ts";
 import { validate } from "../../src/oci/validate.ts";
 import { isImageIndex } from "../../src/oci/interfaces.ts";
-import { formatPlatform, parsePlatform } from "../../src/oci/platform.ts";
+import { formatPlatform, parsePlatform, platformEntries } from "../../src/oci/platform.ts";
 import { startImage } from "../../src/verify/index.ts";
 import { assertContract, todoContract } from "../../examples/todo-api/test/contract.ts";
 
@@ -49,8 +49,10 @@ test("todo-api: build both platforms, serve the contract from each image, stop o
     assert.ok(isImageIndex(index));
     await validate(index);
     assert.equal(await index.digest(), result.digest);
-    const manifests = (await index.indexManifest()).manifests;
+    const all = (await index.indexManifest()).manifests;
+    const manifests = platformEntries(all);
     assert.equal(manifests.length, 2, "exactly the requested platforms");
+    assert.equal(all.length - manifests.length, 2, "one attestation manifest per platform image");
     for (const d of manifests) {
       const cfg = await (await index.image(d.digest)).configFile();
       assert.equal(`${cfg.os}/${cfg.architecture}`, formatPlatform(d.platform!));

@@ -1,0 +1,88 @@
+/** Reading attestations back from any image source: what `inspect` lists and `aotpack sbom` prints. */
+import { AotpackError, UsageError } from "../errors.ts";
+import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
+import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, platformEquals, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
+import { isManifestMediaType } from "../oci/media-types.ts";
+import { IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, type Statement } from "./attestation.ts";
+import { CYCLONEDX_PREDICATE } from "./cyclonedx.ts";
+import { SPDX_PREDICATE } from "./spdx.ts";
+import { writeFileAtomic } from "../oci/fs-util.ts";
+import type { SbomFormat } from "./index.ts";
+
+/** In-toto statements are small; a bigger layer is not one of ours, and is not read into memory. */
+const MAX_STATEMENT_BYTES = 64 * 1024 * 1024;
+
+export interface AttestationInfo {
+  digest: string;
+  /** The image it describes (vnd.docker.reference.digest). */
+  subject: string;
+  statements: { predicateType: string; digest: string; bytes: number }[];
+}
+
+export async function listAttestations(index: ImageIndex): Promise<AttestationInfo[]> {
+  const out: AttestationInfo[] = [];
+  for (const d of (await index.indexManifest()).manifests) {
+    if (!isAttestationDescriptor(d) || !isManifestMediaType(d.mediaType)) continue;
+    const manifest = await (await index.image(d.digest)).manifest();
+    out.push({
+      digest: d.digest,
+      subject: d.annotations?.[REFERENCE_DIGEST_ANNOTATION] ?? manifest.subject?.digest ?? "",
+      statements: manifest.layers.map((l) => ({ predicateType: l.annotations?.[PREDICATE_TYPE_ANNOTATION] ?? "", digest: l.digest, bytes: l.size })),
+    });
+  }
+  return out;
+}
+
+async function readStatement(image: Image, digest: string): Promise<Statement> {
+  const layer = await image.layerByDigest(digest as `sha256:${string}`);
+  if ((await layer.size()) > MAX_STATEMENT_BYTES) throw new AotpackError(`attestation layer ${digest} is over ${MAX_STATEMENT_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  for await (const c of await layer.compressed()) chunks.push(c as Buffer);
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as Statement;
+  } catch {
+    throw new AotpackError(`attestation layer ${digest} is not JSON`);
+  }
+}
+
+/** The SBOM attached to the image for `platform` (default: the index's only platform, else the host's). */
+export async function readSbom(item: Image | ImageIndex, options: { platform?: Platform; format?: SbomFormat } = {}): Promise<{ platform: string; format: SbomFormat; document: unknown }> {
+  if (!isImageIndex(item)) {
+    throw new AotpackError("this is a single image with no index, so it carries no attestations", {
+      hint: "docker-archive outputs keep their SBOM beside the archive (<file>.sbom.json)",
+    });
+  }
+  const entries = platformEntries((await item.indexManifest()).manifests).filter((d) => d.platform);
+  const wanted = options.platform ?? (entries.length === 1 ? entries[0]!.platform! : hostPlatform());
+  const image = entries.find((d) => platformEquals(d.platform!, wanted));
+  if (!image) throw new UsageError(`no ${formatPlatform(wanted)} image in the index (it has: ${entries.map((d) => formatPlatform(d.platform!)).join(", ") || "none"})`);
+  const attestation = (await listAttestations(item)).find((a) => a.subject === image.digest);
+  const types = options.format ? [options.format === "spdx" ? SPDX_PREDICATE : CYCLONEDX_PREDICATE] : [SPDX_PREDICATE, CYCLONEDX_PREDICATE];
+  const layer = attestation?.statements.find((s) => types.includes(s.predicateType));
+  if (!attestation || !layer) {
+    const has = attestation?.statements.map((s) => s.predicateType).join(", ");
+    throw new AotpackError(`the ${formatPlatform(wanted)} image has no ${options.format ?? ""} SBOM attached${has ? ` (its attestations: ${has})` : ""}`.replace("  ", " "), {
+      hint: "build with --sbom spdx or --sbom cyclonedx",
+    });
+  }
+  const statement = await readStatement(await item.image(attestation.digest as `sha256:${string}`), layer.digest);
+  return { platform: formatPlatform(wanted), format: layer.predicateType === SPDX_PREDICATE ? "spdx" : "cyclonedx", document: statement.predicate };
+}
+
+export { IN_TOTO_MEDIA_TYPE };
+
+/**
+ * docker-archive holds one image and no index, so its attestation cannot travel inside: the
+ * image's SBOM is written beside it as FILE.sbom.json (atomically). No attached SBOM, no file.
+ */
+export async function writeSbomBeside(item: Image | ImageIndex, imageDigest: string, file: string): Promise<string | undefined> {
+  if (!isImageIndex(item)) return undefined;
+  const entry = platformEntries((await item.indexManifest()).manifests).find((d) => d.digest === imageDigest && d.platform);
+  if (!entry) return undefined;
+  const hasSbom = (await listAttestations(item)).some((a) => a.subject === imageDigest && a.statements.some((s) => s.predicateType === SPDX_PREDICATE || s.predicateType === CYCLONEDX_PREDICATE));
+  if (!hasSbom) return undefined;
+  const sbom = await readSbom(item, { platform: entry.platform! });
+  const target = `${file}.sbom.json`;
+  await writeFileAtomic(target, `${JSON.stringify(sbom.document, null, 2)}\n`);
+  return target;
+}

@@ -1,0 +1,147 @@
+/** SBOM pieces without a build: bundled npm packages, both formats against their schemas, provenance redaction, attestation shape. */
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { Spec, Validation } from "@cyclonedx/cyclonedx-library";
+import { sha256 } from "../oci/digest.ts";
+import { MediaType } from "../oci/media-types.ts";
+import { platformEntries } from "../oci/platform.ts";
+import { attestationFor, parseSbomFormat } from "./index.ts";
+import type { Inventory } from "./inventory.ts";
+import { npmComponents, packageDirOf } from "./npm-packages.ts";
+import { provenancePredicate, redactUrl } from "./provenance.ts";
+import { spdxDocument } from "./spdx.ts";
+import { cyclonedxDocument } from "./cyclonedx.ts";
+import { imageFromParts } from "../oci/mutate.ts";
+import { nugetPackages } from "../compile/nuget-assets.ts";
+
+let work: string;
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "aotpack-sbom-"));
+});
+after(() => rm(work, { recursive: true, force: true }));
+
+const inventory: Inventory = {
+  name: "todo-api",
+  platform: { os: "linux", architecture: "arm64" },
+  imageDigest: sha256("image"),
+  created: "1970-01-01T00:00:00.000Z",
+  tool: { name: "aotpack", version: "0.1.0" },
+  base: {
+    name: "deb:bookworm",
+    distro: "debian-12",
+    packages: [{ name: "libc6", version: "2.36-9+deb12u13", architecture: "arm64", source: "glibc", sha256: "a".repeat(64) }],
+  },
+  npm: [
+    { name: "hono", version: "4.13.19", license: "MIT", integrity: `sha512-${Buffer.alloc(64, 1).toString("base64")}` },
+    { name: "@scope/odd", version: "1.0.0", license: "SEE LICENSE IN LICENSE.txt" },
+  ],
+  runtime: { pkg: "@oven/bun-linux-aarch64", version: "1.4.5", sha256: "b".repeat(64), integrity: `sha512-${Buffer.alloc(64, 2).toString("base64")}` },
+  nuget: [{ name: "Microsoft.DotNet.ILCompiler", version: "8.0.11" }],
+  source: { revision: "c".repeat(40), url: "https://github.com/acme/todo" },
+};
+
+describe("bundled npm packages", () => {
+  test("package dirs of bundler inputs, nested and scoped", () => {
+    assert.equal(packageDirOf("node_modules/hono/dist/index.js"), "node_modules/hono");
+    assert.equal(packageDirOf("node_modules/a/node_modules/@s/b/x.js"), "node_modules/a/node_modules/@s/b");
+    assert.equal(packageDirOf("src/server.ts"), undefined);
+  });
+  test("only what the bundler read, named and licensed from package-lock.json; hostile entries dropped", async () => {
+    const dir = join(work, "proj");
+    await mkdir(join(dir, "node_modules/hono"), { recursive: true });
+    await writeFile(
+      join(dir, "package-lock.json"),
+      JSON.stringify({
+        packages: {
+          "node_modules/hono": { version: "4.13.19", license: "MIT", integrity: "sha512-AAAA" },
+          "node_modules/unused": { version: "1.0.0", license: "MIT" },
+          "node_modules/evil": { name: "../../etc", version: "1.0.0" },
+          "node_modules/badver": { version: "1\n2" },
+        },
+      }),
+    );
+    const got = await npmComponents(dir, ["src/server.ts", "node_modules/hono/dist/index.js", "node_modules/hono/dist/x.js", "node_modules/evil/i.js", "node_modules/badver/i.js"]);
+    assert.deepEqual(got, [{ name: "hono", version: "4.13.19", license: "MIT", integrity: "sha512-AAAA" }]);
+  });
+});
+
+describe("NuGet packages from project.assets.json", () => {
+  test("packages only (no project references), hostile keys dropped", async () => {
+    const dir = join(work, "artifacts");
+    await mkdir(join(dir, "obj/hello"), { recursive: true });
+    const sha512 = Buffer.alloc(64, 3).toString("base64");
+    await writeFile(
+      join(dir, "obj/hello/project.assets.json"),
+      JSON.stringify({
+        libraries: {
+          "Microsoft.DotNet.ILCompiler/10.0.12": { type: "package", sha512 },
+          "lib/1.0.0": { type: "project" },
+          "../evil/1.0.0": { type: "package" },
+        },
+      }),
+    );
+    assert.deepEqual(await nugetPackages(dir), [{ name: "Microsoft.DotNet.ILCompiler", version: "10.0.12", sha512 }]);
+    assert.deepEqual(await nugetPackages(join(work, "none")), []);
+  });
+});
+
+describe("SBOM documents", () => {
+  test("CycloneDX 1.6 validates against the published schema (shipped in @cyclonedx/cyclonedx-library)", async () => {
+    const doc = cyclonedxDocument(inventory);
+    const errors = await new Validation.JsonStrictValidator(Spec.Version.v1dot6).validate(JSON.stringify(doc));
+    assert.equal(errors, null, JSON.stringify(errors));
+    const purls = (doc.components as { purl: string }[]).map((c) => c.purl);
+    assert.ok(purls.includes("pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=arm64&distro=debian-12"));
+    assert.ok(purls.includes("pkg:npm/hono@4.13.19"));
+    assert.ok(purls.includes("pkg:npm/%40oven/bun-linux-aarch64@1.4.5"));
+    assert.ok(purls.includes("pkg:nuget/Microsoft.DotNet.ILCompiler@8.0.11"));
+    assert.deepEqual(cyclonedxDocument(inventory), doc, "same inventory, same document (serial number included)");
+  });
+  test("SPDX 2.3: required fields, purls, valid licence expressions only, reproducible namespace", () => {
+    const doc = spdxDocument(inventory) as { spdxVersion: string; packages: { name: string; licenseDeclared: string; externalRefs: { referenceLocator: string }[] }[]; documentNamespace: string };
+    assert.equal(doc.spdxVersion, "SPDX-2.3");
+    const byName = new Map(doc.packages.map((p) => [p.name, p]));
+    assert.equal(byName.get("hono")?.licenseDeclared, "MIT");
+    assert.equal(byName.get("@scope/odd")?.licenseDeclared, "NOASSERTION");
+    assert.equal(byName.get("libc6")?.externalRefs[0]?.referenceLocator, "pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=arm64&distro=debian-12");
+    assert.equal((spdxDocument(inventory) as { documentNamespace: string }).documentNamespace, doc.documentNamespace);
+  });
+  test("--sbom values", () => {
+    assert.equal(parseSbomFormat("cyclonedx"), "cyclonedx");
+    assert.throws(() => parseSbomFormat("spdx3"), /expected spdx, cyclonedx or none/);
+  });
+});
+
+describe("provenance and attachment", () => {
+  test("source URLs lose credentials and query tokens", () => {
+    assert.equal(redactUrl("https://user:ghp_secret@github.com/acme/todo.git?token=x"), "https://github.com/acme/todo.git");
+    assert.equal(redactUrl("git@github.com:acme/todo.git"), "github.com:acme/todo.git");
+    const p = JSON.stringify(provenancePredicate({ inventory: { ...inventory, source: { revision: "c".repeat(40), url: "https://u:tok@h.example/r" } }, parameters: {} }));
+    assert.ok(!p.includes("tok"), p);
+    assert.ok(p.includes(`"gitCommit":"${"c".repeat(40)}"`));
+  });
+  test("an attestation manifest as buildx writes it; same inputs, same digest; platform pickers skip it", async () => {
+    const raw = Buffer.from("{}");
+    const image = imageFromParts(async () => ({
+      manifest: { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: sha256(raw), size: 2 }, layers: [] },
+      rawConfig: raw,
+      layers: [],
+    }));
+    const inv = { ...inventory, imageDigest: await image.digest() };
+    const make = () => attestationFor(image, inv, { sbom: "spdx", provenance: true, parameters: { platform: "linux/arm64" } });
+    const a = (await make())!;
+    const m = await a.image.manifest();
+    assert.deepEqual(m.layers.map((l) => [l.mediaType, l.annotations?.["in-toto.io/predicate-type"]]), [
+      ["application/vnd.in-toto+json", "https://spdx.dev/Document"],
+      ["application/vnd.in-toto+json", "https://slsa.dev/provenance/v1"],
+    ]);
+    assert.equal(m.subject?.digest, await image.digest());
+    assert.deepEqual(a.annotations, { "vnd.docker.reference.digest": await image.digest(), "vnd.docker.reference.type": "attestation-manifest" });
+    assert.equal(await (await make())!.image.digest(), await a.image.digest());
+    const entries = [{ platform: inv.platform }, { platform: a.platform, annotations: a.annotations }];
+    assert.deepEqual(platformEntries(entries), [{ platform: inv.platform }]);
+  });
+});

@@ -1,0 +1,83 @@
+/**
+ * SPDX 2.3 JSON, written here: no well-kept JS library writes SPDX 2.3 (see docs/decisions.md).
+ * Deterministic: the namespace is a hash of the content, `created` is SOURCE_DATE_EPOCH.
+ */
+import { createHash } from "node:crypto";
+import parseSpdx from "spdx-expression-parse";
+import { components, subjectName, type Component, type Inventory } from "./inventory.ts";
+
+export const SPDX_PREDICATE = "https://spdx.dev/Document";
+
+function spdxId(ref: string): string {
+  // SPDXRef-[idstring]: letters, digits, '.' and '-' only.
+  return `SPDXRef-${ref.replace(/[^A-Za-z0-9.-]/g, "-")}`;
+}
+
+/** A declared licence as SPDX has it: a valid expression, else NOASSERTION (never a guess). */
+export function spdxLicense(license: string | undefined): string {
+  if (!license) return "NOASSERTION";
+  try {
+    parseSpdx(license);
+    return license;
+  } catch {
+    return "NOASSERTION";
+  }
+}
+
+function spdxPackage(c: Component, ids: Map<string, string>): Record<string, unknown> {
+  return {
+    SPDXID: ids.get(c.ref),
+    name: c.name,
+    versionInfo: c.version,
+    downloadLocation: "NOASSERTION",
+    filesAnalyzed: false,
+    licenseConcluded: "NOASSERTION",
+    licenseDeclared: c.kind === "npm" ? spdxLicense(c.license) : "NOASSERTION",
+    copyrightText: "NOASSERTION",
+    primaryPackagePurpose: c.kind === "runtime" ? "APPLICATION" : c.kind === "deb" ? "OPERATING-SYSTEM" : "LIBRARY",
+    ...(c.hashes.length ? { checksums: c.hashes.map((h) => ({ algorithm: h.alg.replace("-", ""), checksumValue: h.hex })) } : {}),
+    externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: c.purl }],
+  };
+}
+
+export function spdxDocument(inv: Inventory): Record<string, unknown> {
+  const list = components(inv);
+  const ids = new Map<string, string>();
+  for (const c of list) {
+    let id = spdxId(c.ref);
+    while ([...ids.values()].includes(id)) id += "-x";
+    ids.set(c.ref, id);
+  }
+  const imageId = "SPDXRef-image";
+  const image = {
+    SPDXID: imageId,
+    name: inv.name,
+    versionInfo: inv.imageDigest,
+    downloadLocation: inv.source?.url ?? "NOASSERTION",
+    filesAnalyzed: false,
+    licenseConcluded: "NOASSERTION",
+    licenseDeclared: "NOASSERTION",
+    copyrightText: "NOASSERTION",
+    primaryPackagePurpose: "CONTAINER",
+    checksums: [{ algorithm: "SHA256", checksumValue: inv.imageDigest.slice("sha256:".length) }],
+    externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: subjectName(inv) }],
+    ...(inv.source?.revision ? { sourceInfo: `built from git commit ${inv.source.revision}${inv.source.url ? ` of ${inv.source.url}` : ""}` } : {}),
+  };
+  const packages = [image, ...list.map((c) => spdxPackage(c, ids))];
+  const relationships = [
+    { spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId },
+    ...list.map((c) => ({ spdxElementId: imageId, relationshipType: "CONTAINS", relatedSpdxElement: ids.get(c.ref) })),
+  ];
+  const body = {
+    spdxVersion: "SPDX-2.3",
+    dataLicense: "CC0-1.0",
+    SPDXID: "SPDXRef-DOCUMENT",
+    name: `${inv.name} ${inv.imageDigest}`,
+    creationInfo: { created: inv.created.replace(/\.\d+Z$/, "Z"), creators: [`Tool: ${inv.tool.name}-${inv.tool.version}`] },
+    documentDescribes: [imageId],
+    packages,
+    relationships,
+  };
+  const hash = createHash("sha256").update(JSON.stringify(body)).digest("hex");
+  return { ...body, documentNamespace: `https://aotpack.invalid/spdx/${encodeURIComponent(inv.name)}/${hash}` };
+}
