@@ -190,7 +190,9 @@ async function compileCached(
         }
         layers.push({ name: l.name, files });
       }
-      if (intact) return { artifact: { ...cached, layers }, key, fromCache: true, fileHashes };
+      // Symbols are stored relative to the entry, like the layer files.
+      const symbols = cached.symbols?.map((rel) => join(dir, rel));
+      if (intact) return { artifact: { ...cached, layers, ...(symbols ? { symbols } : {}) }, key, fromCache: true, fileHashes };
     }
   }
   await mkdir(root, { recursive: true });
@@ -212,6 +214,7 @@ async function compileCached(
       cachedLayers.push({ name: layer.name, files });
     }
     const meta: CachedArtifact = { ...artifact, layers: cachedLayers };
+    if (artifact.symbols) meta.symbols = artifact.symbols.map((f) => resolve(f).slice(resolve(tmp).length + 1));
     await writeFile(join(tmp, "artifact.json"), JSON.stringify(meta, null, 2));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
@@ -316,6 +319,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const reporter = options.reporter ?? silentReporter;
   const o = await resolveBuildOptions(options);
   const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
+  // Every platform's toolchain before any compile: a missing arm64 linker must not cost an amd64 compile first.
+  await compiler.preflight?.(o.platforms);
+  const compileInputs = await compiler.compileInputs?.(o.project.dir);
   const baseSpec = parseBaseSpec(o.base);
   const git = await gitFacts(o.project.dir);
   const extra = await matchProjectFiles(o.project.dir, o.files);
@@ -358,7 +364,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           minify: request.minify,
           baseline: request.baseline ?? false,
           versions: process.versions.node,
-        });
+        }, compileInputs);
         compiled = await compileCached(compiler, request, fp, o.cache);
       } catch (err) {
         reporter.step(p, "compile", "failed");
@@ -376,7 +382,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (options.debianMirror) baseOptions.mirror = options.debianMirror;
       if (options.updateLock) baseOptions.updateLock = true;
       // Bases resolve one at a time: platforms share the suite's index files and cache.
-      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions));
+      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true, runtimeLibraries: artifact.runtimeLibraries ?? [] }, baseOptions));
       reporter.step(p, "base", "done", base.name);
 
       reporter.step(p, "layer", "start");
