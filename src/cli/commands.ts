@@ -33,7 +33,8 @@ on a minimal base, and writes one multi-platform image index.
                          (repeatable; default oci:dist/<name>:<tag>)
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
-  --runtime bun|node     compiler: Bun single-file executable (default) or Node SEA
+  --runtime bun|node|dotnet-aot   compiler: Bun single-file executable (default), Node SEA, or
+                         .NET NativeAOT (the default for a folder with a PublishAot .csproj)
   --layout single-file|layered   one layer, or runtime and app in separate layers
   --compression gzip|zstd|none   layer compression (default gzip; zstd needs Node >= 22.15)
   --entry FILE           entry file (else aotpack.entry, bin, main, exports of package.json)
@@ -79,6 +80,8 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     published.push({ output: spec.raw, reference: r.reference, digest: r.digest });
     view.info(`wrote ${spec.raw} → ${r.reference} (${r.digest})`);
   }
+  const { writeSymbols } = await import("../build/symbols.ts");
+  for (const dir of await writeSymbols(result.platforms, outputs)) view.info(`wrote debug symbols to ${dir}`);
   view.finish();
   const compression = cmd.build.compression ?? project.config.compression ?? "gzip";
   let verifyReport: Awaited<ReturnType<typeof verifyFromArgs>> | undefined;

@@ -1,0 +1,73 @@
+/**
+ * Real NativeAOT compiles of testdata/dotnet-runtime-libs (a tiny HTTP server, amd64), through the
+ * CLI as a user runs it:
+ *  - the deb: base brings what the executable opens at run time: `--verify` checks an endpoint
+ *    each for SHA256.HashData (OpenSSL), a de-DE number (ICU) and TimeZoneInfo with TZ (tzdata);
+ *  - the `.dbg` symbols land beside the output, not in the image;
+ *  - a second compile from an empty cache gives the same index digest (reproducible);
+ *  - a broken native link names the linker's own error line.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runCli } from "../../test/support/cli.ts";
+import { skipOrFail } from "../../examples/todo-api/test/server-process.ts";
+import { parsePlatform } from "../oci/platform.ts";
+import { checkDotnetToolchain } from "./dotnet-aot.ts";
+
+const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), "testdata", "dotnet-runtime-libs");
+const TIMEOUT_MS = 30 * 60_000;
+
+async function whyNot(): Promise<string | undefined> {
+  const problems = await checkDotnetToolchain(parsePlatform("linux/amd64"));
+  return problems.length ? `NativeAOT toolchain incomplete: ${problems.map((p) => p.missing).join(", ")}` : undefined;
+}
+
+describe("NativeAOT runtime libraries, symbols, reproducibility, link errors (real dotnet publish, amd64)", { skip: skipOrFail(await whyNot()), timeout: 4 * TIMEOUT_MS }, () => {
+  let work = "";
+  let firstDigest = "";
+  const quiet = { DOTNET_CLI_TELEMETRY_OPTOUT: "1", DOTNET_NOLOGO: "1", SOURCE_DATE_EPOCH: "1700000000" };
+  const buildOnce = (cache: string, out: string, extra: string[] = [], env: Record<string, string> = {}) =>
+    runCli(["build", FIXTURE, "--platform", "linux/amd64", "-o", `oci:${out}:latest`, "--json", ...extra], {
+      env: { ...quiet, AOTPACK_CACHE_DIR: join(work, cache), ...env },
+      timeoutMs: TIMEOUT_MS,
+    });
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), "aotpack-dotnet-libs-"));
+  });
+  after(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  test("SHA256, de-DE culture and TZ=Asia/Tokyo endpoints pass verify; .dbg beside the output", { timeout: TIMEOUT_MS }, async () => {
+    const out = join(work, "dist", "libs");
+    const r = await buildOnce("cache-a", out, ["--verify"]);
+    assert.equal(r.code, 0, `${r.stderr}\n${r.stdout}`);
+    const report = JSON.parse(r.stdout) as { digest: string; verify: { ok: boolean } };
+    assert.equal(report.verify.ok, true, r.stdout);
+    firstDigest = report.digest;
+    assert.ok(existsSync(join(work, "dist", "libs.symbols", "linux-amd64", "RuntimeLibs.dbg")), "symbols beside the output");
+    const inspect = await runCli(["inspect", `oci:${out}:latest`, "--json"]);
+    assert.doesNotMatch(inspect.stdout, /\.dbg/, "no symbols in the image");
+  });
+
+  test("a compile from an empty cache (another work dir) gives the same digest", { timeout: TIMEOUT_MS }, async () => {
+    assert.ok(firstDigest, "the first build ran");
+    const r = await buildOnce("cache-b", join(work, "dist2", "libs"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { digest: string }).digest, firstDigest);
+  });
+
+  test("a broken native link shows the linker's own error line", { timeout: TIMEOUT_MS }, async () => {
+    const r = await buildOnce("cache-a", join(work, "dist3", "libs"), [], { AOTPACK_TEST_BROKEN_LINK: "1" });
+    assert.equal(r.code, 1, r.stderr);
+    const errorLines = r.stderr.split("\n").filter((l) => l.startsWith("aotpack: error:"));
+    assert.equal(errorLines.length, 1, r.stderr);
+    assert.match(errorLines[0]!, /cannot find -laotpack_no_such_library/, r.stderr);
+  });
+});
