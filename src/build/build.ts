@@ -24,6 +24,7 @@ import type { Digest } from "../oci/digest.ts";
 import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
 import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
+import * as debugVariant from "./debug-image.ts";
 
 const run = promisify(execFile);
 
@@ -62,6 +63,8 @@ export interface BuildOptions {
   /** Reuse compiled artifacts and layers keyed by content (default true). */
   cache?: boolean;
   reporter?: BuildReporter;
+  /** The `aotdebug` variant: the same image plus the debug symbols beside the executable and gdb from Debian. */
+  debugImage?: boolean;
   /** Injected for tests; defaults to compilerFor(runtime). */
   compiler?: Compiler;
 }
@@ -382,7 +385,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       if (options.debianMirror) baseOptions.mirror = options.debianMirror;
       if (options.updateLock) baseOptions.updateLock = true;
       // Bases resolve one at a time: platforms share the suite's index files and cache.
-      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true, runtimeLibraries: artifact.runtimeLibraries ?? [] }, baseOptions));
+      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true, runtimeLibraries: artifact.runtimeLibraries ?? [], ...debugVariant.base(options.debugImage) }, baseOptions));
       reporter.step(p, "base", "done", base.name);
 
       reporter.step(p, "layer", "start");
@@ -393,6 +396,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         const hashes = await Promise.all(al.files.map((f) => compiled.fileHashes.get(f.source) ?? sha256File(f.source)));
         const { layer } = await layerCached(entries, `${al.name}:${hashes.join(",")}`, o.compression, o.epoch, o.cache);
         additions.push({ layer, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
+      }
+      const symbolsLayer = options.debugImage ? debugVariant.symbolsLayer(artifact) : undefined;
+      if (symbolsLayer) {
+        const hashes = await Promise.all(symbolsLayer.map((e) => sha256File(e.source!)));
+        const { layer } = await layerCached(symbolsLayer, `symbols:${hashes.join(",")}`, o.compression, o.epoch, o.cache);
+        additions.push({ layer, history: { created, created_by: "aotpack: debug symbols", comment: "symbols" } });
       }
       if (extra.files.length) {
         const entries: LayerEntry[] = extra.files.map((rel) => ({

@@ -47,6 +47,7 @@ on a minimal base, and writes one multi-platform image index.
   --no-minify            do not minify the bundle
   --baseline             amd64: Bun's baseline runtime for CPUs without AVX2
   --verify               run 'aotpack verify' on the result
+  --debug-image          the aotdebug variant: + the .dbg symbols beside the executable and gdb (deb: bases)
   --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
   --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock; commit it)
   --update-lock          re-resolve deb: bases from the mirror and rewrite the lock's pins

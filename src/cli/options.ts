@@ -71,6 +71,7 @@ export const BUILD_FLAGS = {
   "no-minify": { type: "boolean" },
   baseline: { type: "boolean" },
   verify: { type: "boolean" },
+  "debug-image": { type: "boolean" },
   "debian-mirror": { type: "string" },
   lockfile: { type: "string" },
   "update-lock": { type: "boolean" },
@@ -108,6 +109,7 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values["no-cache"]) build.cache = false;
   if (values["no-minify"]) build.minify = false;
   if (values.baseline) build.baseline = true;
+  if (values["debug-image"]) build.debugImage = true;
   if (values["debian-mirror"] !== undefined) build.debianMirror = values["debian-mirror"];
   if (values.lockfile !== undefined) build.lockfile = values.lockfile;
   if (values["update-lock"]) build.updateLock = true;

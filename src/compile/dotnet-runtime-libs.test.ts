@@ -5,16 +5,20 @@
  *    each for SHA256.HashData (OpenSSL), a de-DE number (ICU) and TimeZoneInfo with TZ (tzdata);
  *  - the `.dbg` symbols land beside the output, not in the image;
  *  - a second compile from an empty cache gives the same index digest (reproducible);
- *  - a broken native link names the linker's own error line.
+ *  - a broken native link names the linker's own error line;
+ *  - `--debug-image` adds the symbols beside the executable and a gdb that runs in the image.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../../test/support/cli.ts";
+import { extractLayer, run } from "../base/testing/fixtures.ts";
+import { openSource } from "../sources.ts";
+import { isImageIndex } from "../oci/interfaces.ts";
 import { skipOrFail } from "../../examples/todo-api/test/server-process.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { checkDotnetToolchain } from "./dotnet-aot.ts";
@@ -69,5 +73,22 @@ describe("NativeAOT runtime libraries, symbols, reproducibility, link errors (re
     const errorLines = r.stderr.split("\n").filter((l) => l.startsWith("aotpack: error:"));
     assert.equal(errorLines.length, 1, r.stderr);
     assert.match(errorLines[0]!, /cannot find -laotpack_no_such_library/, r.stderr);
+  });
+
+  test("--debug-image: the symbols beside the executable and gdb-minimal, which runs in the image", { timeout: TIMEOUT_MS }, async () => {
+    const out = join(work, "dist4", "libs");
+    const r = await buildOnce("cache-a", out, ["--debug-image"]);
+    assert.equal(r.code, 0, r.stderr);
+    const { item } = await openSource(`oci:${out}:latest`);
+    assert.ok(isImageIndex(item));
+    const [descriptor] = (await item.indexManifest()).manifests;
+    const image = await item.image(descriptor!.digest);
+    const rootfs = join(work, "debug-rootfs");
+    await mkdir(rootfs, { recursive: true });
+    for (const [i, layer] of (await image.layers()).entries()) await extractLayer(layer, `${rootfs}-${i}`).then(() => run("cp", ["-a", `${rootfs}-${i}/.`, `${rootfs}/`]));
+    assert.ok(existsSync(join(rootfs, "app", "RuntimeLibs.dbg")), "symbols beside /app/runtime-libs");
+    const gdb = await run("/usr/sbin/chroot", [rootfs, "/usr/bin/gdb", "--version"]);
+    assert.equal(gdb.code, 0, gdb.stderr);
+    assert.match(gdb.stdout, /^GNU gdb/);
   });
 });
