@@ -11,7 +11,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,9 +35,10 @@ describe("NativeAOT runtime libraries, symbols, reproducibility, link errors (re
   let work = "";
   let firstDigest = "";
   const quiet = { DOTNET_CLI_TELEMETRY_OPTOUT: "1", DOTNET_NOLOGO: "1", SOURCE_DATE_EPOCH: "1700000000" };
-  const buildOnce = (cache: string, out: string, extra: string[] = [], env: Record<string, string> = {}) =>
-    runCli(["build", FIXTURE, "--platform", "linux/amd64", "-o", `oci:${out}:latest`, "--json", ...extra], {
-      env: { ...quiet, AOTPACK_CACHE_DIR: join(work, cache), ...env },
+  // The base's pins go to the work dir, not into the fixture.
+  const buildOnce = (cache: string, out: string, extra: string[] = []) =>
+    runCli(["build", FIXTURE, "--platform", "linux/amd64", "-o", `oci:${out}:latest`, "--json", "--lockfile", join(work, "aotpack.lock"), ...extra], {
+      env: { ...quiet, AOTPACK_CACHE_DIR: join(work, cache) },
       timeoutMs: TIMEOUT_MS,
     });
 
@@ -68,11 +69,19 @@ describe("NativeAOT runtime libraries, symbols, reproducibility, link errors (re
   });
 
   test("a broken native link shows the linker's own error line", { timeout: TIMEOUT_MS }, async () => {
-    const r = await buildOnce("cache-a", join(work, "dist3", "libs"), [], { AOTPACK_TEST_BROKEN_LINK: "1" });
+    // A copy of the fixture that asks the linker for a library that does not exist.
+    const broken = join(work, "broken");
+    await cp(FIXTURE, broken, { recursive: true, filter: (src) => !src.endsWith("aotpack.lock") });
+    const csproj = join(broken, "RuntimeLibs.csproj");
+    await writeFile(csproj, (await readFile(csproj, "utf8")).replace("</Project>", '  <ItemGroup><LinkerArg Include="-laotpack_no_such_library" /></ItemGroup>\n</Project>'));
+    const r = await runCli(["build", broken, "--platform", "linux/amd64", "-o", `oci:${join(work, "dist3", "libs")}:latest`], {
+      env: { ...quiet, AOTPACK_CACHE_DIR: join(work, "cache-a") },
+      timeoutMs: TIMEOUT_MS,
+    });
     assert.equal(r.code, 1, r.stderr);
     const errorLines = r.stderr.split("\n").filter((l) => l.startsWith("aotpack: error:"));
     assert.equal(errorLines.length, 1, r.stderr);
-    assert.match(errorLines[0]!, /cannot find -laotpack_no_such_library/, r.stderr);
+    assert.match(errorLines[0]!, /failed in the native link: .*cannot find -laotpack_no_such_library/, r.stderr);
   });
 
   test("--debug-image: the symbols beside the executable and gdb-minimal, which runs in the image", { timeout: TIMEOUT_MS }, async () => {
