@@ -8,7 +8,6 @@ import { after, before, describe, test } from "node:test";
 import { equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
@@ -17,7 +16,7 @@ import { skipOrFail } from "../../todo-api/test/server-process.ts";
 import { assertContract, todoContract } from "../../todo-api/test/contract.ts";
 import { checkDotnetToolchain } from "../../../src/compile/dotnet-aot.ts";
 import { parsePlatform } from "../../../src/oci/platform.ts";
-import { dotnetExampleDir, dotnetMissing, quietDotnetEnv } from "./dotnet.ts";
+import { dotnetExampleDir, dotnetMissing, freePort, quietDotnetEnv } from "./dotnet.ts";
 
 /** Two cold NativeAOT publishes plus verify under qemu, when the packs exist. */
 const BUILD_TIMEOUT_MS = 15 * 60_000;
@@ -90,18 +89,6 @@ async function whyCannotBuild(): Promise<string | undefined> {
 const FAKE_NOW = "2026-01-31T23:30:00Z";
 /** qemu-user start-up of the NativeAOT server is tens of seconds on a loaded machine. */
 const START_TIMEOUT_MS = 120_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** `aotpack run IMAGE --platform P -p HOST:8080`, until Kestrel says it listens; SIGTERM must stop it with exit 0. */
 async function withImage(image: string, platform: string, env: Record<string, string>, body: (baseUrl: string) => Promise<void>): Promise<void> {
