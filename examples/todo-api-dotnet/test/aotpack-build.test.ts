@@ -125,7 +125,7 @@ async function withImage(image: string, platform: string, env: Record<string, st
   }
 }
 
-describe("aotpack build examples/todo-api-dotnet for linux/amd64 and linux/arm64", { skip: skipOrFail(await whyCannotBuild()), timeout: BUILD_TIMEOUT_MS + 60_000 }, () => {
+describe("aotpack build examples/todo-api-dotnet for linux/amd64 and linux/arm64", { skip: skipOrFail(await whyCannotBuild()), timeout: BUILD_TIMEOUT_MS + 25 * 60_000 }, () => {
   let workDir = "";
   let layout = "";
   // `dotnet publish` restores into the project's obj/ (and may write bin/); remove what this test created.
