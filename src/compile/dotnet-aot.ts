@@ -7,7 +7,7 @@
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { access, copyFile, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { cacheDir } from "../cache.ts";
 import { AotpackError, UsageError } from "../errors.ts";
@@ -120,6 +120,9 @@ export function publishArguments(csproj: string, platform: Platform, outDir: str
   // Reproducible: deterministic source paths (/_/), and normal verbosity so that a failed native
   // link shows the linker's own lines in the captured output (minimal shows only clang's summary).
   args.push("-p:ContinuousIntegrationBuild=true", "-p:Deterministic=true", "-v:n", "-nodeReuse:false");
+  // The assembly records its PDB's path (under workDir), and its MVID hashes that: map both roots to fixed names so the
+  // executable does not depend on where the cache or the checkout is. (%2C: MSBuild splits -p values at commas.)
+  args.push(`-p:PathMap=${resolve(dirname(csproj))}=/_/%2C${resolve(workDir)}=/_aotpack/`);
   if (platform.architecture === "arm64" && process.arch !== "arm64") {
     args.push("-p:CppCompilerAndLinker=clang", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy");
   }
