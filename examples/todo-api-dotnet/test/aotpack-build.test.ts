@@ -143,7 +143,8 @@ describe("aotpack build examples/todo-api-dotnet for linux/amd64 and linux/arm64
   test("builds both platforms and --verify passes on both (arm64 under qemu-user)", { timeout: BUILD_TIMEOUT_MS + STRAGGLER_WAIT_MS + 30_000 }, async (t) => {
     layout = join(workDir, "out", "todo-dotnet");
     const result = await runCliInOwnGroup(
-      ["build", "examples/todo-api-dotnet", "--platform", "linux/amd64,linux/arm64", "-o", `oci:${layout}:latest`, "--verify"],
+      // Its own lock: a stale examples/todo-api-dotnet/aotpack.lock (git-ignored, per machine) must not decide the result.
+      ["build", "examples/todo-api-dotnet", "--platform", "linux/amd64,linux/arm64", "-o", `oci:${layout}:latest`, "--verify", "--lockfile", join(workDir, "aotpack.lock")],
       // A private cache: nothing shared with other tests or left in the user's cache.
       { ...quietDotnetEnv, AOTPACK_CACHE_DIR: join(workDir, "cache") },
       BUILD_TIMEOUT_MS,
