@@ -332,7 +332,7 @@ test("the cached base's key names the gzip encoder: chunked and single-stream by
     const lockfile = join(dir, "aotpack.lock");
     const lock: Lockfile = { version: 1, debian: { suite: "bookworm", architectures: { amd64: [{ name: "libc6", version: "2.36-9+deb12u13", filename: "pool/main/g/glibc/libc6_2.36-9+deb12u13_amd64.deb", sha256: "0".repeat(64) }] } } } as unknown as Lockfile;
     await writeFile(lockfile, serializeLockfile(lock));
-    const inputs = { caCertificates: true, tzdata: false, extraPackages: [], elf: undefined, compression: "gzip" };
+    const inputs = { caCertificates: true, tzdata: false, extraPackages: [], runtimeLibraries: [], elf: undefined, compression: "gzip" };
     const key = (compressor: string | undefined) => {
       if (compressor === undefined) delete process.env.AOTPACK_COMPRESSOR;
       else process.env.AOTPACK_COMPRESSOR = compressor;

@@ -1,6 +1,7 @@
 /** deb:SUITE for one architecture: verified archive → sliced packages + skeleton → layer entries. */
 import { AotpackError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
+import type { RuntimeLibrary } from "../compile/types.ts";
 import type { LayerEntry } from "../oci/layer.ts";
 import { DebianArchive } from "./archive.ts";
 import { checkPinned, readLockfile, updateLockfile } from "./lockfile.ts";
@@ -20,6 +21,7 @@ export interface DebianBaseOptions {
   caCertificates: boolean;
   tzdata: boolean;
   extraPackages: string[];
+  runtimeLibraries?: RuntimeLibrary[];
   /** Path of aotpack.lock; without it nothing is pinned or written. */
   lockfile?: string;
   /** Re-resolve from the mirror and rewrite this architecture's pins. */
@@ -62,7 +64,7 @@ export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase>
   const { release } = await archive.release();
   const index = await archive.packages(o.arch);
   const resolver = new SliceResolver(
-    { arch: o.arch, caCertificates: o.caCertificates, tzdata: o.tzdata, extraPackages: o.extraPackages, ...(o.elf ? { elf: o.elf } : {}) },
+    { arch: o.arch, caCertificates: o.caCertificates, tzdata: o.tzdata, extraPackages: o.extraPackages, runtimeLibraries: o.runtimeLibraries ?? [], ...(o.elf ? { elf: o.elf } : {}) },
     {
       lookup: (name) => {
         const record = index.get(name);

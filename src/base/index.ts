@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { cacheDir, cacheRoot, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
+import type { RuntimeLibrary } from "../compile/types.ts";
 import { assertElfMatchesPlatform } from "../elf/read-elf.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Image, Layer } from "../oci/interfaces.ts";
@@ -66,6 +67,8 @@ export interface BaseRequirements {
   tzdata?: boolean;
   /** Whole Debian packages to add (deb: bases only). */
   extraPackages?: string[];
+  /** What the executable loads at run time beyond NEEDED (Artifact.runtimeLibraries; deb: bases only). */
+  runtimeLibraries?: RuntimeLibrary[];
 }
 
 export interface BaseSummary {
@@ -187,12 +190,14 @@ async function resolveDebianBase(
   if (req.elf) assertElfMatchesPlatform(req.elf, platform, "the executable");
   const caCertificates = req.caCertificates ?? true;
   const extraPackages = [...new Set([...(spec.packages ?? []), ...(req.extraPackages ?? [])])];
+  const runtimeLibraries = req.runtimeLibraries ?? [];
+  const tzdata = (req.tzdata ?? false) || runtimeLibraries.some((l) => "zoneinfo" in l);
   const compression = options.compression ?? "gzip";
   const name = `deb:${spec.suite}`;
   // With a lock that pins this architecture, the lock is the trust root (it was written from a
   // verified InRelease and pins every .deb by sha256): a rebuild with the same pins and inputs
   // reuses the base layer it made before, offline, instead of re-fetching InRelease.
-  const cacheKey = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata: req.tzdata ?? false, extraPackages, elf: req.elf, compression });
+  const cacheKey = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata, extraPackages, runtimeLibraries, elf: req.elf, compression });
   const cached = cacheKey ? await readCachedBase(cacheKey, options.blobDir ?? cacheDir("blobs"), options.onProgress) : undefined;
   let layer: Layer;
   let packages: BasePackage[];
@@ -210,8 +215,9 @@ async function resolveDebianBase(
       mirror: chooseMirror(options.mirror),
       cacheRoot: options.cacheDir ?? cacheRoot(),
       caCertificates,
-      tzdata: req.tzdata ?? false,
+      tzdata,
       extraPackages,
+      runtimeLibraries,
       ...(req.elf ? { elf: req.elf } : {}),
       ...(options.lockfile ? { lockfile: options.lockfile } : {}),
       ...(options.updateLock ? { updateLock: true } : {}),
@@ -235,7 +241,7 @@ async function resolveDebianBase(
     distro = deb.distro;
     files = deb.entries.filter((e) => e.type !== "directory").length;
     // The key is computed again: the build above may have just written this architecture's pins.
-    const key = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata: req.tzdata ?? false, extraPackages, elf: req.elf, compression });
+    const key = await lockedBaseKey(spec.suite, arch, options, { caCertificates, tzdata, extraPackages, runtimeLibraries, elf: req.elf, compression });
     if (key) await writeCachedBase(key, layer, options.blobDir ?? cacheDir("blobs"), { packages, releaseDate, files, distro });
   }
   const pkgList = packages.map((p) => `${p.name}=${p.version}`).join(" ");
@@ -287,7 +293,7 @@ export async function lockedBaseKey(
   suite: string,
   arch: string,
   options: ResolveBaseOptions,
-  inputs: { caCertificates: boolean; tzdata: boolean; extraPackages: string[]; elf: ElfInfo | undefined; compression: string },
+  inputs: { caCertificates: boolean; tzdata: boolean; extraPackages: string[]; runtimeLibraries: RuntimeLibrary[]; elf: ElfInfo | undefined; compression: string },
 ): Promise<string | undefined> {
   if (!options.lockfile || options.updateLock) return undefined;
   const lock = await readLockfile(options.lockfile).catch(() => undefined);

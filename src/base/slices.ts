@@ -10,6 +10,7 @@ import { join, posix } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { readElf } from "../elf/read-elf.ts";
 import type { ElfInfo } from "../elf/types.ts";
+import type { RuntimeLibrary } from "../compile/types.ts";
 import type { LayerEntry } from "../oci/layer.ts";
 import type { DebTree } from "./archive.ts";
 import { canonicalDebPath, resolveLinkTarget, type TreeEntry } from "./deb-file.ts";
@@ -67,6 +68,8 @@ export interface SliceRequest {
   caCertificates: boolean;
   tzdata: boolean;
   extraPackages: string[];
+  /** dlopen'd libraries and data the executable needs at run time (zoneinfo is `tzdata`). */
+  runtimeLibraries?: RuntimeLibrary[];
 }
 
 export interface PackageSource {
@@ -234,6 +237,22 @@ export class SliceResolver {
     });
   }
 
+  /** What the executable opens at run time: a soname like NEEDED, or the libraries of the first package the suite has. */
+  async addRuntimeLibrary(need: RuntimeLibrary): Promise<void> {
+    if ("soname" in need) return this.addSoname(need.soname);
+    if (!("anyOf" in need)) return; // zoneinfo: see tzdata
+    const name = need.anyOf.find((n) => this.source.lookup(n));
+    if (!name) throw new AotpackError(`none of ${need.anyOf.join(", ")} (${need.purpose}) is in the ${this.request.arch} index`);
+    const tree = await this.#requireTree(name, need.purpose);
+    const libs = [...tree.entries.values()]
+      .filter((e) => this.#libDirs.includes(posix.dirname(e.path)))
+      .filter((e) => need.sonamePrefixes.some((p) => posix.basename(e.path).startsWith(p) && /\.so\.\d+$/.test(posix.basename(e.path))))
+      .map((e) => e.path)
+      .sort();
+    if (libs.length === 0) throw new AotpackError(`${name} ships no ${need.sonamePrefixes.join(" or ")} library (${need.purpose})`);
+    for (const path of libs) await this.addPath(tree, path);
+  }
+
   /** /etc/ssl/certs/ca-certificates.crt, built as update-ca-certificates would: the Mozilla certs, sorted, concatenated. */
   async addCaBundle(): Promise<void> {
     const tree = await this.#requireTree("ca-certificates", "CA certificates");
@@ -313,6 +332,7 @@ export class SliceResolver {
     if (elf?.interpreter) await this.addInterpreter(elf.interpreter);
     for (const soname of elf?.needed ?? []) await this.addSoname(soname);
     for (const name of extraPackages) await this.addWholePackage(name);
+    for (const need of this.request.runtimeLibraries ?? []) await this.addRuntimeLibrary(need);
     if (caCertificates) await this.addCaBundle();
     if (tzdata) await this.addZoneinfo();
     await this.addOsRelease();

@@ -56,6 +56,8 @@ async function readCachedArtifact(dir: string, key: string, warn: CacheWarn): Pr
     ...cached,
     layers: layers.map((l) => ({ name: l.name, files: l.files.map(({ path, source, mode }) => ({ path, source, mode })) })),
   };
+  // Symbols are stored relative to the entry, like the layer files.
+  if (cached.symbols) artifact.symbols = cached.symbols.map((rel) => join(dir, rel));
   return { artifact, key, fromCache: true, fileHashes };
 }
 
@@ -98,6 +100,8 @@ export async function compileCached(
       cachedLayers.push({ name: layer.name, files });
     }
     const meta: CachedArtifact = { ...artifact, layers: cachedLayers };
+    const symbols = artifact.symbols?.map((f) => resolve(f).slice(resolve(tmp).length + 1));
+    if (symbols) meta.symbols = symbols;
     await writeFileAtomic(join(tmp, "artifact.json"), JSON.stringify(meta, null, 2));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir).catch((err: unknown) => {
@@ -107,6 +111,7 @@ export async function compileCached(
       ...artifact,
       layers: artifact.layers.map((l) => ({ name: l.name, files: l.files.map((f) => ({ ...f, source: final.get(f.source) ?? f.source })) })),
     };
+    if (symbols) placed.symbols = symbols.map((rel) => join(dir, rel));
     return { artifact: placed, key, fromCache: false, fileHashes };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

@@ -29,6 +29,7 @@ import { redactVcsUrl } from "../redact.ts";
 import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
 import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
 import { attestationEntry, attestationFor, inventoryFor, type SbomFormat } from "../sbom/index.ts";
+import * as debugVariant from "./debug-image.ts";
 
 const run = promisify(execFile);
 
@@ -72,6 +73,8 @@ export interface BuildOptions {
   /** Reuse compiled artifacts and layers keyed by content (default true). */
   cache?: boolean;
   reporter?: BuildReporter;
+  /** The `aotdebug` variant: the same image plus the debug symbols beside the executable and gdb from Debian. */
+  debugImage?: boolean;
   /** Injected for tests; defaults to compilerFor(runtime). */
   compiler?: Compiler;
   /** SBOM attached per platform (default spdx). */
@@ -224,6 +227,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const reporter = options.reporter ?? silentReporter;
   const o = await resolveBuildOptions(options);
   const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
+  // Every platform's toolchain before any compile: a missing arm64 linker must not cost an amd64 compile first.
+  await compiler.preflight?.(o.platforms);
+  const compileInputs = await compiler.compileInputs?.(o.project.dir);
   const baseSpec = parseBaseSpec(o.base);
   reporter.info(describeEpoch(o.epoch, o.epochSource));
   if (o.runtime !== "dotnet-aot") await checkNoNativeAddons(o.project.dir);
@@ -271,7 +277,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           minify: request.minify,
           baseline: request.baseline ?? false,
           versions: process.versions.node,
-        });
+        }, compileInputs);
         compiled = await compileCached(compiler, request, fp, o.cache, (m) => reporter.warn(m));
       } catch (err) {
         reporter.step(p, "compile", "failed");
@@ -297,7 +303,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
       if (options.frozenLock) baseOptions.frozenLock = true;
       // Bases resolve one at a time: platforms share the suite's index files and cache.
-      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true }, baseOptions));
+      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true, runtimeLibraries: artifact.runtimeLibraries ?? [], ...debugVariant.base(options.debugImage) }, baseOptions));
       reporter.step(p, "base", "done", base.name);
 
       reporter.step(p, "layer", "start");
@@ -325,6 +331,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       compiled.artifact.layers.forEach((al, i) => {
         additions.push({ layer: appLayers[i]!, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
       });
+      const symbolsLayer = options.debugImage ? debugVariant.symbolsLayer(compiled.artifact) : undefined;
+      if (symbolsLayer) {
+        const hashes = await Promise.all(symbolsLayer.map((e) => sha256File(e.source!)));
+        const { layer } = await layerCached(symbolsLayer, hashes, "symbols", o.compression, o.epoch, o.cache, (m) => reporter.warn(m));
+        additions.push({ layer, history: { created, created_by: "aotpack: debug symbols", comment: "symbols" } });
+      }
       if (extra.files.length) {
         const entries: LayerEntry[] = extra.files.map((rel) => ({
           path: `/app/${rel}`,

@@ -35,7 +35,8 @@ on a minimal base, and writes one multi-platform image index.
                          (repeatable; default oci:out/<name>:<tag>; out/ is not dist/, which npm ships)
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
-  --runtime bun|node     compiler: Bun single-file executable (default) or Node SEA
+  --runtime bun|node|dotnet-aot   compiler: Bun single-file executable (default), Node SEA, or
+                         .NET NativeAOT (the default for a folder with a PublishAot .csproj)
   --layout single-file|layered   one layer, or runtime and app in separate layers
   --compression gzip|zstd|none   layer compression (default gzip; zstd needs Node >= 22.15)
   --entry FILE           entry file (else aotpack.entry, bin, main, module, exports, scripts.start, src/index.ts)
@@ -51,6 +52,7 @@ on a minimal base, and writes one multi-platform image index.
   --baseline             amd64: Bun's baseline runtime for CPUs without AVX2
   --verify               run 'aotpack verify' on the result, with aotpack.verify's checks
   --http, --expect-*, --timeout, --grace, --isolation   verify's check flags, for --verify
+  --debug-image          the aotdebug variant: + the .dbg symbols beside the executable and gdb (deb: bases)
   --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
   --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock; commit it)
   --update-lock          re-resolve deb: bases from the mirror and rewrite the lock's pins
@@ -86,6 +88,8 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     published.push({ output: spec.raw, reference: r.reference, digest: r.digest });
     view.info(`wrote ${spec.raw} → ${r.reference} (${r.digest})`);
   }
+  const { writeSymbols } = await import("../build/symbols.ts");
+  for (const dir of await writeSymbols(result.platforms, outputs)) view.info(`wrote debug symbols to ${dir}`);
   view.finish();
   const compression = cmd.build.compression ?? project.config.compression ?? "gzip";
   let verifyReport: Awaited<ReturnType<typeof verifyFromArgs>> | undefined;

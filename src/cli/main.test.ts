@@ -12,6 +12,7 @@ test("--version and --help exit 0; no command is a usage error", async () => {
   const h = await runCli(["build", "--help"]);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--platform/);
+  assert.match(h.stdout, /--runtime bun\|node\|dotnet-aot /, "build --help names every runtime");
   const none = await runCli([]);
   assert.equal(none.code, 2);
 });

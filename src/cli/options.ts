@@ -94,6 +94,7 @@ export const BUILD_FLAGS = {
   "no-provenance": { type: "boolean" },
   baseline: { type: "boolean" },
   verify: { type: "boolean" },
+  "debug-image": { type: "boolean" },
   "debian-mirror": { type: "string" },
   lockfile: { type: "string" },
   "update-lock": { type: "boolean" },
@@ -138,6 +139,7 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values.sbom !== undefined) build.sbom = parseSbomFormat(values.sbom);
   if (values["no-provenance"]) build.provenance = false;
   if (values.baseline) build.baseline = true;
+  if (values["debug-image"]) build.debugImage = true;
   if (values["debian-mirror"] !== undefined) build.debianMirror = values["debian-mirror"];
   if (values.lockfile !== undefined) build.lockfile = values.lockfile;
   if (values["update-lock"]) build.updateLock = true;

@@ -71,6 +71,17 @@ test("NuGet's missing-package errors become one line naming the packages", () =>
   assert.equal(e.message, "dotnet publish for linux/amd64 failed: the NuGet source does not serve Microsoft.NETCore.App.Runtime.NativeAOT.linux-x64");
 });
 
+test("a failed native link quotes the linker's own lines, not only clang's summary", () => {
+  const out = [
+    "  /usr/aarch64-linux-gnu/bin/ld.bfd: cannot find /usr/aarch64-linux-gnu/lib/libc.so.6 inside /usr/aarch64-linux-gnu",
+    "  /usr/bin/aarch64-linux-gnu-ld.bfd: cannot find /usr/aarch64-linux-gnu/lib/libc.so.6 inside /usr/aarch64-linux-gnu",
+    "clang : error : linker command failed with exit code 1 (use -v to see invocation) [/p/x.csproj]",
+  ].join("\n");
+  const e = explainPublishFailure(out, arm64);
+  assert.match(e.message, /^dotnet publish for linux\/arm64 failed in the native link: .*ld\.bfd: cannot find \/usr\/aarch64-linux-gnu\/lib\/libc\.so\.6/);
+  assert.doesNotMatch(e.message, /linker command failed/);
+});
+
 test("real dotnet publish: builds an x86_64 executable, or says exactly which packages the NuGet source lacks", { timeout: 600_000 }, async (t) => {
   try {
     execFileSync("sh", ["-c", "command -v dotnet"]);

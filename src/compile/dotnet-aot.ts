@@ -4,14 +4,17 @@
  * aarch64 toolchain, and the aarch64 objcopy is chosen through MSBuild (`ObjCopyName`),
  * never through a global symlink that changes the host.
  */
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { access, copyFile, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { cacheDir } from "../cache.ts";
 import { nugetPackages } from "./nuget-assets.ts";
-import { spawn } from "node:child_process";
-import { access, copyFile, mkdir, readFile, readdir, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
 import { AotpackError, UsageError } from "../errors.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../oci/platform.ts";
 import { readElf } from "../elf/read-elf.ts";
-import type { Artifact, CompileRequest, Compiler } from "./types.ts";
+import type { Artifact, CompileInputs, CompileRequest, Compiler, RuntimeLibrary } from "./types.ts";
 
 export interface CsprojFacts {
   path: string;
@@ -97,17 +100,49 @@ export async function checkDotnetToolchain(platform: Platform, fileExists = (p: 
  */
 export const ARM64_CROSS_PROPERTIES = ["-p:CppCompilerAndLinker=clang", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy"] as const;
 
-/** MSBuild arguments for one target: RID, and for arm64 the cross linker and its objcopy. */
-export function publishArguments(csproj: string, platform: Platform, outDir: string): string[] {
+/** One error naming every platform's missing tools and the Debian packages that bring them. */
+export async function assertDotnetToolchains(platforms: Platform[]): Promise<void> {
+  const missing: string[] = [];
+  const packages = new Set<string>();
+  for (const platform of platforms) {
+    const problems = await checkDotnetToolchain(platform);
+    if (!problems.length) continue;
+    missing.push(`${formatPlatform(platform)}: ${problems.map((p) => p.missing).join(", ")}`);
+    for (const p of problems) packages.add(p.debianPackage);
+  }
+  if (missing.length) {
+    throw new AotpackError(`cannot NativeAOT-compile (missing ${missing.join("; ")})`, { hint: `apt-get install ${[...packages].join(" ")}` });
+  }
+}
+
+/**
+ * MSBuild arguments for one target: RID, and for arm64 the cross linker and its objcopy.
+ * `workDir` is stable per project and target (not a random temp dir): paths end up in the
+ * assemblies' debug directories, and a random one would change the executable on every compile.
+ */
+export function publishArguments(csproj: string, platform: Platform, outDir: string, workDir = join(outDir, "..", "artifacts")): string[] {
   const rid = RID[platform.architecture];
   if (!rid) throw new UsageError(`dotnet-aot supports linux/amd64 and linux/arm64, not ${formatPlatform(platform)}`);
   // A private artifacts path per target: parallel publishes for two RIDs must not race on the
   // project's obj/ (project.assets.json), and the user's source tree stays clean.
-  const args = ["publish", csproj, "-c", "Release", "-r", rid, "-o", outDir, "--artifacts-path", join(outDir, "..", "artifacts"), "-p:PublishAot=true", "-p:UseAppHost=true", "--nologo"];
+  const args = ["publish", csproj, "-c", "Release", "-r", rid, "-o", outDir, "--artifacts-path", workDir, "-p:PublishAot=true", "-p:UseAppHost=true", "--nologo"];
+  // Reproducible: deterministic source paths (/_/), and normal verbosity so that a failed native
+  // link shows the linker's own lines in the captured output (minimal shows only clang's summary).
+  args.push("-p:ContinuousIntegrationBuild=true", "-p:Deterministic=true", "-v:n", "-nodeReuse:false");
+  // The assembly records its PDB's path (under workDir), and its MVID hashes that: map both roots to fixed names so the
+  // executable does not depend on where the cache or the checkout is. (%2C: MSBuild splits -p values at commas.)
+  args.push(`-p:PathMap=${resolve(dirname(csproj))}=/_/%2C${resolve(workDir)}=/_aotpack/`);
   if (platform.architecture === "arm64" && process.arch !== "arm64") {
     args.push(...ARM64_CROSS_PROPERTIES);
   }
   return args;
+}
+
+/** The native linker's own error lines (ld.bfd, lld, collect2), which clang sums up as "linker command failed". */
+export function linkerErrorLines(output: string): string[] {
+  const lines = output.split("\n").map((l) => l.trim());
+  const hits = lines.filter((l) => /(?:^|[\s/])(?:[\w.-]+-)?(?:ld(?:\.bfd|\.gold|\.lld)?|lld|collect2):\s/.test(l) || /undefined reference to /.test(l));
+  return [...new Set(hits)].slice(0, 3);
 }
 
 /** Turn NuGet's "no such package" lines into one error that says what the source lacks. */
@@ -120,14 +155,48 @@ export function explainPublishFailure(output: string, platform: Platform): Aotpa
       { hint: "NativeAOT needs the ILCompiler and NativeAOT runtime packs for each target RID; add a NuGet source that has them" },
     );
   }
-  const errors = output.split("\n").filter((l) => /\berror\b/.test(l)).slice(0, 3).map((l) => l.trim());
+  const linker = linkerErrorLines(output);
+  if (linker.length) return new AotpackError(`dotnet publish for ${formatPlatform(platform)} failed in the native link: ${linker.join(" | ")}`);
+  // MSBuild repeats each error in its summary; the source location prefix makes the lines long.
+  const errors = [...new Set(output.split("\n").filter((l) => /\berror\b/.test(l)).map((l) => l.trim()))].slice(0, 3);
   return new AotpackError(`dotnet publish for ${formatPlatform(platform)} failed: ${errors.join(" | ") || "see the output above"}`);
 }
+
+/**
+ * What a NativeAOT executable loads at run time beyond its NEEDED list: OpenSSL by dlopen when the
+ * crypto shim is linked in (its probe names "libssl.so" are in the binary), ICU unless globalization
+ * is invariant, and zoneinfo always (TimeZoneInfo and `TZ` read /usr/share/zoneinfo).
+ */
+export async function dotnetRuntimeLibraries(executable: string, facts: Pick<CsprojFacts, "invariantGlobalization">): Promise<RuntimeLibrary[]> {
+  const needs: RuntimeLibrary[] = [];
+  if ((await readFile(executable)).includes("libssl.so")) needs.push({ purpose: "OpenSSL (System.Security.Cryptography)", soname: "libssl.so.3" });
+  if (!facts.invariantGlobalization) {
+    needs.push({ purpose: "ICU (globalization)", anyOf: ["libicu76", "libicu74", "libicu72"], sonamePrefixes: ["libicuuc.so.", "libicui18n.so."] });
+  }
+  needs.push({ purpose: "time zones (TimeZoneInfo, TZ)", zoneinfo: true });
+  return needs;
+}
+
+async function sdkVersion(): Promise<string> {
+  try {
+    return (await promisify(execFile)("dotnet", ["--version"], { timeout: 60_000, env: { ...process.env, ...DOTNET_ENV } })).stdout.trim();
+  } catch (err) {
+    throw new AotpackError(`dotnet --version failed: ${(err as Error).message.split("\n")[0]}`, { hint: "install the .NET SDK (apt-get install dotnet-sdk-10.0)" });
+  }
+}
+
+const DOTNET_ENV = { DOTNET_CLI_TELEMETRY_OPTOUT: "1", DOTNET_NOLOGO: "1", DOTNET_SKIP_FIRST_TIME_EXPERIENCE: "1" };
 
 export function dotnetAotCompiler(): Compiler {
   return {
     runtime: "dotnet-aot",
     supportedPlatforms: () => [parsePlatform("linux/amd64"), parsePlatform("linux/arm64")],
+    preflight: assertDotnetToolchains,
+    async compileInputs(): Promise<CompileInputs> {
+      // MSBuild's own inputs (sources, .csproj, Directory.*.props, NuGet.config, packages.lock.json) are
+      // project files; npm lockfiles are not, and obj/ bin/ are outputs of the user's own builds.
+      return { facts: { sdk: await sdkVersion() }, packageLockfiles: false, ignoreDirs: ["obj", "bin"] };
+    },
     async compile(request: CompileRequest): Promise<Artifact> {
       const started = Date.now();
       const facts = await readCsproj(request.projectDir);
@@ -135,34 +204,39 @@ export function dotnetAotCompiler(): Compiler {
       if (!facts.publishAot) {
         throw new UsageError(`${basename(facts.path)} does not set <PublishAot>true</PublishAot>`, { hint: "aotpack builds NativeAOT .NET projects only" });
       }
-      const problems = await checkDotnetToolchain(request.platform);
-      if (problems.length) {
-        throw new AotpackError(
-          `cannot NativeAOT-compile for ${formatPlatform(request.platform)}: missing ${problems.map((p) => p.missing).join(", ")}`,
-          { hint: `apt-get install ${[...new Set(problems.map((p) => p.debianPackage))].join(" ")}` },
-        );
-      }
-      const publishDir = join(request.outDir, "publish");
+      await assertDotnetToolchains([request.platform]);
+      // Stable per project and target, so the same source gives the same bytes (see publishArguments).
+      const workKey = createHash("sha256").update(`${resolve(facts.path)}\0${formatPlatform(request.platform)}`).digest("hex").slice(0, 16);
+      const workDir = join(cacheDir("dotnet-work"), workKey);
+      const publishDir = join(workDir, "publish");
+      await rm(publishDir, { recursive: true, force: true });
       await mkdir(publishDir, { recursive: true });
-      const args = publishArguments(facts.path, request.platform, publishDir);
+      const args = publishArguments(facts.path, request.platform, publishDir, join(workDir, "artifacts"));
       request.onProgress?.(`dotnet ${args.join(" ")}`);
-      const output = await new Promise<{ code: number; text: string }>((resolve, reject) => {
-        const child = spawn("dotnet", args, { env: { ...process.env, DOTNET_CLI_TELEMETRY_OPTOUT: "1", DOTNET_NOLOGO: "1" } });
+      const output = await new Promise<{ code: number; text: string }>((resolveRun, reject) => {
+        const child = spawn("dotnet", args, { env: { ...process.env, ...DOTNET_ENV } });
         let text = "";
         child.stdout.on("data", (d: Buffer) => (text += d.toString()));
         child.stderr.on("data", (d: Buffer) => (text += d.toString()));
         child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? 1, text }));
+        child.on("close", (code) => resolveRun({ code: code ?? 1, text }));
       });
       if (output.code !== 0) throw explainPublishFailure(output.text, request.platform);
       const exe = join(publishDir, facts.assemblyName);
       if (!(await stat(exe).catch(() => undefined))?.isFile()) {
         throw new AotpackError(`dotnet publish succeeded but produced no ${facts.assemblyName} executable in ${publishDir}`);
       }
-      // Debug symbols (*.dbg) stay in the publish folder beside the output; only the executable ships.
       const name = request.appName ?? facts.assemblyName;
+      await mkdir(request.outDir, { recursive: true });
       const shipped = join(request.outDir, name);
       await copyFile(exe, shipped);
+      // Debug symbols (*.dbg) go beside the output and into --debug-image, never into the image.
+      const symbols: string[] = [];
+      if (await stat(`${exe}.dbg`).catch(() => undefined)) {
+        // Named as the executable's .gnu_debuglink says, so gdb finds it beside the executable.
+        symbols.push(join(request.outDir, `${facts.assemblyName}.dbg`));
+        await copyFile(`${exe}.dbg`, symbols[0]!);
+      }
       const elf = await readElf(shipped);
       return {
         platform: request.platform,
@@ -173,6 +247,8 @@ export function dotnetAotCompiler(): Compiler {
         elf,
         inputs: { nuget: await nugetPackages(join(publishDir, "..", "artifacts")) },
         compileMs: Date.now() - started,
+        runtimeLibraries: await dotnetRuntimeLibraries(shipped, facts),
+        symbols,
       };
     },
   };

@@ -32,6 +32,13 @@ export interface Artifact {
   elf: ElfInfo;
   /** Wall time of the compile, for reports. */
   compileMs: number;
+  /**
+   * What the executable loads at run time that its ELF NEEDED list does not name (dlopen,
+   * data files). The deb: base adds them from the suite's packages; other bases ignore them.
+   */
+  runtimeLibraries?: RuntimeLibrary[];
+  /** Debug symbols split from the executable (NativeAOT's `.dbg`), host paths; never shipped in the image. */
+  symbols?: string[];
   /** What went into the executable, for the SBOM (src/sbom/). */
   inputs?: ArtifactInputs;
 }
@@ -44,6 +51,18 @@ export interface ArtifactInputs {
   /** .NET: the NuGet packages restore resolved (obj/project.assets.json). */
   nuget?: { name: string; version: string; sha512?: string }[];
 }
+
+/**
+ * One run-time need, by purpose (for reports and errors):
+ *  - `soname`: a library opened with dlopen, resolved like a NEEDED entry (libssl.so.3 → libssl3 / libssl3t64);
+ *  - `anyOf` + `sonamePrefixes`: the first of these packages the suite has (libicu76 on trixie, libicu72 on
+ *    bookworm), and from it the libraries whose file names start with a prefix, with what they need;
+ *  - `zoneinfo`: /usr/share/zoneinfo from tzdata, so `TZ` works.
+ */
+export type RuntimeLibrary =
+  | { purpose: string; soname: string }
+  | { purpose: string; anyOf: string[]; sonamePrefixes: string[] }
+  | { purpose: string; zoneinfo: true };
 
 export interface CompileRequest {
   /** Project root (holds package.json). */
@@ -71,4 +90,20 @@ export interface Compiler {
   /** Platforms this compiler can target, for error messages. */
   supportedPlatforms(): Platform[];
   compile(request: CompileRequest): Promise<Artifact>;
+  /**
+   * Checks, before any compile starts, that every platform can be compiled here (toolchains);
+   * throws one error naming what is missing for all of them.
+   */
+  preflight?(platforms: Platform[]): Promise<void>;
+  /** What besides the project's files decides the output, for the compile cache's fingerprint. */
+  compileInputs?(projectDir: string): Promise<CompileInputs>;
+}
+
+export interface CompileInputs {
+  /** Facts that change the output, e.g. `{ sdk: "10.0.401" }`. */
+  facts: Record<string, string>;
+  /** Whether npm/Bun lockfiles at or above the project are inputs (default true). */
+  packageLockfiles?: boolean;
+  /** Top-level project folders that are build outputs, not inputs (e.g. obj, bin). */
+  ignoreDirs?: string[];
 }

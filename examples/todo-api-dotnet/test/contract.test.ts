@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertContract, httpRequest, todoContract } from "../../todo-api/test/contract.ts";
 import { attachServer, runToExit, skipOrFail, spawnServer, type Launcher, type RunningServer } from "../../todo-api/test/server-process.ts";
-import { buildForJit, dotnetExampleDir, dotnetMissing } from "./dotnet.ts";
+import { buildForJit, dotnetExampleDir, dotnetMissing, freePort } from "./dotnet.ts";
 
 const FAKE_NOW = "2026-01-31T23:30:00Z";
 /** The first build restores and compiles, about a minute on a busy 2-core machine. */
@@ -24,18 +24,6 @@ const SHUTDOWN_BOUND_MS = 5_000;
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
 }
 
 describe("todo-api-dotnet (ASP.NET Core, JIT) against the todo-api contract", { skip: skipOrFail(dotnetMissing()), timeout: 15 * 60_000 }, () => {

@@ -3,6 +3,7 @@
  * (`dotnet build`) into a temp folder, so the source tree gets no obj/ or bin/.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -57,6 +58,19 @@ export function buildForJit(artifactsDir: string, timeoutMs: number): Promise<st
       clearTimeout(timer);
       if (code === 0) resolveBuild(join(artifactsDir, "bin", "TodoApi", "release", "TodoApi.dll"));
       else reject(new Error(`dotnet ${args.join(" ")} failed (${signal ? `killed after ${timeoutMs} ms` : `exit ${String(code)}`}):\n${output.slice(-4000)}`));
+    });
+  });
+}
+
+/** A loopback port free at the time of asking. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      probe.close(() => resolvePort(port));
     });
   });
 }
