@@ -6,13 +6,14 @@
  */
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { parsePlatformList } from "../oci/platform.ts";
 import { build } from "./build.ts";
+import { writeStaticHello } from "../oci/testing/static-elf.ts";
 
 const CSPROJ = `<Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><PublishAot>true</PublishAot><InvariantGlobalization>true</InvariantGlobalization></PropertyGroup>
@@ -42,7 +43,8 @@ describe("dotnet-aot in the build (stand-in dotnet)", () => {
     await chmod(join(bin, "dotnet"), 0o755);
     // amd64's toolchain (a C compiler) but none of arm64's cross tools.
     for (const tool of ["clang", "gcc"]) if (existsSync(`/usr/bin/${tool}`)) await symlink(`/usr/bin/${tool}`, join(bin, tool));
-    await copyFile("/bin/true", join(root, "true.elf"));
+    // Static, so that --base scratch can run it (the build refuses a dynamic executable on scratch).
+    await writeStaticHello(join(root, "true.elf"), "amd64", "hello");
     log = join(root, "publish.log");
     process.env.PATH = bin;
     process.env.FAKE_LOG = log;

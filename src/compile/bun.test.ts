@@ -233,7 +233,8 @@ describe("bun compiler: bad input", () => {
   });
 
   test("no entry declared fails with UsageError saying how to set it", async () => {
-    const p = await project("noentry", { name: "noentry" }, { "server.ts": "" });
+    // Nothing by convention either (server.ts, src/index.ts … would be found).
+    const p = await project("noentry", { name: "noentry" }, { "app/start.ts": "" });
     await assert.rejects(
       bunCompiler().compile({ projectDir: p, platform: AMD64, layout: "single-file", outDir: join(p, "out") }),
       (err: unknown) => err instanceof UsageError && err.exitCode === 2 && err.message.includes(`"aotpack": {"entry": "src/server.ts"}`),

@@ -97,7 +97,7 @@ describe("runtime fetch through npm", () => {
     assert.ok(messages.some((m) => /fetching runtime @oven\/bun-linux-aarch64@/.test(m)), messages.join("\n"));
     assert.equal(await sha256File(path), recorded);
     assert.equal((await stat(path)).mode & 0o777, 0o755);
-    assert.deepEqual((await readdir(dirname(path))).sort(), ["bun", "bun.sha256"], "no temp files left behind");
+    assert.deepEqual((await readdir(dirname(path))).sort(), ["bun", "bun.integrity", "bun.sha256"], "no temp files left behind (the binary, its npm integrity and its sha256)");
   });
 
   test("verifyIntegrity checks sha512 SRI over the bytes", async () => {
