@@ -4,7 +4,7 @@ import { Enums, Models, Serialize, Spec } from "@cyclonedx/cyclonedx-library";
 import { components, subjectName, type Inventory } from "./inventory.ts";
 import { spdxLicense } from "./spdx.ts";
 
-export const CYCLONEDX_PREDICATE = "https://cyclonedx.org/bom";
+export { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
 
 export function cyclonedxDocument(inv: Inventory): Record<string, unknown> {
   const bom = new Models.Bom();

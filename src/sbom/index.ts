@@ -7,7 +7,7 @@ import { UNKNOWN_PLATFORM, type Platform } from "../oci/platform.ts";
 import type { Annotations } from "../oci/types.ts";
 import { aotpackVersion } from "../version.ts";
 import { attestationAnnotations, attestationImage, statement, type Statement } from "./attestation.ts";
-import { CYCLONEDX_PREDICATE, cyclonedxDocument } from "./cyclonedx.ts";
+import { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
 import { subjectName, type Inventory } from "./inventory.ts";
 import { npmComponents } from "./npm-packages.ts";
 import { SLSA_PROVENANCE_V1, provenancePredicate, redactUrl } from "./provenance.ts";
@@ -21,8 +21,9 @@ export function parseSbomFormat(value: string): SbomFormat | "none" {
   throw new UsageError(`invalid --sbom "${value}": expected spdx, cyclonedx or none`);
 }
 
-export function sbomDocument(inv: Inventory, format: SbomFormat): Record<string, unknown> {
-  return format === "spdx" ? spdxDocument(inv) : cyclonedxDocument(inv);
+export async function sbomDocument(inv: Inventory, format: SbomFormat): Promise<Record<string, unknown>> {
+  // Loaded on demand: the CycloneDX library is large, and SPDX is the default.
+  return format === "spdx" ? spdxDocument(inv) : (await import("./cyclonedx.ts")).cyclonedxDocument(inv);
 }
 
 export function sbomPredicateType(format: SbomFormat): string {
@@ -75,7 +76,7 @@ export async function attestationFor(
 ): Promise<Attestation | undefined> {
   const statements: Statement[] = [];
   const name = subjectName(inv);
-  if (options.sbom !== "none") statements.push(statement(name, inv.imageDigest, sbomPredicateType(options.sbom), sbomDocument(inv, options.sbom)));
+  if (options.sbom !== "none") statements.push(statement(name, inv.imageDigest, sbomPredicateType(options.sbom), await sbomDocument(inv, options.sbom)));
   if (options.provenance) {
     const predicate = provenancePredicate({ inventory: inv, parameters: options.parameters, ...(options.baseImage ? { baseImage: options.baseImage } : {}) });
     statements.push(statement(name, inv.imageDigest, SLSA_PROVENANCE_V1, predicate));

@@ -4,7 +4,7 @@ import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts"
 import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, platformEquals, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
 import { isManifestMediaType } from "../oci/media-types.ts";
 import { IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, type Statement } from "./attestation.ts";
-import { CYCLONEDX_PREDICATE } from "./cyclonedx.ts";
+import { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
 import { SPDX_PREDICATE } from "./spdx.ts";
 import { writeFileAtomic } from "../oci/fs-util.ts";
 import type { SbomFormat } from "./index.ts";
