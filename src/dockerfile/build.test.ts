@@ -8,7 +8,6 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +18,7 @@ import { renderDockerfile, type DockerfilePlan } from "./render.ts";
 import { readLayout } from "../oci/layout-source.ts";
 import { formatVerifyReport, verifyImage } from "../verify/verify.ts";
 import { build } from "../build/build.ts";
+import { freePort } from "../../test/support/registry.ts";
 
 const run = promisify(execFile);
 const fixture = fileURLToPath(new URL("./testdata/project/", import.meta.url));
@@ -203,16 +203,6 @@ function elfMachine(path: string): number {
   return header.readUInt16LE(18);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 /** Start the image's entrypoint with its own ENV (as a runtime would), GET /, stop it. */
 async function serve(image: Unpacked, arch: string): Promise<unknown> {

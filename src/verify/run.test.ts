@@ -2,7 +2,6 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { chmod, mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { get } from "node:http";
@@ -15,6 +14,7 @@ import { runImage, selectPlatformImage, startImage, type RunningImage } from "./
 import { verifyImage } from "./verify.ts";
 import { resolveUser } from "./user.ts";
 import { AMD64, ARM64, compileTodoServer, imageOf, requireTool, todoImage, type TodoImageOptions } from "./testing/images.ts";
+import { freePort } from "../../test/support/registry.ts";
 
 let work: string;
 let runDir: string;
@@ -69,14 +69,6 @@ async function getJson(port: number, path: string, timeoutMs = 20_000): Promise<
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const address = server.address();
-  await new Promise<void>((r) => server.close(() => r()));
-  if (typeof address !== "object" || !address) throw new Error("no port");
-  return address.port;
-}
 
 describe("runImage", () => {
   test("returns the app's exit code, with -e overriding the image's Env, and removes the rootfs", async () => {

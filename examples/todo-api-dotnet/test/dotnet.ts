@@ -3,7 +3,6 @@
  * (`dotnet build`) into a temp folder, so the source tree gets no obj/ or bin/.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -62,15 +61,5 @@ export function buildForJit(artifactsDir: string, timeoutMs: number): Promise<st
   });
 }
 
-/** A loopback port free at the time of asking. */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
+/** A loopback port free at the time of asking (one home: test/support). */
+export { freePort } from "../../../test/support/registry.ts";

@@ -4,7 +4,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import type { TestContext } from "node:test";
 
 export const QEMU_AARCH64 = "qemu-aarch64-static";
@@ -29,16 +28,9 @@ export function hasQemuArm64(): boolean {
   return onPath(QEMU_AARCH64) && existsSync(`${ARM64_SYSROOT}/lib/ld-linux-aarch64.so.1`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port"))));
-    });
-  });
-}
+import { freePort } from "../../../test/support/registry.ts";
+
+export { freePort };
 
 export interface RunningServer {
   child: ChildProcess;
