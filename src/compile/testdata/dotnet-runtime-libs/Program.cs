@@ -25,14 +25,21 @@ static string Answer(string path) => path switch
 while (true)
 {
     using var client = listener.AcceptTcpClient();
-    using var stream = client.GetStream();
-    var buffer = new byte[4096];
-    var read = stream.Read(buffer, 0, buffer.Length);
-    var requestLine = Encoding.ASCII.GetString(buffer, 0, read).Split("\r\n")[0].Split(' ');
-    string status = "200 OK", body;
-    try { body = Answer(requestLine.Length > 1 ? requestLine[1] : "/"); }
-    catch (KeyNotFoundException) { status = "404 Not Found"; body = "not found"; }
-    var bytes = Encoding.UTF8.GetBytes(body);
-    stream.Write(Encoding.ASCII.GetBytes($"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n"));
-    stream.Write(bytes);
+    // A client that connects and hangs up (a port probe) must not take the server down.
+    try
+    {
+        using var stream = client.GetStream();
+        var buffer = new byte[4096];
+        var read = stream.Read(buffer, 0, buffer.Length);
+        if (read == 0) continue;
+        var requestLine = Encoding.ASCII.GetString(buffer, 0, read).Split("\r\n")[0].Split(' ');
+        string status = "200 OK", body;
+        try { body = Answer(requestLine.Length > 1 ? requestLine[1] : "/"); }
+        catch (KeyNotFoundException) { status = "404 Not Found"; body = "not found"; }
+        var bytes = Encoding.UTF8.GetBytes(body);
+        stream.Write(Encoding.ASCII.GetBytes($"HTTP/1.1 {status}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {bytes.Length}\r\nConnection: close\r\n\r\n"));
+        stream.Write(bytes);
+    }
+    catch (IOException) { }
+    catch (SocketException) { }
 }
