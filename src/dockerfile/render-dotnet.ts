@@ -13,7 +13,7 @@ import { UsageError } from "../errors.ts";
 import { ARM64_CROSS_PROPERTIES } from "../compile/dotnet-aot.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { CROSS_PACKAGES } from "./lint.ts";
-import { DOCKERIGNORE_ENTRIES, isRootUser, quoteEnvValue, type RenderedDockerfile } from "./render.ts";
+import { DOCKERIGNORE_ENTRIES, quoteEnvValue, validateImagePlan, validateImageRefs, type RenderedDockerfile } from "./render.ts";
 
 export interface DotnetDockerfilePlan {
   appName: string;
@@ -120,30 +120,12 @@ export function renderDotnetDockerfile(plan: DotnetDockerfilePlan): RenderedDock
 const SAFE_PATH = /^[A-Za-z0-9_][A-Za-z0-9._@+-]*(\/[A-Za-z0-9_][A-Za-z0-9._@+-]*)*$/;
 
 function validateDotnetPlan(plan: DotnetDockerfilePlan): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(plan.appName)) throw new UsageError(`invalid app name "${plan.appName}": use letters, digits, ".", "_" and "-"`);
   if (!SAFE_PATH.test(plan.csproj) || !plan.csproj.endsWith(".csproj")) throw new UsageError(`invalid project file "${plan.csproj}": expected a .csproj inside the project`);
   if (!/^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(plan.assemblyName)) throw new UsageError(`invalid assembly name "${plan.assemblyName}"`);
   if (!/^\d+\.\d+$/.test(plan.dotnetVersion)) throw new UsageError(`invalid .NET version "${plan.dotnetVersion}": expected e.g. 10.0`);
   for (const f of plan.restoreInputs) {
     if (!SAFE_PATH.test(f) || f.split("/").includes("..")) throw new UsageError(`invalid restore input "${f}"`);
   }
-  if (plan.platforms.length === 0) throw new UsageError("aotpack dockerfile: no platforms");
-  for (const p of plan.platforms) {
-    const ok = p.os === "linux" && p.architecture in EXTRA_PROPERTIES_BY_ARCH && (p.variant === undefined || (p.architecture === "arm64" && p.variant === "v8"));
-    if (!ok) {
-      throw new UsageError(`aotpack dockerfile: platform ${formatPlatform(p)} is not supported for NativeAOT`, {
-        hint: `supported: ${Object.keys(EXTRA_PROPERTIES_BY_ARCH).map((a) => `linux/${a}`).join(", ")}`,
-      });
-    }
-  }
-  if (!Number.isInteger(plan.port) || plan.port < 1 || plan.port > 65535) throw new UsageError(`invalid port ${plan.port}: expected 1-65535`);
-  if (!/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(plan.user)) throw new UsageError(`invalid user "${plan.user}": expected uid[:gid] or name[:group]`);
-  if (isRootUser(plan.user)) throw new UsageError(`user "${plan.user}" is root: the image must run as a non-root user`, { hint: 'e.g. "65532:65532"' });
-  for (const [key, value] of Object.entries(plan.env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`invalid environment variable name "${key}"`);
-    if (/[\r\n]/.test(value)) throw new UsageError(`environment variable ${key}: value must be one line`);
-  }
-  for (const [what, image] of [["SDK", plan.sdkImage], ["runtime", plan.runtimeImage]] as const) {
-    if (image !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/.test(image)) throw new UsageError(`invalid ${what} image "${image}"`);
-  }
+  validateImagePlan(plan, Object.keys(EXTRA_PROPERTIES_BY_ARCH), " for NativeAOT");
+  validateImageRefs({ SDK: plan.sdkImage, runtime: plan.runtimeImage });
 }

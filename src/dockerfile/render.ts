@@ -215,19 +215,36 @@ function validatePlan(plan: DockerfilePlan): void {
   for (const f of plan.files ?? []) {
     if (f === "" || f.startsWith("/") || f.split("/").includes("..") || /["\\\r\n]/.test(f)) throw new UsageError(`invalid file "${f}": expected a path inside the project`);
   }
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(plan.appName)) {
-    throw new UsageError(`invalid app name "${plan.appName}": use letters, digits, ".", "_" and "-"`);
-  }
   const entry = plan.entry.replace(/^\.\//, "");
   if (entry === "" || entry.startsWith("/") || entry.split("/").includes("..") || !/^[A-Za-z0-9._@+\/-]+$/.test(entry)) {
     throw new UsageError(`invalid entry "${plan.entry}": expected a path inside the project, e.g. src/server.ts`);
   }
+  validateImagePlan(plan, Object.keys(BUN_TARGET_BY_ARCH), "");
+  if (!/^\d+\.\d+\.\d+([-+.][0-9A-Za-z.-]+)?$/.test(plan.bunVersion)) {
+    throw new UsageError(`invalid bun version "${plan.bunVersion}"`);
+  }
+  validateImageRefs({ builder: plan.builderImage, runtime: plan.runtimeImage });
+}
+
+/**
+ * The checks every rendered Dockerfile needs, whatever builds it: the app name, the platforms
+ * (from `arches`; `platformNote` ends the refusal, e.g. " for NativeAOT"), the port, a non-root
+ * user, one-line env values. Each renderer adds its own checks around these.
+ */
+export function validateImagePlan(
+  plan: { appName: string; platforms: Platform[]; port: number; user: string; env: Record<string, string> },
+  arches: readonly string[],
+  platformNote: string,
+): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(plan.appName)) {
+    throw new UsageError(`invalid app name "${plan.appName}": use letters, digits, ".", "_" and "-"`);
+  }
   if (plan.platforms.length === 0) throw new UsageError("aotpack dockerfile: no platforms");
   for (const p of plan.platforms) {
-    const ok = p.os === "linux" && p.architecture in BUN_TARGET_BY_ARCH && (p.variant === undefined || (p.architecture === "arm64" && p.variant === "v8"));
+    const ok = p.os === "linux" && arches.includes(p.architecture) && (p.variant === undefined || (p.architecture === "arm64" && p.variant === "v8"));
     if (!ok) {
-      throw new UsageError(`aotpack dockerfile: platform ${formatPlatform(p)} is not supported`, {
-        hint: `supported: ${Object.keys(BUN_TARGET_BY_ARCH).map((a) => `linux/${a}`).join(", ")}`,
+      throw new UsageError(`aotpack dockerfile: platform ${formatPlatform(p)} is not supported${platformNote}`, {
+        hint: `supported: ${arches.map((a) => `linux/${a}`).join(", ")}`,
       });
     }
   }
@@ -244,10 +261,11 @@ function validatePlan(plan: DockerfilePlan): void {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new UsageError(`invalid environment variable name "${key}"`);
     if (/[\r\n]/.test(value)) throw new UsageError(`environment variable ${key}: value must be one line`);
   }
-  if (!/^\d+\.\d+\.\d+([-+.][0-9A-Za-z.-]+)?$/.test(plan.bunVersion)) {
-    throw new UsageError(`invalid bun version "${plan.bunVersion}"`);
-  }
-  for (const [what, image] of [["builder", plan.builderImage], ["runtime", plan.runtimeImage]] as const) {
+}
+
+/** Image references given as ARG defaults: one token each (they are written into the Dockerfile). */
+export function validateImageRefs(images: Record<string, string | undefined>): void {
+  for (const [what, image] of Object.entries(images)) {
     if (image !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/.test(image)) {
       throw new UsageError(`invalid ${what} image "${image}"`);
     }

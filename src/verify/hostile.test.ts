@@ -7,12 +7,11 @@ import { test, describe, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { chmod, mkdir, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chmod, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sha256 } from "../oci/digest.ts";
-import { AMD64, ARM64, compileTodoServer, todoImage, type TarEntrySpec } from "./testing/images.ts";
+import { AMD64, ARM64, compileTodoServer, todoImage, type TarEntrySpec, sandboxWorkDir } from "./testing/images.ts";
 import { compileProbe, fileHeader, gzipBomb, tarBytes, writeRawImage } from "./testing/hostile.ts";
 import { writeLayout } from "../publish/index.ts";
 import type { Platform } from "../oci/platform.ts";
@@ -154,8 +153,7 @@ async function probeImage(name: string, platform: Platform, extra: TarEntrySpec[
 }
 
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), "aotpack-hostile-"));
-  await chmod(work, 0o711); // the sandbox's root (an unprivileged host id) walks to the rootfs under TMPDIR
+  work = await sandboxWorkDir("aotpack-hostile-");
   runTmp = join(work, "tmp");
   host = join(work, "host");
   await mkdir(runTmp);

@@ -1,8 +1,7 @@
 /** Real runs of `runImage`/`startImage` with the Bun-compiled todo-server fixture. */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { get } from "node:http";
 import { AotpackError, UsageError } from "../errors.ts";
@@ -13,7 +12,7 @@ import { namespacesAvailable, userNamespacesAvailable } from "./host.ts";
 import { runImage, selectPlatformImage, startImage, type RunningImage } from "./run.ts";
 import { verifyImage } from "./verify.ts";
 import { resolveUser } from "./user.ts";
-import { AMD64, ARM64, compileTodoServer, imageOf, requireTool, todoImage, type TodoImageOptions } from "./testing/images.ts";
+import { AMD64, ARM64, compileTodoServer, imageOf, requireTool, todoImage, type TodoImageOptions, sandboxWorkDir } from "./testing/images.ts";
 import { freePort } from "../../test/support/registry.ts";
 
 let work: string;
@@ -23,8 +22,7 @@ let amd64Binary: string;
 let namespaces = false;
 
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), "aotpack-run-test-"));
-  await chmod(work, 0o711); // the sandbox's root (an unprivileged host id) walks to the rootfs under runDir
+  work = await sandboxWorkDir("aotpack-run-test-");
   runDir = join(work, "runs");
   emptyDir = join(work, "empty");
   await mkdir(runDir);

@@ -5,8 +5,7 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdtemp, mkdir, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
@@ -15,7 +14,7 @@ import type { Image } from "../oci/interfaces.ts";
 import { formatVerifyReport, judge, parseHttpCheck, verifyImage, type HttpCheck, type PlatformReport, type VerifyOptions } from "./verify.ts";
 import { namespacesAvailable } from "./host.ts";
 import { BINFMT_DIR, readBinfmtEntry, removeBinfmtEntry, setupBinfmt } from "./binfmt.ts";
-import { AMD64, ARM64, compileTodoServer, requireTool, todoImage, type TodoImageOptions } from "./testing/images.ts";
+import { AMD64, ARM64, compileTodoServer, requireTool, todoImage, type TodoImageOptions, sandboxWorkDir } from "./testing/images.ts";
 
 const TODO_CHECKS: HttpCheck[] = [
   { path: "/todos", expectStatus: 200, expectContentType: "application/json", expectJsonType: "array" },
@@ -33,8 +32,7 @@ let namespaces = false;
 let emptyDir: string;
 
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), "aotpack-verify-test-"));
-  await chmod(work, 0o711); // the sandbox's root (an unprivileged host id) walks to the rootfs under runDir
+  work = await sandboxWorkDir("aotpack-verify-test-");
   runDir = join(work, "runs");
   emptyDir = join(work, "empty");
   await mkdir(runDir);

@@ -3,8 +3,9 @@
  * real images of the Bun-compiled todo-server fixture with the host's glibc copied in.
  */
 import { execFile } from "node:child_process";
-import { access, mkdir, realpath } from "node:fs/promises";
+import { access, chmod, mkdir, mkdtemp, realpath } from "node:fs/promises";
 import { Readable } from "node:stream";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join, posix } from "node:path";
 import { promisify } from "node:util";
@@ -148,4 +149,14 @@ export async function requireTool(path: string, what: string): Promise<string | 
     if (process.env.CI === "true") throw new Error(`${what} (${path}) is required in CI but missing`);
     return `${what} not installed (${path})`;
   }
+}
+
+/**
+ * A temp work dir that runc's mapped root (an unprivileged host id) can walk through to a rootfs
+ * below it: 0711, since mkdtemp makes 0700.
+ */
+export async function sandboxWorkDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  await chmod(dir, 0o711);
+  return dir;
 }
