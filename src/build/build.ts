@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { basename, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
-import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } from "../compile/types.ts";
+import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind, RuntimeLibrary, RuntimeLibraryId } from "../compile/types.ts";
 import { compilerFor } from "../compile/index.ts";
 import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
 import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
@@ -129,6 +129,8 @@ interface ResolvedOptions {
   env: Record<string, string>;
   user: string | undefined;
   files: string[];
+  /** Declared run-time libraries the base leaves out (config "omit"). */
+  omit: RuntimeLibraryId[];
   epoch: number;
   epochSource: EpochSource | "option";
   cache: boolean;
@@ -137,6 +139,11 @@ interface ResolvedOptions {
 async function epochFor(dir: string): Promise<{ epoch: number; epochSource: EpochSource }> {
   const { epoch, source } = await defaultSourceDateEpoch(dir);
   return { epoch, epochSource: source };
+}
+
+/** The declared run-time libraries a base takes, and those the project omits. */
+export function omitRuntimeLibraries(declared: RuntimeLibrary[], omit: RuntimeLibraryId[]): { kept: RuntimeLibrary[]; left: RuntimeLibrary[] } {
+  return { kept: declared.filter((l) => !omit.includes(l.id)), left: declared.filter((l) => omit.includes(l.id)) };
 }
 
 /** Flags override the project file; the file overrides the defaults. */
@@ -161,6 +168,7 @@ export async function resolveBuildOptions(options: BuildOptions): Promise<Resolv
     env: { ...(cfg.env ?? {}), ...(options.env ?? {}) },
     user: options.user ?? cfg.user,
     files: options.files ?? cfg.files ?? [],
+    omit: cfg.omit ?? [],
     ...(options.sourceDateEpoch !== undefined ? { epoch: options.sourceDateEpoch, epochSource: "option" as const } : await epochFor(projectDir)),
     cache: options.cache ?? true,
   };
@@ -303,7 +311,10 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 
       if (options.frozenLock) baseOptions.frozenLock = true;
       // Bases resolve one at a time: platforms share the suite's index files and cache.
-      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true, runtimeLibraries: artifact.runtimeLibraries ?? [], ...debugVariant.base(options.debugImage) }, baseOptions));
+      const { kept: runtimeLibraries, left } = omitRuntimeLibraries(artifact.runtimeLibraries ?? [], o.omit);
+      for (const l of left) reporter.info(`${p}: the base leaves out ${l.purpose} ("omit" in the aotpack config); a call that needs it fails at run time`);
+      const caCertificates = !o.omit.includes("ca-certificates");
+      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates, runtimeLibraries, ...debugVariant.base(options.debugImage) }, baseOptions));
       reporter.step(p, "base", "done", base.name);
 
       reporter.step(p, "layer", "start");
