@@ -109,6 +109,18 @@ describe("SBOM documents", () => {
     assert.equal(byName.get("libc6")?.externalRefs[0]?.referenceLocator, "pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=arm64&distro=debian-12");
     assert.equal((spdxDocument(inventory) as { documentNamespace: string }).documentNamespace, doc.documentNamespace);
   });
+  test("SPDX tree as scanners read it: image → OS (debian 12) → Debian packages; image → one group per ecosystem → its packages", () => {
+    const doc = spdxDocument(inventory) as { packages: { SPDXID: string; name: string; versionInfo?: string; primaryPackagePurpose: string }[]; relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[] };
+    const byId = new Map(doc.packages.map((p) => [p.SPDXID, p]));
+    const children = (id: string) => doc.relationships.filter((r) => r.spdxElementId === id && r.relationshipType === "CONTAINS").map((r) => byId.get(r.relatedSpdxElement)!.name).sort();
+    const os = doc.packages.find((p) => p.primaryPackagePurpose === "OPERATING-SYSTEM")!;
+    assert.deepEqual([os.SPDXID, os.name, os.versionInfo], ["SPDXRef-OperatingSystem-debian-12", "debian", "12"]);
+    assert.deepEqual(children("SPDXRef-image"), ["debian", "npm", "nuget"]);
+    assert.deepEqual(children(os.SPDXID), ["libc6"]);
+    assert.deepEqual(children("SPDXRef-Application-npm"), ["@oven/bun-linux-aarch64", "@scope/odd", "hono"]);
+    assert.deepEqual(children("SPDXRef-Application-nuget"), ["Microsoft.DotNet.ILCompiler"]);
+    assert.ok(doc.relationships.every((r) => r.relationshipType === "DESCRIBES" || byId.has(r.relatedSpdxElement)), "every relationship names a package");
+  });
   test("--sbom values", () => {
     assert.equal(parseSbomFormat("cyclonedx"), "cyclonedx");
     assert.throws(() => parseSbomFormat("spdx3"), /expected spdx, cyclonedx or none/);
