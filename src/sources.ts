@@ -5,6 +5,7 @@
  */
 import { stat } from "node:fs/promises";
 import { UsageError } from "./errors.ts";
+import type { Digest } from "./oci/digest.ts";
 import type { Image, ImageIndex } from "./oci/interfaces.ts";
 import { readLayout } from "./oci/layout-source.ts";
 
@@ -12,6 +13,8 @@ export interface OpenedSource {
   item: Image | ImageIndex;
   /** What the user named, for messages. */
   name: string;
+  /** Registry sources: the referrer manifests of a digest (OCI 1.1 API, else the referrers tag). */
+  referrers?: (subject: Digest) => Promise<Image[]>;
 }
 
 function splitTag(rest: string): { path: string; tag?: string } {
@@ -39,7 +42,8 @@ export async function openSource(spec: string, options: { insecureRegistries?: s
   }
   if (kind === "registry") {
     const { remoteIndexOrImage } = await import("./registry/index.ts");
-    return { item: await remoteIndexOrImage(rest, options), name: spec };
+    const { remoteReferrers } = await import("./registry/referrers.ts");
+    return { item: await remoteIndexOrImage(rest, options), name: spec, referrers: remoteReferrers(rest, options) };
   }
   const { path, tag } = splitTag(rest);
   const layout = await readLayout(path);

@@ -134,7 +134,7 @@ async function runInspect(argv: string[], ctx: CommandContext): Promise<number> 
   if (positionals.length !== 1) throw new UsageError("inspect takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
   const { openSource } = await import("../sources.ts");
   const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
-  const info = await inspectItem(src.item);
+  const info = await inspectItem(src.item, src.referrers);
   ctx.io.stdout.write(ctx.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatInspect(src.name, info)}\n`);
   return 0;
 }
@@ -152,7 +152,7 @@ async function runSbom(argv: string[], ctx: CommandContext): Promise<number> {
   const { openSource } = await import("../sources.ts");
   const { readSbom } = await import("../sbom/read.ts");
   const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
-  const sbom = await readSbom(src.item, { ...(values.platform ? { platform: parsePlatform(values.platform) } : {}), ...(format ? { format } : {}) });
+  const sbom = await readSbom(src.item, { ...(values.platform ? { platform: parsePlatform(values.platform) } : {}), ...(format ? { format } : {}), ...(src.referrers ? { referrers: src.referrers } : {}) });
   // The document is the answer with or without --json.
   ctx.io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
   return 0;

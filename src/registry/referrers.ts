@@ -6,12 +6,15 @@
  * `<alg>-<hex>` of the subject, listing its referrers, kept by read-modify-write.
  */
 import { AotpackError } from "../errors.ts";
-import type { Digest } from "../oci/digest.ts";
+import { isDigest, type Digest } from "../oci/digest.ts";
+import { isImageIndex, type Image } from "../oci/interfaces.ts";
 import { canonicalJson } from "../oci/json.ts";
-import { isIndexMediaType, MediaType } from "../oci/media-types.ts";
+import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/media-types.ts";
 import type { Descriptor, ImageManifest, IndexManifest } from "../oci/types.ts";
-import type { RegistryClient } from "./client.ts";
+import { RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
+import { makeReference, parseReference, type Reference } from "./reference.ts";
+import { remoteIndexOrImage, type RemoteOptions } from "./remote.ts";
 
 /** The referrers tag of a digest: algorithm (≤32 chars) + "-" + encoded (≤64), other characters → "-". */
 export function referrersTag(digest: string): string {
@@ -92,4 +95,24 @@ export async function listReferrers(client: RegistryClient, repo: string, subjec
   // The spec: a tag that is not a valid index means no referrers.
   const found = await readTagIndex(client, repo, referrersTag(subject));
   return found === undefined || found === "other" ? [] : found.manifests;
+}
+
+/**
+ * For readers: the referrer manifests of a digest in `ref`'s repository (the API, else the
+ * referrers tag), as images. Indexes among them are skipped: attestations are image manifests.
+ */
+export function remoteReferrers(ref: string | Reference, options: RemoteOptions = {}): (subject: Digest) => Promise<Image[]> {
+  const r = typeof ref === "string" ? parseReference(ref) : ref;
+  // One client for the lookups and the images they return (their layers are read later through it).
+  let client: RegistryClient | undefined = options.client;
+  return async (subject) => {
+    client ??= new RegistryClient(r.registry, options);
+    const out: Image[] = [];
+    for (const d of await listReferrers(client, r.repository, subject)) {
+      if (!isManifestMediaType(d.mediaType) || !isDigest(d.digest)) continue;
+      const item = await remoteIndexOrImage(makeReference(r.registry, r.repository, undefined, d.digest), { ...options, client });
+      if (!isImageIndex(item)) out.push(item);
+    }
+    return out;
+  };
 }
