@@ -100,6 +100,16 @@ describe("SBOM documents", () => {
     assert.ok(purls.includes("pkg:nuget/Microsoft.DotNet.ILCompiler@8.0.11"));
     assert.deepEqual(cyclonedxDocument(inventory), doc, "same inventory, same document (serial number included)");
   });
+  test("CycloneDX dependency graph: image → OS (debian 12) → Debian packages; image → the other packages", () => {
+    const doc = cyclonedxDocument(inventory) as { components: { "bom-ref": string; type: string; name: string; version?: string }[]; dependencies: { ref: string; dependsOn?: string[] }[] };
+    const name = new Map(doc.components.map((c) => [c["bom-ref"], c.name]));
+    const deps = (ref: string) => (doc.dependencies.find((d) => d.ref === ref)?.dependsOn ?? []).map((r) => name.get(r) ?? r).sort();
+    const os = doc.components.find((c) => c.type === "operating-system")!;
+    assert.deepEqual([os.name, os.version], ["debian", "12"]);
+    assert.deepEqual(deps("image"), ["@oven/bun-linux-aarch64", "@scope/odd", "Microsoft.DotNet.ILCompiler", "debian", "hono"]);
+    assert.deepEqual(deps(os["bom-ref"]), ["libc6"]);
+    assert.match((doc as unknown as { metadata: { component: { purl: string } } }).metadata.component.purl, /^pkg:oci\/todo-api@sha256%3A[0-9a-f]{64}\?platform=linux\/arm64$/);
+  });
   test("SPDX 2.3: required fields, purls, valid licence expressions only, reproducible namespace", () => {
     const doc = spdxDocument(inventory) as { spdxVersion: string; packages: { name: string; licenseDeclared: string; externalRefs: { referenceLocator: string }[] }[]; documentNamespace: string };
     assert.equal(doc.spdxVersion, "SPDX-2.3");

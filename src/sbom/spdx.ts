@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import parseSpdx from "spdx-expression-parse";
-import { components, subjectName, type Component, type Inventory } from "./inventory.ts";
+import { baseOs, components, subjectName, type Component, type Inventory } from "./inventory.ts";
 
 export const SPDX_PREDICATE = "https://spdx.dev/Document";
 
@@ -62,18 +62,16 @@ function groupPackage(id: string, name: string, purpose: string, extra: Record<s
  * SPDXID prefixes OperatingSystem- / Application- and the ecosystem as the group's name are the
  * names Trivy reads; they are ordinary SPDX ids and names to every other reader.
  */
-function groups(list: Component[], distro: string | undefined, ids: Map<string, string>, imageId: string): { packages: Record<string, unknown>[]; relationships: Record<string, unknown>[] } {
+function groups(inv: Inventory, list: Component[], ids: Map<string, string>, imageId: string): { packages: Record<string, unknown>[]; relationships: Record<string, unknown>[] } {
   const packages: Record<string, unknown>[] = [];
   const relationships: Record<string, unknown>[] = [];
   const contains = (parent: string, child: string) => relationships.push({ spdxElementId: parent, relationshipType: "CONTAINS", relatedSpdxElement: child });
-  const debs = list.filter((c) => c.kind === "deb");
-  if (debs.length) {
-    // distro is the purl qualifier, e.g. "debian-12": the OS is named "debian", version "12".
-    const [osName, osVersion] = distro?.includes("-") ? [distro.slice(0, distro.indexOf("-")), distro.slice(distro.indexOf("-") + 1)] : ["debian", undefined];
-    const osId = spdxId(`OperatingSystem-${distro ?? "debian"}`);
-    packages.push(groupPackage(osId, osName, "OPERATING-SYSTEM", osVersion ? { versionInfo: osVersion } : {}));
+  const os = baseOs(inv);
+  if (os) {
+    const osId = spdxId(os.ref);
+    packages.push(groupPackage(osId, os.name, "OPERATING-SYSTEM", os.version ? { versionInfo: os.version } : {}));
     contains(imageId, osId);
-    for (const c of debs) contains(osId, ids.get(c.ref)!);
+    for (const c of list.filter((c) => c.kind === "deb")) contains(osId, ids.get(c.ref)!);
   }
   const ecosystems = new Map<string, Component[]>();
   for (const c of list) {
@@ -113,7 +111,7 @@ export function spdxDocument(inv: Inventory): Record<string, unknown> {
     externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: subjectName(inv) }],
     ...(inv.source?.revision ? { sourceInfo: `built from git commit ${inv.source.revision}${inv.source.url ? ` of ${inv.source.url}` : ""}` } : {}),
   };
-  const tree = groups(list, inv.base.distro, ids, imageId);
+  const tree = groups(inv, list, ids, imageId);
   const packages = [image, ...tree.packages, ...list.map((c) => spdxPackage(c, ids))];
   const relationships = [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId }, ...tree.relationships];
   const body = {
