@@ -14,6 +14,7 @@ import { sha256 } from "../oci/digest.ts";
 import type { ImageIndex } from "../oci/interfaces.ts";
 import { newIndex } from "../oci/mutate.ts";
 import { attestationAnnotations, attestationImage, statement, UNKNOWN_PLATFORM } from "../sbom/attestation.ts";
+import { AotpackError } from "../errors.ts";
 import { RegistryClient } from "./client.ts";
 import { push } from "./publisher.ts";
 import { listReferrers, referrersTag } from "./referrers.ts";
@@ -84,6 +85,26 @@ test("docker-registry 2.8 (no referrers API): the push lists each attestation un
   await push(newIndex([{ image: await index.image(images[0]!.digest), platform: AMD64 }, { image: other, platform: UNKNOWN_PLATFORM, annotations: attestationAnnotations(images[0]!.digest) }]), `${registry.host}/app:v3`, { client });
   assert.equal((await listReferrers(client, "app", images[0]!.digest)).length, 2);
   assert.deepEqual(await listReferrers(client, "app", sha256("nothing refers to this")), []);
+});
+
+test("a referrers tag that names something else: the push fails with one line and the user's tag does not move", { timeout: 120_000 }, async (t) => {
+  if (!requireTools(t, [REGISTRY_BIN])) return;
+  const registry = await startRegistry();
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-referrers-"));
+  const client = new RegistryClient(registry.host);
+  t.after(async () => {
+    client.close();
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const index = await indexWithAttestations(join(dir, "blobs"), "squatted");
+  const amd64 = (await index.indexManifest()).manifests.find((d) => d.platform?.architecture === "amd64")!;
+  // Someone's image manifest sits under the tag name the spec reserves for amd64's referrers.
+  await push(await index.image(amd64.digest), `${registry.host}/app:${referrersTag(amd64.digest)}`, { client });
+  await assert.rejects(push(index, `${registry.host}/app:v1`, { client }), (err: Error) => err instanceof AotpackError && /app:sha256-[0-9a-f]{64} is not an image index/.test(err.message) && !err.message.includes("\n"));
+  assert.equal((await fetch(`${registry.url}/v2/app/manifests/v1`, { method: "HEAD" })).status, 404, "the tag moves last, so it did not move");
+  // Readers take such a tag as "no referrers" (the spec's rule), not as an error.
+  assert.deepEqual(await listReferrers(client, "app", amd64.digest), []);
 });
 
 test("a registry that answers OCI-Subject keeps its own list: no referrers tag is written", { timeout: 60_000 }, async (t) => {

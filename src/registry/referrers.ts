@@ -97,6 +97,9 @@ export async function listReferrers(client: RegistryClient, repo: string, subjec
   return found === undefined || found === "other" ? [] : found.manifests;
 }
 
+/** Referrers a reader fetches per subject; an image has a handful (SBOM, provenance, signatures). */
+export const MAX_REFERRERS_READ = 64;
+
 /**
  * For readers: the referrer manifests of a digest in `ref`'s repository (the API, else the
  * referrers tag), as images. Indexes among them are skipped: attestations are image manifests.
@@ -108,7 +111,8 @@ export function remoteReferrers(ref: string | Reference, options: RemoteOptions 
   return async (subject) => {
     client ??= new RegistryClient(r.registry, options);
     const out: Image[] = [];
-    for (const d of await listReferrers(client, r.repository, subject)) {
+    // Each referrer costs a manifest GET: a registry (or tag) listing thousands is not followed past the bound.
+    for (const d of (await listReferrers(client, r.repository, subject)).slice(0, MAX_REFERRERS_READ)) {
       if (!isManifestMediaType(d.mediaType) || !isDigest(d.digest)) continue;
       const item = await remoteIndexOrImage(makeReference(r.registry, r.repository, undefined, d.digest), { ...options, client });
       if (!isImageIndex(item)) out.push(item);
