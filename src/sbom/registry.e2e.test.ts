@@ -3,7 +3,8 @@
  * `aotpack build -o registry:…` lists each attestation under its image's referrers tag
  * (`sha256-<hex>`), once however often it pushes; `aotpack sbom` / `inspect` of a platform image
  * named by digest find the SBOM through that tag; skopeo treats the tag as an ordinary one; and
- * `docker pull` of the index picks the amd64 image, never an attestation, and runs it.
+ * `docker pull` of the index picks the amd64 image, never an attestation, and runs it; so
+ * does our own `verify`, for both platforms.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -127,3 +128,16 @@ test("docker pull of the pushed index picks the amd64 image, not an attestation,
     await dockerd.docker(["rm", "-f", id]);
   }
 });
+
+test("aotpack verify of the pushed index runs the two platform images, never an attestation", { timeout: 900_000 }, async (t) => {
+  for (const tool of ["docker-registry", "runc", "qemu-aarch64-static"]) if (!requireTool(t, tool)) return;
+  const registry = await startRegistry();
+  t.after(() => registry.stop());
+  const ref = `${registry.host}/hello/verify:v1`;
+  await buildAndPush(ref);
+  const v = await runCli(["verify", `registry:${ref}`, "--json"], { timeoutMs: 600_000 });
+  assert.equal(v.code, 0, v.stderr);
+  const report = JSON.parse(v.stdout) as { ok: boolean; platforms: { platform: string; ok: boolean }[] };
+  assert.deepEqual(report.platforms.map((p) => [p.platform, p.ok]), [["linux/amd64", true], ["linux/arm64", true]]);
+});
+
