@@ -4,10 +4,12 @@
  * It is the only module that may call process.exit (and only via bin/aotpack.js).
  */
 import { aotpackVersion } from "../version.ts";
-import type { Writable } from "node:stream";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import { redactText } from "../redact.ts";
-import { commands, type CommandContext } from "./commands.ts";
+import type { CommandContext, Io } from "./command.ts";
+import { COMMANDS } from "./commands/index.ts";
+
+export type { Io } from "./command.ts";
 
 export const HELP = `aotpack — tiny multi-platform container images of ahead-of-time compiled APIs, daemonless
 
@@ -38,11 +40,6 @@ export function version(): string {
   return aotpackVersion();
 }
 
-export interface Io {
-  stdout: Writable & { isTTY?: boolean; columns?: number };
-  stderr: Writable & { isTTY?: boolean; columns?: number };
-}
-
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
@@ -53,7 +50,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     io.stdout.write(rest.includes("--json") ? `${JSON.stringify({ version: version() })}\n` : `aotpack ${version()}\n`);
     return 0;
   }
-  const command = commands[name];
+  const command = COMMANDS.find((c) => c.name === name);
   const json = rest.includes("--json");
   try {
     if (!command) throw new UsageError(`unknown command "${name}"`, { hint: "run 'aotpack --help' for the commands" });
