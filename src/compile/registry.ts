@@ -50,7 +50,7 @@ export interface CompilerEntry {
   dockerfile?(request: DockerfileRequest): Promise<RenderedDockerfile>;
 }
 
-// The renderers load on demand: only `aotpack dockerfile` needs them (and src/dockerfile builds on compile's facts).
+// The renderers (src/dockerfile/, below this layer) load on demand: only `aotpack dockerfile` needs them.
 async function javascriptDockerfile(runtime: "bun" | "node", r: DockerfileRequest): Promise<RenderedDockerfile> {
   const { relative } = await import("node:path");
   const { resolveEntry } = await import("./entry.ts");
@@ -77,7 +77,7 @@ async function javascriptDockerfile(runtime: "bun" | "node", r: DockerfileReques
 
 async function dotnetDockerfile(r: DockerfileRequest): Promise<RenderedDockerfile> {
   const { renderDotnetDockerfile } = await import("../dockerfile/render-dotnet.ts");
-  const { dotnetDockerfilePlan } = await import("../dockerfile/dotnet-project.ts");
+  const { dotnetDockerfilePlan } = await import("./dotnet-dockerfile.ts");
   const shared = { appName: r.appName, platforms: r.platforms, port: r.port, user: r.user, env: r.env, sdkImage: r.builderImage, runtimeImage: r.runtimeImage };
   return renderDotnetDockerfile(await dotnetDockerfilePlan(r.projectDir, shared));
 }
