@@ -9,7 +9,8 @@ export function limiter(n: number): Limiter {
   const slots = Math.max(1, Math.floor(n));
   let running = 0;
   const waiting: (() => void)[] = [];
-  // A finishing task hands its slot straight to the next waiter, so a newcomer cannot take it in between.
+  // A finishing task hands its slot straight to the next waiter (first come, first served), so the count
+  // of running tasks never goes above n, not even between one task's end and the next one's start.
   const release = (): void => {
     const next = waiting.shift();
     if (next) next();
