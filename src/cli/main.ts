@@ -16,14 +16,7 @@ export const HELP = `aotpack — tiny multi-platform container images of ahead-o
 Usage: aotpack <command> [options]
 
 Commands:
-  build [dir]         compile per platform, assemble OCI images on a minimal base, write one index
-  inspect IMAGE       show platforms, layers, sizes and config of an image or index
-  verify IMAGE        run every platform's image (qemu-user for foreign CPUs), check HTTP and SIGTERM
-  run IMAGE           run one platform's image without Docker
-  dockerfile [dir]    write the equivalent Dockerfile + .dockerignore for buildx users
-  lint [Dockerfile…]  check Dockerfiles for multi-platform/NativeAOT pitfalls (--fix rewrites)
-  setup-binfmt        register qemu-user with binfmt_misc (root)
-  cache ls|prune|verify  where the cache lives and what it holds; evict by age/size; check every entry
+${COMMANDS.map((c) => `  ${c.usage.padEnd(20)}${c.usage.length >= 20 ? "  " : ""}${c.summary}`).join("\n")}
 
 IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
 Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:[name:]tag]  registry:REF
@@ -55,7 +48,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   try {
     if (!command) throw new UsageError(`unknown command "${name}"`, { hint: "run 'aotpack --help' for the commands" });
     if (rest.includes("--help") || rest.includes("-h")) {
-      io.stdout.write(`${command.help}\n`);
+      io.stdout.write(`${command.help()}\n`);
       return 0;
     }
     const ctx: CommandContext = { io, json };

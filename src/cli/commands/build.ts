@@ -219,12 +219,4 @@ function withTag(output: string, tag: string): string {
   return `${spec.kind}:${spec.target}:${spec.tag ?? tag}`;
 }
 
-export const buildCommandSpec: Command = {
-  name: "build",
-  flags: BUILD_FLAGS,
-  // A getter: the registry may have gained a runtime since this module loaded.
-  get help() {
-    return buildHelp();
-  },
-  run: runBuild,
-};
+export const buildCommandSpec: Command = { name: "build", usage: "build [dir]", summary: "compile per platform, assemble OCI images on a minimal base, write one index", flags: BUILD_FLAGS, help: buildHelp, run: runBuild };

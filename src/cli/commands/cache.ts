@@ -70,4 +70,4 @@ async function runCache(argv: string[], ctx: CommandContext): Promise<number> {
   throw new UsageError(action === undefined ? "cache needs an action: ls, prune or verify" : `unknown cache action "${action}"`, { hint: "aotpack cache ls | prune --older-than 30d --max-size 5GB | verify" });
 }
 
-export const cacheCommand: Command = { name: "cache", flags: CACHE_FLAGS, help: CACHE_HELP, run: runCache };
+export const cacheCommand: Command = { name: "cache", usage: "cache ls|prune|verify", summary: "where the cache lives and what it holds; evict by age/size; check every entry", flags: CACHE_FLAGS, help: () => CACHE_HELP, run: runCache };

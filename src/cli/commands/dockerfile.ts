@@ -78,11 +78,4 @@ async function runDockerfile(argv: string[], ctx: CommandContext): Promise<numbe
   return 0;
 }
 
-export const dockerfileCommand: Command = {
-  name: "dockerfile",
-  flags: DOCKERFILE_FLAGS,
-  get help() {
-    return dockerfileHelp();
-  },
-  run: runDockerfile,
-};
+export const dockerfileCommand: Command = { name: "dockerfile", usage: "dockerfile [dir]", summary: "write the equivalent Dockerfile + .dockerignore for buildx users", flags: DOCKERFILE_FLAGS, help: dockerfileHelp, run: runDockerfile };

@@ -20,4 +20,4 @@ async function runInspect(argv: string[], ctx: CommandContext): Promise<number> 
   return 0;
 }
 
-export const inspectCommand: Command = { name: "inspect", flags: INSPECT_FLAGS, help: INSPECT_HELP, run: runInspect };
+export const inspectCommand: Command = { name: "inspect", usage: "inspect IMAGE", summary: "show platforms, layers, sizes and config of an image or index", flags: INSPECT_FLAGS, help: () => INSPECT_HELP, run: runInspect };

@@ -39,4 +39,4 @@ async function runLint(argv: string[], ctx: CommandContext): Promise<number> {
   return all.length ? 1 : 0;
 }
 
-export const lintCommand: Command = { name: "lint", flags: LINT_FLAGS, help: LINT_HELP, run: runLint };
+export const lintCommand: Command = { name: "lint", usage: "lint [Dockerfile…]", summary: "check Dockerfiles for multi-platform/NativeAOT pitfalls (--fix rewrites)", flags: LINT_FLAGS, help: () => LINT_HELP, run: runLint };

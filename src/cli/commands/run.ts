@@ -69,4 +69,4 @@ async function runRun(argv: string[], ctx: CommandContext): Promise<number> {
   return runImage(options);
 }
 
-export const runCommand: Command = { name: "run", flags: RUN_FLAGS, help: RUN_HELP, run: runRun };
+export const runCommand: Command = { name: "run", usage: "run IMAGE", summary: "run one platform's image without Docker", flags: RUN_FLAGS, help: () => RUN_HELP, run: runRun };

@@ -26,4 +26,4 @@ async function runSbom(argv: string[], ctx: CommandContext): Promise<number> {
   return 0;
 }
 
-export const sbomCommand: Command = { name: "sbom", flags: SBOM_FLAGS, help: SBOM_HELP, run: runSbom };
+export const sbomCommand: Command = { name: "sbom", usage: "sbom IMAGE", summary: "print the SBOM attached to one platform's image", flags: SBOM_FLAGS, help: () => SBOM_HELP, run: runSbom };

@@ -15,4 +15,4 @@ async function runSetupBinfmt(argv: string[], ctx: CommandContext): Promise<numb
   return 0;
 }
 
-export const setupBinfmtCommand: Command = { name: "setup-binfmt", flags: GLOBAL, help: SETUP_BINFMT_HELP, run: runSetupBinfmt };
+export const setupBinfmtCommand: Command = { name: "setup-binfmt", usage: "setup-binfmt", summary: "register qemu-user with binfmt_misc (root)", flags: GLOBAL, help: () => SETUP_BINFMT_HELP, run: runSetupBinfmt };

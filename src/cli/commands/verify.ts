@@ -104,4 +104,4 @@ async function verify(request: VerifyRequest, ctx: CommandContext): Promise<Veri
   return verifyImage(options);
 }
 
-export const verifyCommand: Command = { name: "verify", flags: VERIFY_FLAGS, help: VERIFY_HELP, run: runVerify };
+export const verifyCommand: Command = { name: "verify", usage: "verify IMAGE", summary: "run every platform's image (qemu-user for foreign CPUs), check HTTP and SIGTERM", flags: VERIFY_FLAGS, help: () => VERIFY_HELP, run: runVerify };
