@@ -62,13 +62,17 @@ export const GLOBAL = {
   help: { type: "boolean", short: "h" },
 } as const satisfies Options;
 
-/** The flags that shape verify's checks and run; build --verify forwards exactly these. */
 /** Flags `run` and `verify` share for untrusted images. */
 export const SANDBOX_OPTIONS = {
   "max-unpacked-size": { type: "string" },
   "unsafe-host-root": { type: "boolean" },
 } as const satisfies Options;
 
+/** Help lines for the flags run and verify share (SANDBOX_OPTIONS, above). */
+export const SANDBOX_FLAGS = `  --max-unpacked-size SIZE   refuse images that unpack to more (default 4GiB; e.g. 512MiB)
+  --unsafe-host-root         allow --isolation host to run an image's root user as host root`;
+
+/** The flags that shape verify's checks and run; build --verify takes exactly these. */
 export const VERIFY_CHECK_FLAGS = {
   ...SANDBOX_OPTIONS,
   http: { type: "string", multiple: true },

@@ -1,13 +1,9 @@
 /** `aotpack run`: one platform's image without Docker. */
 import { UsageError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
-import { keyValues, parse, GLOBAL, SANDBOX_OPTIONS } from "../options.ts";
+import { keyValues, parse, GLOBAL, SANDBOX_FLAGS, SANDBOX_OPTIONS } from "../options.ts";
 import { isolationFlag, sandboxOptions, seconds } from "../verify-flags.ts";
 import type { Command, CommandContext } from "../command.ts";
-
-/** Help lines for the flags run and verify share (SANDBOX_OPTIONS). */
-export const SANDBOX_FLAGS = `  --max-unpacked-size SIZE   refuse images that unpack to more (default 4GiB; e.g. 512MiB)
-  --unsafe-host-root         allow --isolation host to run an image's root user as host root`;
 
 const RUN_HELP = `Usage: aotpack run IMAGE [--platform P] [-p HOSTPORT:PORT]… [-e K=V]… [-- args…]
 

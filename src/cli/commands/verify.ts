@@ -3,10 +3,9 @@ import type { HttpCheckConfig } from "../../build/config.ts";
 import { loadProject } from "../../build/config.ts";
 import type { Platform } from "../../oci/platform.ts";
 import type { VerifyReport } from "../../verify/verify.ts";
-import { keyValues, parsePort, platformSelection } from "../options.ts";
+import { keyValues, parsePort, platformSelection, SANDBOX_FLAGS } from "../options.ts";
 import { parseVerifyArgs, verifyRunOptions, VERIFY_FLAGS, type VerifyRunOptions } from "../verify-flags.ts";
 import type { Command, CommandContext } from "../command.ts";
-import { SANDBOX_FLAGS } from "./run.ts";
 
 const VERIFY_HELP = `Usage: aotpack verify IMAGE [--platform all|LIST] [--http 'GET /path [STATUS] [array|object]']… [options]
 
