@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { AotpackError, errorMessage } from "../errors.ts";
-import type { Artifact, CompileInputs, CompileRequest, Compiler } from "../compile/types.ts";
+import type { Artifact, CompileInputs, CompileRequest, Compiler, RuntimeLibrary, RuntimeLibraryId } from "../compile/types.ts";
 import { compilerEntry } from "../compile/registry.ts";
 import { parseBaseSpec, resolveBase, type BaseSpec, type ResolvedBase } from "../base/index.ts";
 import { epochToIso, type LayerEntry } from "../oci/layer.ts";
@@ -95,6 +95,11 @@ async function uncompressedBytes(layer: Layer): Promise<number> {
   let n = 0;
   for await (const chunk of await layer.uncompressed()) n += (chunk as Buffer).length;
   return n;
+}
+
+/** The declared run-time libraries a base takes, and those the project omits. */
+export function omitRuntimeLibraries(declared: readonly RuntimeLibrary[], omit: readonly RuntimeLibraryId[]): { kept: RuntimeLibrary[]; left: RuntimeLibrary[] } {
+  return { kept: declared.filter((l) => !omit.includes(l.id)), left: declared.filter((l) => omit.includes(l.id)) };
 }
 
 // ---- the build ---------------------------------------------------------------------------
@@ -243,7 +248,10 @@ async function baseStep(ctx: BuildContext, platform: Platform, artifact: Artifac
   if (plan.insecureRegistries.length) baseOptions.registry = { insecureRegistries: [...plan.insecureRegistries] };
 
   if (plan.frozenLock) baseOptions.frozenLock = true;
-  const needs = { elf: artifact.elf, caCertificates: true, runtimeLibraries: artifact.runtimeLibraries ?? [], ...debugVariant.base(plan.debugImage) };
+  const { kept: runtimeLibraries, left } = omitRuntimeLibraries(artifact.runtimeLibraries ?? [], plan.omit);
+  for (const l of left) reporter.info(`${p}: the base leaves out ${l.purpose} ("omit" in the aotpack config); a call that needs it fails at run time`);
+  const caCertificates = !plan.omit.includes("ca-certificates");
+  const needs = { elf: artifact.elf, caCertificates, runtimeLibraries, ...debugVariant.base(plan.debugImage) };
   const base = await resolveBase(ctx.baseSpec, platform, needs, baseOptions);
   reporter.step(p, "base", "done", base.name);
   return base;

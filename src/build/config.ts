@@ -6,7 +6,7 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UsageError, errorMessage } from "../errors.ts";
-import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
+import { RUNTIME_LIBRARY_IDS, type ArtifactLayout, type RuntimeKind, type RuntimeLibraryId } from "../compile/types.ts";
 import { isRuntimeKind, runtimeKinds } from "../compile/registry.ts";
 import type { Compression } from "../oci/media-types.ts";
 import type { HttpCheck } from "../verify/verify.ts";
@@ -26,6 +26,8 @@ export interface ProjectConfig {
   compression?: Compression;
   /** HTTP checks for `build --verify` and `verify` run in the project: [{ "path": "/todos", "expectJsonType": "array" }]. */
   verify?: HttpCheckConfig[];
+  /** Run-time libraries the base leaves out although the compiler declares them (npm's `--omit`): ["openssl", "ca-certificates"]. */
+  omit?: RuntimeLibraryId[];
 }
 
 /** The same shape verify takes; kept as one type so the config and the API cannot drift. */
@@ -62,6 +64,7 @@ export const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   name: (v) => typeof v === "string" && /^[a-z0-9][a-z0-9._-]*$/.test(v),
   compression: (v) => v === "gzip" || v === "zstd" || v === "none",
   verify: (v) => Array.isArray(v) && v.every(isCheck),
+  omit: (v) => Array.isArray(v) && v.every((x) => (RUNTIME_LIBRARY_IDS as readonly unknown[]).includes(x)),
 };
 
 export const EXPECTED: Record<keyof ProjectConfig, string> = {
@@ -80,6 +83,7 @@ export const EXPECTED: Record<keyof ProjectConfig, string> = {
   name: "a lowercase image name",
   compression: '"gzip", "zstd" or "none"',
   verify: 'a list of checks like [{ "path": "/todos", "expectStatus": 200, "expectJsonType": "array" }]',
+  omit: `a list of ${RUNTIME_LIBRARY_IDS.map((id) => `"${id}"`).join(", ")}`,
 };
 
 /** ["a", "b", "c"] → '"a", "b" or "c"'. */

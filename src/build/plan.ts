@@ -6,7 +6,7 @@
 import { join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { DEFAULT_BASE, DEFAULT_USER } from "../base/index.ts";
-import type { ArtifactLayout, Compiler, RuntimeKind } from "../compile/types.ts";
+import type { ArtifactLayout, Compiler, RuntimeKind, RuntimeLibraryId } from "../compile/types.ts";
 import { appNameFor } from "../compile/common.ts";
 import { detectRuntime } from "../compile/registry.ts";
 import type { Compression } from "../oci/media-types.ts";
@@ -81,6 +81,8 @@ export interface BuildPlan {
   /** As asked; undefined: the base's user, else DEFAULT_USER. */
   readonly user: string | undefined;
   readonly files: readonly string[];
+  /** Declared run-time libraries the base leaves out (config "omit"). */
+  readonly omit: readonly RuntimeLibraryId[];
   readonly epoch: number;
   readonly epochSource: EpochSource | "option";
   readonly cache: boolean;
@@ -140,6 +142,7 @@ export async function resolveBuildPlan(options: Omit<BuildOptions, "reporter" | 
     env: { ...(cfg.env ?? {}), ...(options.env ?? {}) },
     user: options.user ?? cfg.user,
     files: [...(options.files ?? cfg.files ?? [])],
+    omit: [...(cfg.omit ?? [])],
     epoch: epoch.epoch,
     epochSource: epoch.source,
     cache: options.cache ?? true,

@@ -165,11 +165,11 @@ export function explainPublishFailure(output: string, platform: Platform): Aotpa
  */
 export async function dotnetRuntimeLibraries(executable: string, facts: Pick<CsprojFacts, "invariantGlobalization">): Promise<RuntimeLibrary[]> {
   const needs: RuntimeLibrary[] = [];
-  if ((await readFile(executable)).includes("libssl.so")) needs.push({ purpose: "OpenSSL (System.Security.Cryptography)", soname: "libssl.so.3" });
+  if ((await readFile(executable)).includes("libssl.so")) needs.push({ id: "openssl", purpose: "OpenSSL (System.Security.Cryptography)", soname: "libssl.so.3" });
   if (!facts.invariantGlobalization) {
-    needs.push({ purpose: "ICU (globalization)", anyOf: ["libicu76", "libicu74", "libicu72"], sonamePrefixes: ["libicuuc.so.", "libicui18n.so."] });
+    needs.push({ id: "icu", purpose: "ICU (globalization)", anyOf: ["libicu76", "libicu74", "libicu72"], sonamePrefixes: ["libicuuc.so.", "libicui18n.so."] });
   }
-  needs.push({ purpose: "time zones (TimeZoneInfo, TZ)", zoneinfo: true });
+  needs.push({ id: "tzdata", purpose: "time zones (TimeZoneInfo, TZ)", zoneinfo: true });
   return needs;
 }
 
