@@ -25,7 +25,7 @@ const DESCRIPTION: Record<keyof ProjectConfig, { text: string; flag?: string; de
   name: { text: "The image and executable name.", default: "package.json name without its scope, else the folder name" },
   compression: { text: "Layer compression. zstd needs Node >= 22.15.", flag: "--compression", default: '"gzip"' },
   verify: { text: "HTTP checks that `build --verify` and `aotpack verify` run against every platform's image (`verify` reads them from the current directory or `--project DIR`; `--http` replaces them).", flag: "--http, --expect-*", default: '[{ "path": "/" }] (GET / expecting 200)' },
-  omit: { text: 'Run-time dependencies a `deb:` base leaves out although the compiler declares them: "openssl" (.NET loads libssl with dlopen when the crypto shim is linked in, which every ASP.NET app does), "icu", "tzdata", and "ca-certificates" (the CA bundle every base carries). A call that needs an omitted library fails at run time, so `--verify` the image. The build names what it leaves out.', default: "[]" },
+  omit: { text: 'Run-time dependencies a `deb:` base leaves out although the compiler declares them: "openssl" (.NET loads libssl with dlopen when the crypto shim is linked in, which every ASP.NET app does), "icu", "tzdata", and "ca-certificates" (the CA bundle every base carries). A call that needs an omitted library fails at run time, so `--verify` the image. The build names what it leaves out.', flag: "--omit", default: "[]" },
 };
 
 const CHECK_DOCS: Record<string, string> = {

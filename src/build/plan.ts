@@ -40,6 +40,8 @@ export interface BuildOptions {
   env?: Record<string, string>;
   user?: string;
   files?: string[];
+  /** Declared run-time libraries the base leaves out; wins over the config's "omit". */
+  omit?: RuntimeLibraryId[];
   sourceDateEpoch?: number;
   minify?: boolean;
   baseline?: boolean;
@@ -142,7 +144,7 @@ export async function resolveBuildPlan(options: Omit<BuildOptions, "reporter" | 
     env: { ...(cfg.env ?? {}), ...(options.env ?? {}) },
     user: options.user ?? cfg.user,
     files: [...(options.files ?? cfg.files ?? [])],
-    omit: [...(cfg.omit ?? [])],
+    omit: [...(options.omit ?? cfg.omit ?? [])],
     epoch: epoch.epoch,
     epochSource: epoch.source,
     cache: options.cache ?? true,

@@ -2,7 +2,7 @@
 import { UsageError } from "../../errors.ts";
 import type { BuildOptions, BuildResult } from "../../build/build.ts";
 import { checkOutputs, parseOutputSpec, preflightOutputs, publishAll, type OutputSpec } from "../../build/outputs.ts";
-import type { ArtifactLayout, RuntimeKind } from "../../compile/types.ts";
+import { RUNTIME_LIBRARY_IDS, type ArtifactLayout, type RuntimeKind, type RuntimeLibraryId } from "../../compile/types.ts";
 import { compilerEntries, DEFAULT_RUNTIME, runtimeKinds } from "../../compile/registry.ts";
 import type { Compression } from "../../oci/media-types.ts";
 import { formatPlatform, parsePlatform, parsePlatformList, type Platform } from "../../oci/platform.ts";
@@ -30,6 +30,7 @@ export const BUILD_FLAGS = {
   env: { type: "string", short: "e", multiple: true },
   user: { type: "string" },
   file: { type: "string", multiple: true },
+  omit: { type: "string", multiple: true },
   "docker-platform": { type: "string" },
   "no-cache": { type: "boolean" },
   "no-minify": { type: "boolean" },
@@ -79,6 +80,8 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (values.env) build.env = keyValues("env", values.env);
   if (values.user !== undefined) build.user = values.user;
   if (values.file) build.files = values.file;
+  // npm's shape: --omit openssl --omit ca-certificates, or one comma list.
+  if (values.omit) build.omit = values.omit.flatMap((v) => v.split(",")).map((id) => oneOf<RuntimeLibraryId>("omit", id.trim(), RUNTIME_LIBRARY_IDS)!);
   if (values["no-cache"]) build.cache = false;
   if (values["no-minify"]) build.minify = false;
   if (values.sbom !== undefined) build.sbom = parseSbomFormat(values.sbom);
@@ -137,6 +140,8 @@ ${runtimeHelp()}
   -e, --env K=V          extra environment (repeatable)
   --user UID[:GID]       user to run as (default non-root 65532:65532)
   --file GLOB            extra project files under /app (repeatable; secrets need an exact name)
+  --omit LIB             leave a declared run-time library out of a deb: base (repeatable or
+                         comma list: openssl, icu, tzdata, ca-certificates); config "omit"
   --docker-platform P    which platform a docker-archive output holds
   --no-cache             recompile and re-layer even when inputs are unchanged
   --no-minify            do not minify the bundle
