@@ -8,7 +8,8 @@ import { UsageError } from "../errors.ts";
 import { writeSbomBeside } from "../sbom/read.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, platformEntries, platformEquals, type Platform } from "../oci/platform.ts";
+import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import { imageEntries } from "../oci/select.ts";
 import type { ProgressEvent, Publisher, PublishResult } from "../publish/index.ts";
 
 export type OutputKind = "oci" | "oci-archive" | "docker-archive" | "registry";
@@ -115,8 +116,8 @@ export async function publishAll(
     // A docker-archive of a one-platform index takes the image itself.
     let target: Image | ImageIndex = item;
     if (spec.kind === "docker-archive" && isImageIndex(item)) {
-      const manifests = platformEntries((await item.indexManifest()).manifests);
-      if (manifests.length === 1) target = await item.image(manifests[0]!.digest);
+      const entries = await imageEntries(item);
+      if (entries.length === 1) target = await entries[0]!.open();
     }
     const result = await publisher.publish(target, opts);
     if (spec.kind === "docker-archive") await writeSbomBeside(item, result.digest, resolve(spec.target));

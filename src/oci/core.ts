@@ -93,7 +93,8 @@ function checkedManifest(raw: Buffer, desc: Partial<Descriptor> | undefined, nam
   return raw;
 }
 
-const IMAGE_CONFIG_TYPES = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
+/** Config media types of runnable images (others are artifacts). */
+export const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
 
 /**
  * The one diff_id rule: an image config lists one sha256 diff_id per layer, in order. (An

@@ -6,7 +6,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { BlobNotFoundError, imageFromCore, indexFromCore, type BlobStore } from "./core.ts";
-import { sha256, type Digest } from "./digest.ts";
+import { sha256 } from "./digest.ts";
 import { descriptorOf, isImageIndex, type Image, type ImageIndex, type Layer } from "./interfaces.ts";
 import { canonicalJson } from "./json.ts";
 import { epochToIso, sourceDateEpoch } from "./layer.ts";
