@@ -14,6 +14,7 @@ import type { Io } from "./main.ts";
 import { RUN_HELP, SETUP_BINFMT_HELP, VERIFY_HELP, runRun, runSetupBinfmt, runVerify, verifyClosingOnSignals, verifyFromArgs } from "./commands-run.ts";
 import { DOCKERFILE_HELP, LINT_HELP, runDockerfile, runLint } from "./commands-dockerfile.ts";
 import { CACHE_HELP, runCache } from "./commands-cache.ts";
+import { specSyntax } from "../transports/index.ts";
 
 export interface CommandContext {
   io: Io;
@@ -31,7 +32,7 @@ Compiles the project once per platform on this machine (no emulation), puts each
 on a minimal base, and writes one multi-platform image index.
 
   --platform LIST        target platforms, comma separated (or aotpack.platforms)
-  -o, --output SPEC      oci:DIR[:tag] | oci-archive:FILE[:tag] | docker-archive:FILE[:[name:]tag] | registry:REF
+  -o, --output SPEC      ${specSyntax("sink").join(" | ")}
                          (repeatable; default oci:out/<name>:<tag>; out/ is not dist/, which npm ships)
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
@@ -127,11 +128,11 @@ function withTag(output: string, tag: string): string {
 
 const INSPECT_HELP = `Usage: aotpack inspect IMAGE [--json]
 
-Prints platforms, layers, sizes and config. IMAGE: oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF.`;
+Prints platforms, layers, sizes and config. IMAGE: ${specSyntax("source").join(", ")}.`;
 
 async function runInspect(argv: string[], ctx: CommandContext): Promise<number> {
   const { positionals, values } = parse(argv, { ...GLOBAL, "insecure-registry": { type: "string", multiple: true } });
-  if (positionals.length !== 1) throw new UsageError("inspect takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  if (positionals.length !== 1) throw new UsageError(`inspect takes one IMAGE (${specSyntax("source").join(", ")})`);
   const { openSource } = await import("../sources.ts");
   const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
   const info = await inspectItem(src.item);
@@ -142,11 +143,11 @@ async function runInspect(argv: string[], ctx: CommandContext): Promise<number> 
 const SBOM_HELP = `Usage: aotpack sbom IMAGE [--platform P] [--format spdx|cyclonedx] [--json]
 
 Prints the SBOM attached to one platform image (default: the only one, else this host's).
-IMAGE: oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF.`;
+IMAGE: ${specSyntax("source").join(", ")}.`;
 
 async function runSbom(argv: string[], ctx: CommandContext): Promise<number> {
   const { positionals, values } = parse(argv, { ...GLOBAL, platform: { type: "string" }, format: { type: "string" }, "insecure-registry": { type: "string", multiple: true } });
-  if (positionals.length !== 1) throw new UsageError("sbom takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  if (positionals.length !== 1) throw new UsageError(`sbom takes one IMAGE (${specSyntax("source").join(", ")})`);
   const format = values.format === undefined ? undefined : parseSbomFormat(values.format);
   if (format === "none") throw new UsageError("--format must be spdx or cyclonedx");
   const { openSource } = await import("../sources.ts");

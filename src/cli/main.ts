@@ -8,6 +8,7 @@ import type { Writable } from "node:stream";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import { redactText } from "../redact.ts";
 import { commands, type CommandContext } from "./commands.ts";
+import { specSyntax, transportsJson } from "../transports/index.ts";
 
 export const HELP = `aotpack — tiny multi-platform container images of ahead-of-time compiled APIs, daemonless
 
@@ -23,8 +24,8 @@ Commands:
   setup-binfmt        register qemu-user with binfmt_misc (root)
   cache ls|prune|verify  where the cache lives and what it holds; evict by age/size; check every entry
 
-IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
-Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:[name:]tag]  registry:REF
+IMAGE is ${specSyntax("source").join(", ")} or a registry reference.
+Outputs (build -o, repeatable): ${specSyntax("sink").join("  ")}
 
 Global options:
   --json        machine-readable output on stdout (progress goes to stderr as plain lines)
@@ -46,7 +47,9 @@ export interface Io {
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    io.stdout.write(`${HELP}\n`);
+    // --json: what a tool needs to build arguments: the commands and the transports.
+    if (rest.includes("--json")) io.stdout.write(`${JSON.stringify({ commands: Object.keys(commands), transports: transportsJson() })}\n`);
+    else io.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
   }
   if (name === "--version" || name === "-v" || name === "version") {

@@ -10,6 +10,7 @@ import type { Compression } from "../oci/media-types.ts";
 import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
 import type { BuildOptions } from "../build/build.ts";
 import { parseOutputSpec, type OutputSpec } from "../build/outputs.ts";
+import { TAG_SOURCE } from "../oci/names.ts";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -147,7 +148,7 @@ export function buildCommand(argv: string[]): BuildCommand {
 
   if (values["frozen-lock"]) build.frozenLock = true;
   if (build.updateLock && build.frozenLock) throw new UsageError("--update-lock and --frozen-lock contradict each other");
-  if (values.tag !== undefined && !/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/.test(values.tag)) {
+  if (values.tag !== undefined && !new RegExp(`^[a-z0-9][a-z0-9._/-]*(:${TAG_SOURCE})?$`).test(values.tag)) {
     throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
   }
   const cmd: BuildCommand = {

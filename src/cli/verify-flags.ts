@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import { UsageError, errorMessage } from "../errors.ts";
 import { loadProject, type HttpCheckConfig } from "../build/config.ts";
 import { GLOBAL, VERIFY_CHECK_FLAGS } from "./options.ts";
+import { specSyntax } from "../transports/index.ts";
 
 export const VERIFY_FLAGS = {
   ...GLOBAL,
@@ -57,7 +58,7 @@ export async function parseVerifyArgs(argv: string[], projectChecks?: { checks: 
   const { values, positionals, tokens } = parseVerify(argv);
   // Loaded lazily: every command imports this module, only verify needs the runner.
   const { parseHttpCheck } = await import("../verify/verify.ts");
-  if (positionals.length !== 1) throw new UsageError("verify takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  if (positionals.length !== 1) throw new UsageError(`verify takes one IMAGE (${specSyntax("source").join(", ")})`);
   let defaults: Expectations = {};
   const given: HttpCheckConfig[] = [];
   for (const t of tokens) {

@@ -9,6 +9,7 @@ import { UsageError } from "../errors.ts";
 import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
 import { sourceDateEpoch } from "../oci/layer.ts";
+import { NAME_COMPONENT_SOURCE, TAG_SOURCE } from "../oci/names.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { selectImage } from "../oci/select.ts";
 import type { TarEntry } from "../oci/tar.ts";
@@ -16,9 +17,8 @@ import { planPublish, progressCounter } from "./blobs.ts";
 import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
 import type { PublishOptions, PublishResult, Publisher } from "./types.ts";
 
-const NAME_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const DOCKER_REF = new RegExp(
-  `^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?${NAME_COMPONENT}(?:/${NAME_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$`,
+  `^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?${NAME_COMPONENT_SOURCE}(?:/${NAME_COMPONENT_SOURCE})*(?::${TAG_SOURCE})?$`,
 );
 
 /** "app" → "app:latest"; refuses what docker would refuse. */
