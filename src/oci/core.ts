@@ -185,24 +185,22 @@ export function indexFromCore(core: IndexCore): ImageIndex {
     if (!desc) throw new BlobNotFoundError(`no manifest with digest ${d} in index ${await digest()} (${store.name})`);
     return { desc, item: () => (core.child ? core.child(desc) : itemFromCore(desc, store)) };
   };
+  /** The child, refused when it is not the kind asked for (by its descriptor first, so no fetch is wasted). */
+  const typedChild = async (d: Digest, wantIndex: boolean): Promise<Image | ImageIndex> => {
+    const c = await child(d);
+    const declared = wantIndex ? isManifestMediaType(c.desc.mediaType) : isIndexMediaType(c.desc.mediaType);
+    const item = declared ? undefined : await c.item();
+    if (!item || isImageIndex(item) !== wantIndex) throw new AotpackError(`${d} in ${store.name} is ${wantIndex ? "an image, not an index" : "an index, not an image"}`);
+    return item;
+  };
   return {
     mediaType: async () => (await indexManifest()).mediaType ?? core.descriptor?.mediaType ?? MediaType.OciIndex,
     rawManifest: raw,
     indexManifest,
     digest,
     size: async () => (await raw()).length,
-    image: async (d) => {
-      const c = await child(d);
-      const item = isIndexMediaType(c.desc.mediaType) ? undefined : await c.item();
-      if (!item || isImageIndex(item)) throw new AotpackError(`${d} in ${store.name} is an index, not an image`);
-      return item;
-    },
-    imageIndex: async (d) => {
-      const c = await child(d);
-      const item = isManifestMediaType(c.desc.mediaType) ? undefined : await c.item();
-      if (!item || !isImageIndex(item)) throw new AotpackError(`${d} in ${store.name} is an image, not an index`);
-      return item;
-    },
+    image: async (d) => (await typedChild(d, false)) as Image,
+    imageIndex: async (d) => (await typedChild(d, true)) as ImageIndex,
   };
 }
 

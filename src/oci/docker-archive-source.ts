@@ -15,7 +15,7 @@ import { fsError } from "./fs-util.ts";
 import type { Image } from "./interfaces.ts";
 import { canonicalJson } from "./json.ts";
 import { MediaType, ociLayerMediaType } from "./media-types.ts";
-import { indexTarFile, type TarIndexEntry } from "./tar.ts";
+import { indexArchive, type TarIndexEntry } from "./tar.ts";
 import type { Descriptor, ImageManifest } from "./types.ts";
 
 interface ManifestEntry {
@@ -75,13 +75,7 @@ export async function readDockerArchive(file: string, ref?: string): Promise<Ima
     throw fsError(err, "reading", file);
   });
   if (!st.isFile()) throw new UsageError(`${file} is not a docker-archive file`);
-  let entries: Map<string, TarIndexEntry>;
-  try {
-    entries = await indexTarFile(file);
-  } catch (err) {
-    if (err instanceof AotpackError) throw new AotpackError(`${file} is not a docker archive: ${err.message}`);
-    throw fsError(err, "reading", file);
-  }
+  const entries = await indexArchive(file, "a docker archive");
   const name = `docker-archive:${file}`;
   const member = (path: string): TarIndexEntry => {
     const e = entries.get(path);

@@ -12,7 +12,7 @@ import { errnoCode, fsError } from "./fs-util.ts";
 import { isImageIndex, type Image, type ImageIndex } from "./interfaces.ts";
 import { isIndexMediaType, MediaType } from "./media-types.ts";
 import { BlobNotFoundError, indexFromCore, itemFromCore, LIMITS, parseIndexManifest, type BlobStore } from "./core.ts";
-import { indexTarFile, type TarIndexEntry } from "./tar.ts";
+import { indexArchive, type TarIndexEntry } from "./tar.ts";
 import { Annotation, type Descriptor, type IndexManifest } from "./types.ts";
 
 export interface OciLayout {
@@ -111,14 +111,7 @@ export async function readLayout(dirOrArchive: string): Promise<OciLayout> {
   let files: LayoutFiles;
   if (st.isDirectory()) files = dirFiles(dirOrArchive);
   else if (st.isFile()) {
-    let entries: Map<string, TarIndexEntry>;
-    try {
-      entries = await indexTarFile(dirOrArchive);
-    } catch (err) {
-      if (err instanceof AotpackError) throw new AotpackError(`${dirOrArchive} is not an OCI archive: ${err.message}`);
-      throw fsError(err, "reading", dirOrArchive);
-    }
-    files = archiveFiles(dirOrArchive, entries);
+    files = archiveFiles(dirOrArchive, await indexArchive(dirOrArchive, "an OCI archive"));
   } else throw new AotpackError(`${dirOrArchive} is neither a directory nor an archive file`);
 
   const layoutFile = await files.readSmallFile("oci-layout");
