@@ -93,6 +93,16 @@ function checkedManifest(raw: Buffer, desc: Partial<Descriptor> | undefined, nam
   return raw;
 }
 
+/** The checked manifest bytes (read once), their digest and size: what images and indexes share. */
+function manifestBytes(core: { rawManifest(): Promise<Buffer>; descriptor?: Partial<Descriptor>; store: BlobStore }) {
+  const raw = memo(async () => checkedManifest(await core.rawManifest(), core.descriptor, core.store.name));
+  return {
+    raw,
+    digest: async (): Promise<Digest> => core.descriptor?.digest ?? sha256(await raw()),
+    size: async (): Promise<number> => (await raw()).length,
+  };
+}
+
 /** Config media types of runnable images (others are artifacts). */
 export const IMAGE_CONFIG_TYPES: ReadonlySet<string> = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
 
@@ -134,8 +144,7 @@ export async function findLayer(layers: Layer[], digest: Digest, where: string):
 
 export function imageFromCore(core: ImageCore): Image {
   const { store } = core;
-  const raw = memo(async () => checkedManifest(await core.rawManifest(), core.descriptor, store.name));
-  const digest = async (): Promise<Digest> => core.descriptor?.digest ?? sha256(await raw());
+  const { raw, digest, size } = manifestBytes(core);
   const where = async (): Promise<string> => `image ${await digest()} in ${store.name}`;
   const manifest = async (): Promise<ImageManifest> => {
     const m = parseJson<ImageManifest>(await raw(), `manifest ${await digest()} in ${store.name}`);
@@ -167,7 +176,7 @@ export function imageFromCore(core: ImageCore): Image {
     rawManifest: raw,
     manifest,
     digest,
-    size: async () => (await raw()).length,
+    size,
     rawConfigFile: rawConfig,
     configFile,
     layers,
@@ -177,8 +186,7 @@ export function imageFromCore(core: ImageCore): Image {
 
 export function indexFromCore(core: IndexCore): ImageIndex {
   const { store } = core;
-  const raw = memo(async () => checkedManifest(await core.rawManifest(), core.descriptor, store.name));
-  const digest = async (): Promise<Digest> => core.descriptor?.digest ?? sha256(await raw());
+  const { raw, digest, size } = manifestBytes(core);
   const indexManifest = async (): Promise<IndexManifest> => parseIndexManifest(await raw(), `index ${await digest()} in ${store.name}`);
   const child = async (d: Digest): Promise<{ desc: Descriptor; item: () => Promise<Image | ImageIndex> }> => {
     const desc = (await indexManifest()).manifests.find((m) => m.digest === d);
@@ -198,7 +206,7 @@ export function indexFromCore(core: IndexCore): ImageIndex {
     rawManifest: raw,
     indexManifest,
     digest,
-    size: async () => (await raw()).length,
+    size,
     image: async (d) => (await typedChild(d, false)) as Image,
     imageIndex: async (d) => (await typedChild(d, true)) as ImageIndex,
   };

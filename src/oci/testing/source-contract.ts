@@ -5,11 +5,11 @@
  * error. Call sourceContract(...) at the top level of a *.test.ts file.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
+import { contractDirs } from "./contract-dirs.ts";
 import { AotpackError } from "../../errors.ts";
 import { sha256, type Digest } from "../digest.ts";
 import { isImageIndex, type Image, type ImageIndex, type Layer } from "../interfaces.ts";
@@ -82,19 +82,7 @@ const MiB = 1024 * 1024;
 export function sourceContract(name: string, source: SourceUnderTest, options: { timeoutMs?: number } = {}): void {
   const timeout = options.timeoutMs ?? 120_000;
   describe(`Source contract: ${name}`, () => {
-    let root = "";
-    let n = 0;
-    before(async () => {
-      root = await mkdtemp(join(tmpdir(), "aotpack-source-contract-"));
-    });
-    after(async () => {
-      await rm(root, { recursive: true, force: true });
-    });
-    const context = async (): Promise<SourceContext> => {
-      const dir = join(root, `t${++n}`);
-      await mkdir(dir);
-      return { dir };
-    };
+    const context: () => Promise<SourceContext> = contractDirs("aotpack-source-contract-");
     const fixture = async (ctx: SourceContext, message: string) => {
       const work = join(ctx.dir, "work");
       await mkdir(work, { recursive: true });
