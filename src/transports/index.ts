@@ -92,33 +92,30 @@ async function preflightArchive(spec: TransportSpec): Promise<void> {
   if (!(await isTar(spec.target))) throw new UsageError(`output ${spec.raw}: ${spec.target} exists and is not a tar archive; choose another path`);
 }
 
+async function preflightLayoutDir(spec: TransportSpec): Promise<void> {
+  const st = await stat(spec.target).catch(() => undefined);
+  if (!st) return;
+  if (!st.isDirectory()) throw new UsageError(`output ${spec.raw}: ${spec.target} exists and is not a directory`);
+  const entries = await readdir(spec.target);
+  if (entries.length && !entries.includes("oci-layout")) {
+    throw new UsageError(`output ${spec.raw}: ${spec.target} exists and is not an OCI layout; choose another path or remove it`);
+  }
+}
+
+/** oci and oci-archive: one reader (readLayout) and one PATH[:tag] grammar; they differ in their sink and preflight. */
+function layoutTransport(scheme: Scheme, syntax: string, summary: string, sink: (path: string) => Promise<Publisher>, preflight: Transport["preflight"]): Transport {
+  return { scheme, syntax, summary, parse: (rest, raw) => pathSpec(scheme, rest, raw), open: openLayoutSpec, publisher: (spec) => sink(resolve(spec.target)), preflight };
+}
+
 export const TRANSPORTS: readonly Transport[] = [
-  {
-    scheme: "oci",
-    syntax: "DIR[:tag]",
-    summary: "an OCI image layout directory",
-    parse: (rest, raw) => pathSpec("oci", rest, raw),
-    open: openLayoutSpec,
-    publisher: async (spec) => (await import("../publish/layout.ts")).layoutPublisher(resolve(spec.target)),
-    async preflight(spec) {
-      const st = await stat(spec.target).catch(() => undefined);
-      if (!st) return;
-      if (!st.isDirectory()) throw new UsageError(`output ${spec.raw}: ${spec.target} exists and is not a directory`);
-      const entries = await readdir(spec.target);
-      if (entries.length && !entries.includes("oci-layout")) {
-        throw new UsageError(`output ${spec.raw}: ${spec.target} exists and is not an OCI layout; choose another path or remove it`);
-      }
-    },
-  },
-  {
-    scheme: "oci-archive",
-    syntax: "FILE[:tag]",
-    summary: "an OCI image layout as one tar file",
-    parse: (rest, raw) => pathSpec("oci-archive", rest, raw),
-    open: openLayoutSpec,
-    publisher: async (spec) => (await import("../publish/oci-archive.ts")).ociArchivePublisher(resolve(spec.target)),
-    preflight: preflightArchive,
-  },
+  layoutTransport("oci", "DIR[:tag]", "an OCI image layout directory", async (path) => (await import("../publish/layout.ts")).layoutPublisher(path), preflightLayoutDir),
+  layoutTransport(
+    "oci-archive",
+    "FILE[:tag]",
+    "an OCI image layout as one tar file",
+    async (path) => (await import("../publish/oci-archive.ts")).ociArchivePublisher(path),
+    preflightArchive,
+  ),
   {
     scheme: "docker-archive",
     syntax: "FILE[:[name:]tag]",
