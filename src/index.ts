@@ -17,6 +17,10 @@ export { createLayer, createLayerFromDirectory, layerFromBlobFile, sourceDateEpo
 export { emptyImage, appendLayers, withConfig, withManifestAnnotations, newIndex, platformOfImage } from "./oci/mutate.ts";
 export { validate, type ValidateOptions } from "./oci/validate.ts";
 export { readLayout, type OciLayout } from "./oci/layout-source.ts";
+export { imageFromCore, indexFromCore, itemFromCore, BlobNotFoundError, LIMITS, type BlobStore, type ImageCore, type IndexCore } from "./oci/core.ts";
+export { selectImage, imageEntries, type ImageEntry, type SelectOptions } from "./oci/select.ts";
+export { readDockerArchive } from "./oci/docker-archive-source.ts";
+export { TRANSPORTS, parseSpec, specSyntax, type Transport, type TransportSpec } from "./transports/index.ts";
 
 // Sinks
 export * from "./publish/index.ts";

@@ -8,6 +8,7 @@ import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import { redactText } from "../redact.ts";
 import type { CommandContext, Io } from "./command.ts";
 import { COMMANDS } from "./commands/index.ts";
+import { specSyntax, transportsJson } from "../transports/index.ts";
 
 export type { Io } from "./command.ts";
 
@@ -18,8 +19,8 @@ Usage: aotpack <command> [options]
 Commands:
 ${COMMANDS.map((c) => `  ${c.usage.padEnd(20)}${c.usage.length >= 20 ? "  " : ""}${c.summary}`).join("\n")}
 
-IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
-Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:[name:]tag]  registry:REF
+IMAGE is ${specSyntax("source").join(", ")} or a registry reference.
+Outputs (build -o, repeatable): ${specSyntax("sink").join("  ")}
 
 Global options:
   --json        machine-readable output on stdout (progress goes to stderr as plain lines)
@@ -36,7 +37,9 @@ export function version(): string {
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    io.stdout.write(`${HELP}\n`);
+    // --json: what a tool needs to build arguments: the commands and the transports.
+    if (rest.includes("--json")) io.stdout.write(`${JSON.stringify({ commands: COMMANDS.map((c) => c.name), transports: transportsJson() })}\n`);
+    else io.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
   }
   if (name === "--version" || name === "-v" || name === "version") {

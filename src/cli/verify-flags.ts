@@ -8,6 +8,7 @@ import { UsageError } from "../errors.ts";
 import { loadProject, type HttpCheckConfig } from "../build/config.ts";
 import type { VerifyOptions } from "../verify/verify.ts";
 import { GLOBAL, VERIFY_CHECK_FLAGS, parseWithTokens } from "./options.ts";
+import { specSyntax } from "../transports/index.ts";
 
 export const VERIFY_FLAGS = {
   ...GLOBAL,
@@ -95,7 +96,7 @@ export async function resolveChecks(flags: readonly CheckFlag[], project: Projec
 /** Parse verify's argv; the project's aotpack.verify checks apply when no --http is given. */
 export async function parseVerifyArgs(argv: string[], projectChecks?: ProjectChecks): Promise<ParsedVerifyArgs> {
   const { values, positionals, tokens } = parseVerify(argv);
-  if (positionals.length !== 1) throw new UsageError("verify takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  if (positionals.length !== 1) throw new UsageError(`verify takes one IMAGE (${specSyntax("source").join(", ")})`);
   const flags = checkFlagsIn(tokens);
   let project = projectChecks;
   if (values.project !== undefined) {

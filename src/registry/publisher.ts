@@ -9,7 +9,7 @@ import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { planPublish } from "../publish/blobs.ts";
 import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "../publish/types.ts";
 import { readSmall } from "../oci/blob-stream.ts";
-import { MAX_MANIFEST_BYTES } from "../oci/stored.ts";
+import { LIMITS } from "../oci/core.ts";
 import { RegistryClient, type RegistryClientOptions } from "./client.ts";
 import { makeReference, parseReference, type Reference } from "./reference.ts";
 import { runPool } from "./remote.ts";
@@ -61,7 +61,7 @@ export async function push(item: Image | ImageIndex, ref: string | Reference, op
     // Children before parents (a registry may refuse an index whose manifests it lacks), all by digest.
     let rootRaw: Buffer | undefined;
     for (const m of manifests) {
-      const raw = await readSmall(await m.open(), MAX_MANIFEST_BYTES, `manifest ${m.digest}`);
+      const raw = await readSmall(await m.open(), LIMITS.manifestBytes, `manifest ${m.digest}`);
       await client.putManifest(repo, m.digest, raw, m.mediaType);
       onProgress({ kind: "manifest", digest: m.digest });
       if (m.digest === plan.root.digest) rootRaw = raw;

@@ -1,7 +1,8 @@
 /** Reading attestations back from any image source: what `inspect` lists and `aotpack sbom` prints. */
 import { AotpackError, UsageError } from "../errors.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, platformEquals, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
+import { selectImage } from "../oci/select.ts";
 import { isManifestMediaType } from "../oci/media-types.ts";
 import { IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, type Statement } from "./attestation.ts";
 import { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
@@ -52,11 +53,14 @@ export async function readSbom(item: Image | ImageIndex, options: { platform?: P
       hint: "docker-archive outputs keep their SBOM beside the archive (<file>.sbom.json)",
     });
   }
-  const entries = platformEntries((await item.indexManifest()).manifests).filter((d) => d.platform);
-  const wanted = options.platform ?? (entries.length === 1 ? entries[0]!.platform! : hostPlatform());
-  const image = entries.find((d) => platformEquals(d.platform!, wanted));
-  if (!image) throw new UsageError(`no ${formatPlatform(wanted)} image in the index (it has: ${entries.map((d) => formatPlatform(d.platform!)).join(", ") || "none"})`);
-  const attestation = (await listAttestations(item)).find((a) => a.subject === image.digest);
+  const chosen = await selectImage(item, {
+    ...(options.platform ? { platform: options.platform } : {}),
+    missing: (wanted, entries) =>
+      new UsageError(`no ${formatPlatform(wanted ?? hostPlatform())} image in the index (it has: ${entries.flatMap((d) => (d.platform ? [formatPlatform(d.platform)] : [])).join(", ") || "none"})`),
+  });
+  const wanted = chosen.platform ?? options.platform ?? hostPlatform();
+  const imageDigest = await chosen.image.digest();
+  const attestation = (await listAttestations(item)).find((a) => a.subject === imageDigest);
   const types = options.format ? [options.format === "spdx" ? SPDX_PREDICATE : CYCLONEDX_PREDICATE] : [SPDX_PREDICATE, CYCLONEDX_PREDICATE];
   const layer = attestation?.statements.find((s) => types.includes(s.predicateType));
   if (!attestation || !layer) {

@@ -14,6 +14,8 @@ import { buildJson, sizeTable } from "../report.ts";
 import { checkFlagsIn, resolveChecks, verifyRunOptions, type CheckFlag, type VerifyRunOptions } from "../verify-flags.ts";
 import type { Command, CommandContext, Flags } from "../command.ts";
 import { verifyClosingOnSignals, type VerifyRequest } from "./verify.ts";
+import { specSyntax } from "../../transports/index.ts";
+import { TAG_SOURCE } from "../../oci/names.ts";
 
 export const BUILD_FLAGS = {
   ...GLOBAL,
@@ -95,7 +97,7 @@ export function buildCommand(argv: string[]): BuildCommand {
 
   if (values["frozen-lock"]) build.frozenLock = true;
   if (build.updateLock && build.frozenLock) throw new UsageError("--update-lock and --frozen-lock contradict each other");
-  if (values.tag !== undefined && !/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?$/.test(values.tag)) {
+  if (values.tag !== undefined && !new RegExp(`^[a-z0-9][a-z0-9._/-]*(:${TAG_SOURCE})?$`).test(values.tag)) {
     throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
   }
   const cmd: BuildCommand = {
@@ -128,7 +130,7 @@ Compiles the project once per platform on this machine (no emulation), puts each
 on a minimal base, and writes one multi-platform image index.
 
   --platform LIST        target platforms, comma separated (or aotpack.platforms)
-  -o, --output SPEC      oci:DIR[:tag] | oci-archive:FILE[:tag] | docker-archive:FILE[:[name:]tag] | registry:REF
+  -o, --output SPEC      ${specSyntax("sink").join(" | ")}
                          (repeatable; default oci:out/<name>:<tag>; out/ is not dist/, which npm ships)
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference

@@ -4,17 +4,18 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { parseSbomFormat } from "../../sbom/index.ts";
 import { GLOBAL, parse } from "../options.ts";
 import type { Command, CommandContext } from "../command.ts";
+import { specSyntax } from "../../transports/index.ts";
 
 const SBOM_HELP = `Usage: aotpack sbom IMAGE [--platform P] [--format spdx|cyclonedx] [--json]
 
 Prints the SBOM attached to one platform image (default: the only one, else this host's).
-IMAGE: oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF.`;
+IMAGE: ${specSyntax("source").join(", ")}.`;
 
 const SBOM_FLAGS = { ...GLOBAL, platform: { type: "string" }, format: { type: "string" }, "insecure-registry": { type: "string", multiple: true } } as const;
 
 async function runSbom(argv: string[], ctx: CommandContext): Promise<number> {
   const { positionals, values } = parse(argv, SBOM_FLAGS);
-  if (positionals.length !== 1) throw new UsageError("sbom takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
+  if (positionals.length !== 1) throw new UsageError(`sbom takes one IMAGE (${specSyntax("source").join(", ")})`);
   const format = values.format === undefined ? undefined : parseSbomFormat(values.format);
   if (format === "none") throw new UsageError("--format must be spdx or cyclonedx");
   const { openSource } = await import("../../sources.ts");
