@@ -1,7 +1,8 @@
 /** `aotpack inspect`: what is in an image or index, read through the shared model. */
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, isAttestationDescriptor } from "../oci/platform.ts";
+import { formatPlatform } from "../oci/platform.ts";
+import { imageEntries } from "../oci/select.ts";
 import { listAttestations, referrerAttestations, type AttestationInfo, type ReferrersLookup } from "../sbom/read.ts";
 import type { Annotations, RuntimeConfig } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
@@ -56,11 +57,8 @@ export async function inspectItem(item: Image | ImageIndex, referrers?: Referrer
   }
   const manifest = await item.indexManifest();
   const images: InspectedImage[] = [];
-  for (const d of manifest.manifests) {
-    // Attestations and other non-image entries carry no platform we can run; list images only.
-    if (isAttestationDescriptor(d)) continue;
-    images.push(await inspectImage(await item.image(d.digest)));
-  }
+  // Attestations and other non-image entries carry no platform we can run; list images only.
+  for (const entry of await imageEntries(item)) images.push(await inspectImage(await entry.open()));
   const out: InspectResult = { digest: await item.digest(), mediaType: await item.mediaType(), images, attestations: await listAttestations(item) };
   if (manifest.annotations) out.annotations = manifest.annotations;
   return out;

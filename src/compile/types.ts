@@ -2,7 +2,8 @@
 import type { Platform } from "../oci/platform.ts";
 import type { ElfInfo } from "../elf/types.ts";
 
-export type RuntimeKind = "bun" | "node" | "dotnet-aot";
+/** A registered compiler's kind (src/compile/registry.ts): "bun", "node", "dotnet-aot", or one a plugin added. */
+export type RuntimeKind = string;
 export type ArtifactLayout = "single-file" | "layered";
 
 export interface ArtifactFile {

@@ -10,7 +10,7 @@ import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { planPublish } from "../publish/blobs.ts";
 import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "../publish/types.ts";
 import { readSmall } from "../oci/blob-stream.ts";
-import { MAX_MANIFEST_BYTES } from "../oci/stored.ts";
+import { LIMITS } from "../oci/core.ts";
 import { RegistryClient, type RegistryClientOptions } from "./client.ts";
 import { makeReference, parseReference, type Reference } from "./reference.ts";
 import { addToReferrersTag, referrerOf } from "./referrers.ts";
@@ -67,7 +67,7 @@ export async function push(item: Image | ImageIndex, ref: string | Reference, op
     // Referrers (manifests with a `subject`) the registry did not process: listed under their subject's referrers tag.
     const unlisted = new Map<Digest, Descriptor[]>();
     for (const m of manifests) {
-      const raw = await readSmall(await m.open(), MAX_MANIFEST_BYTES, `manifest ${m.digest}`);
+      const raw = await readSmall(await m.open(), LIMITS.manifestBytes, `manifest ${m.digest}`);
       const referrer = referrerOf(raw, m.digest, m.mediaType);
       const ack = await client.putManifestAck(repo, m.digest, raw, m.mediaType);
       if (referrer && ack.ociSubject === undefined) unlisted.set(referrer.subject, [...(unlisted.get(referrer.subject) ?? []), referrer.descriptor]);

@@ -1,7 +1,8 @@
 /** Reading attestations back from any image source: what `inspect` lists and `aotpack sbom` prints. */
 import { AotpackError, UsageError } from "../errors.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, platformEquals, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
+import { selectImage } from "../oci/select.ts";
 import { isManifestMediaType } from "../oci/media-types.ts";
 import { IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, type Statement } from "./attestation.ts";
 import { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
@@ -69,27 +70,21 @@ export async function readSbom(
   item: Image | ImageIndex,
   options: { platform?: Platform; format?: SbomFormat; referrers?: ReferrersLookup } = {},
 ): Promise<{ platform: string; format: SbomFormat; document: unknown }> {
-  let imageDigest: Digest;
-  let wanted: Platform;
-  let candidates: { info: AttestationInfo; image: () => Promise<Image> }[] = [];
-  if (isImageIndex(item)) {
-    const entries = platformEntries((await item.indexManifest()).manifests).filter((d) => d.platform);
-    wanted = options.platform ?? (entries.length === 1 ? entries[0]!.platform! : hostPlatform());
-    const image = entries.find((d) => platformEquals(d.platform!, wanted));
-    if (!image) throw new UsageError(`no ${formatPlatform(wanted)} image in the index (it has: ${entries.map((d) => formatPlatform(d.platform!)).join(", ") || "none"})`);
-    imageDigest = image.digest;
-    candidates = (await listAttestations(item)).filter((a) => a.subject === imageDigest).map((info) => ({ info, image: () => item.image(info.digest as Digest) }));
-  } else {
-    if (!options.referrers) {
-      throw new AotpackError("this is a single image with no index, so it carries no attestations", {
-        hint: "docker-archive outputs keep their SBOM beside the archive (<file>.sbom.json)",
-      });
-    }
-    const cfg = await item.configFile();
-    wanted = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
-    if (options.platform && !platformEquals(options.platform, wanted)) throw new UsageError(`this image is ${formatPlatform(wanted)}, not ${formatPlatform(options.platform)}`);
-    imageDigest = await item.digest();
+  if (!isImageIndex(item) && !options.referrers) {
+    throw new AotpackError("this is a single image with no index, so it carries no attestations", {
+      hint: "docker-archive outputs keep their SBOM beside the archive (<file>.sbom.json)",
+    });
   }
+  const chosen = await selectImage(item, {
+    ...(options.platform ? { platform: options.platform } : {}),
+    missing: (wanted, entries) =>
+      new UsageError(`no ${formatPlatform(wanted ?? hostPlatform())} image in the index (it has: ${entries.flatMap((d) => (d.platform ? [formatPlatform(d.platform)] : [])).join(", ") || "none"})`),
+  });
+  const wanted = chosen.platform ?? options.platform ?? hostPlatform();
+  const imageDigest = await chosen.image.digest();
+  const candidates: { info: AttestationInfo; image: () => Promise<Image> }[] = isImageIndex(item)
+    ? (await listAttestations(item)).filter((a) => a.subject === imageDigest).map((info) => ({ info, image: () => item.image(info.digest as Digest) }))
+    : [];
   const types = options.format ? [options.format === "spdx" ? SPDX_PREDICATE : CYCLONEDX_PREDICATE] : [SPDX_PREDICATE, CYCLONEDX_PREDICATE];
   const hasSbom = (a: AttestationInfo) => a.statements.some((s) => types.includes(s.predicateType));
   // Not in the index (or no index at all): ask the registry for the image's referrers.
