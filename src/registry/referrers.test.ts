@@ -8,8 +8,8 @@ import { createServer, type IncomingMessage } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { test } from "node:test";
-import { REGISTRY_BIN, requireTools, startRegistry } from "../../test/support/registry.ts";
+import { test, type TestContext } from "node:test";
+import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "../../test/support/registry.ts";
 import { sha256 } from "../oci/digest.ts";
 import type { ImageIndex } from "../oci/interfaces.ts";
 import { newIndex } from "../oci/mutate.ts";
@@ -39,6 +39,20 @@ async function getJson(url: string, accept: string): Promise<{ status: number; m
   return { status: res.status, mediaType: res.headers.get("content-type"), body: res.ok ? (JSON.parse(text) as never) : undefined };
 }
 
+/** A real docker-registry, a temp dir and a client, all stopped/removed after the test; undefined when skipped. */
+async function withRegistry(t: TestContext): Promise<{ registry: TestRegistry; dir: string; client: RegistryClient } | undefined> {
+  if (!requireTools(t, [REGISTRY_BIN])) return undefined;
+  const registry = await startRegistry();
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-referrers-"));
+  const client = new RegistryClient(registry.host);
+  t.after(async () => {
+    client.close();
+    await registry.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { registry, dir, client };
+}
+
 test("referrers tag names: the spec's truncation and character rules", () => {
   assert.equal(referrersTag(`sha256:${"a".repeat(64)}`), `sha256-${"a".repeat(64)}`);
   assert.equal(referrersTag(`sha512:${"b".repeat(128)}`), `sha512-${"b".repeat(64)}`);
@@ -49,15 +63,9 @@ test("referrers tag names: the spec's truncation and character rules", () => {
 });
 
 test("docker-registry 2.8 (no referrers API): the push lists each attestation under sha256-<image hex>, once, however often it runs", { timeout: 120_000 }, async (t) => {
-  if (!requireTools(t, [REGISTRY_BIN])) return;
-  const registry = await startRegistry();
-  const dir = await mkdtemp(join(tmpdir(), "aotpack-referrers-"));
-  const client = new RegistryClient(registry.host);
-  t.after(async () => {
-    client.close();
-    await registry.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = await withRegistry(t);
+  if (!env) return;
+  const { registry, dir, client } = env;
   const index = await indexWithAttestations(join(dir, "blobs"), "referrers");
   await push(index, `${registry.host}/app:v1`, { client });
   const entries = (await index.indexManifest()).manifests;
@@ -88,15 +96,9 @@ test("docker-registry 2.8 (no referrers API): the push lists each attestation un
 });
 
 test("a referrers tag that names something else: the push fails with one line and the user's tag does not move", { timeout: 120_000 }, async (t) => {
-  if (!requireTools(t, [REGISTRY_BIN])) return;
-  const registry = await startRegistry();
-  const dir = await mkdtemp(join(tmpdir(), "aotpack-referrers-"));
-  const client = new RegistryClient(registry.host);
-  t.after(async () => {
-    client.close();
-    await registry.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const env = await withRegistry(t);
+  if (!env) return;
+  const { registry, dir, client } = env;
   const index = await indexWithAttestations(join(dir, "blobs"), "squatted");
   const amd64 = (await index.indexManifest()).manifests.find((d) => d.platform?.architecture === "amd64")!;
   // Someone's image manifest sits under the tag name the spec reserves for amd64's referrers.
