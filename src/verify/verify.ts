@@ -8,7 +8,8 @@ import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import type { Emulation } from "./host.ts";
-import { listPlatforms, selectPlatformImage, startImage, type Isolation, type RunningImage, type StartOptions } from "./run.ts";
+import { listPlatforms, selectPlatformImage, startImage, type ExitStatus, type Isolation, type RunningImage, type StartOptions } from "./run.ts";
+import { qemuStuckOnDefaultAction, waitUntilReadyForSigterm } from "./stop-readiness.ts";
 
 export interface HttpCheck {
   /** Default GET. */
@@ -181,6 +182,19 @@ async function containerPortOf(options: VerifyOptions, platform: Platform): Prom
   return 8080;
 }
 
+/** The exit status, undefined after `graceMs`, or "qemu-stuck" as soon as qemu-user hangs on the default action. */
+async function waitForStop(running: RunningImage, graceMs: number, watchQemu: boolean): Promise<ExitStatus | "qemu-stuck" | undefined> {
+  let status: ExitStatus | undefined;
+  void running.exited.then((s) => (status = s));
+  const deadline = performance.now() + graceMs;
+  while (!status && performance.now() < deadline) {
+    await Promise.race([running.exited, sleep(Math.min(50, Math.max(0, deadline - performance.now())))]);
+    // Still alive with qemu's SIGTERM back at SIG_DFL: qemu is in sigsuspend for good.
+    if (!status && watchQemu && (await qemuStuckOnDefaultAction(running.pid))) return "qemu-stuck";
+  }
+  return status;
+}
+
 /** Verify every requested platform, one after the other; never throws for a failing image, only reports. */
 export async function verifyImage(options: VerifyOptions): Promise<VerifyReport> {
   const platforms = options.platforms === undefined || options.platforms === "all" ? await listPlatforms(options.image) : options.platforms;
@@ -256,12 +270,18 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     }
     Object.assign(report, await readRss(running.pid));
 
+    // As PID 1 (namespaces) a SIGTERM before the app's handler exists is lost: wait for it.
+    const pid1 = running.isolation !== "host";
+    if (pid1) await waitUntilReadyForSigterm(running.pid, running.emulated);
     progress(`${name}: sending SIGTERM`);
     const graceMs = options.stopGraceMs ?? 5_000;
     const stopStart = performance.now();
     running.signal("SIGTERM");
-    const stopped = await Promise.race([running.exited, sleep(graceMs).then(() => undefined)]);
-    if (!stopped) {
+    const stopped = await waitForStop(running, graceMs, pid1 && running.emulated);
+    if (stopped === "qemu-stuck") {
+      report.error = "the app had no SIGTERM handler when SIGTERM came: qemu-user took the default action, which never ends PID 1, so it hangs";
+      report.hint = SIGTERM_ADVICE;
+    } else if (!stopped) {
       report.error = `the app did not exit within ${graceMs / 1000} s of SIGTERM`;
       report.hint = SIGTERM_ADVICE;
     } else {
