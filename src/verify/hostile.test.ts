@@ -5,7 +5,7 @@
  */
 import { test, describe, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { chmod, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -390,5 +390,61 @@ describe("stopping: no process and no rootfs left behind", { concurrency: false,
     assert.notEqual(r.code, null, "aotpack run exited by itself");
     assert.deepEqual(await processesMarked(mark), []);
     await noLeftovers();
+  });
+});
+
+interface VerifyJson {
+  ok: boolean;
+  platforms: { ok: boolean; isolationDetail?: string; lastLogLines: string[]; error?: string; hint?: string }[];
+}
+
+/** The host can still start processes and has its memory (nothing of the run is left). */
+function hostHealthy(): void {
+  const r = spawnSync("sh", ["-c", "echo alive"], { encoding: "utf8" });
+  assert.equal(r.stdout.trim(), "alive", "the host can still fork");
+}
+
+describe("resource limits: cgroups through runc", { concurrency: false, timeout: 300_000 }, () => {
+  test("a fork bomb stops at --pids-limit, verify still passes, the host can still fork", async () => {
+    const ref = await probeImage("fork-bomb", AMD64, [], ["PROBE_FORK_BOMB=1"]);
+    const v = await cli(["verify", ref, "--pids-limit", "64", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    const facts = probeFacts((p?.lastLogLines ?? []).join("\n"));
+    assert.ok(Number(facts.get("forks.count")) < 64, `fork stopped below the limit: ${facts.get("forks.count")} processes`);
+    assert.equal(facts.get("forks.errno"), "11", "fork failed with EAGAIN");
+    assert.equal(v.code, 0, p?.error);
+    assert.match(p?.isolationDetail ?? "", /limits: memory 1 GiB, pids 64/, "the report names the limits (verify's default memory)");
+    hostHealthy();
+    await noLeftovers();
+  });
+
+  test("an app allocating past --memory is OOM-killed: a one-line failure for verify, 137 and a warning for run", async () => {
+    const ref = await probeImage("mem-hog", AMD64, [], ["PROBE_ALLOC_MIB=512"]);
+    const v = await cli(["verify", ref, "--memory", "64m"]);
+    assert.equal(v.code, 1, v.stdout + v.stderr);
+    assert.match(v.stdout, /\n {2}error: the app was killed by the kernel's OOM killer: it went over the sandbox's 64 MiB memory limit\n/);
+    assert.match(v.stdout, /isolation: .*limits: memory 64 MiB, pids 1024/);
+    const r = await cli(["run", ref, "--memory", "64m"]);
+    assert.equal(r.code, 137, r.stderr);
+    assert.match(r.stderr, /warning: the app was killed by the kernel's OOM killer: it went over the sandbox's 64 MiB memory limit/);
+    hostHealthy();
+    await noLeftovers();
+  });
+
+  test("arm64 under qemu-user serves within a 128 MiB limit (qemu reserves address space, the limit is on memory used)", async () => {
+    const ref = await probeImage("qemu-mem", ARM64);
+    const v = await cli(["verify", ref, "--platform", "linux/arm64", "--memory", "128m", "--cpus", "1", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    assert.equal(v.code, 0, p?.error);
+    assert.match(p?.isolationDetail ?? "", /limits: memory 128 MiB, pids 1024, cpus 1/);
+    await noLeftovers();
+  });
+
+  test("--memory 0 --pids-limit 0 turn verify's limits off, and the report says so", async () => {
+    const ref = await probeImage("no-limits", AMD64, [], ["PROBE_ALLOC_MIB=80"]);
+    const v = await cli(["verify", ref, "--memory", "0", "--pids-limit", "0", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    assert.equal(v.code, 0, p?.error);
+    assert.match(p?.isolationDetail ?? "", /; no resource limits$/);
   });
 });

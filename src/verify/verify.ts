@@ -9,6 +9,8 @@ import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import type { Emulation } from "./host.ts";
 import { listPlatforms, selectPlatformImage, startImage, type ExitStatus, type Isolation, type RunningImage, type StartOptions } from "./run.ts";
+import type { ResourceLimits } from "./bundle.ts";
+import { formatSize } from "./unpack.ts";
 import { qemuStuckOnDefaultAction, waitUntilReadyForSigterm } from "./stop-readiness.ts";
 
 export interface HttpCheck {
@@ -81,6 +83,9 @@ export interface VerifyOptions extends Omit<StartOptions, "platform" | "ports" |
   /** Progress lines ("linux/arm64: starting under qemu …"). */
   onProgress?: (message: string) => void;
 }
+
+/** verify's sandbox limits unless told otherwise (--memory 0 / --pids-limit 0 turn one off). */
+export const DEFAULT_VERIFY_RESOURCES: ResourceLimits = { memoryBytes: 1024 ** 3, pids: 1024 };
 
 const SIGTERM_ADVICE =
   'as PID 1 a process gets no default SIGTERM action, so the kernel drops the signal: handle it in the app (process.on("SIGTERM", () => server.close(() => process.exit(0)))) or start it under an init such as tini';
@@ -209,10 +214,13 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
   const checks = options.checks?.length ? options.checks : [{ path: "/" }];
   const report: PlatformReport = { platform: name, ok: false, checks: [], lastLogLines: [] };
   let running: RunningImage | undefined;
+  let exit: ExitStatus | undefined;
+  const resources = { ...DEFAULT_VERIFY_RESOURCES, ...options.resources };
   try {
     const containerPort = await containerPortOf(options, platform);
     progress(`${name}: unpacking and starting`);
-    running = await startImage({ ...options, platform, ports: [{ host: 0, container: containerPort }] });
+    running = await startImage({ ...options, resources, platform, ports: [{ host: 0, container: containerPort }] });
+    void running.exited.then((s) => (exit = s));
     const startedAt = running.startedAt;
     report.isolation = running.isolation;
     report.isolationDetail = running.isolationDetail;
@@ -302,6 +310,12 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
       report.lastLogLines = running.logLines().slice(-10);
       await running.close();
     }
+  }
+  // Whatever failed first, an OOM kill is the cause: one line naming the limit.
+  if (exit?.oomKilled) {
+    report.ok = false;
+    report.error = `the app was killed by the kernel's OOM killer: it went over the sandbox's ${formatSize(resources.memoryBytes ?? 0)} memory limit`;
+    report.hint = "raise the limit with --memory (e.g. --memory 2GiB), or --memory 0 for none";
   }
   return report;
 }

@@ -3,7 +3,9 @@
  * write HOSTILE_SENTINEL on the host, reports its caps/no_new_privs/seccomp/namespaces, then
  * serves "ok" on $PORT (default 8080), printing a line per request, and exits 0 on SIGTERM
  * (or ignores it with PROBE_IGNORE_TERM set), so run and verify can pass. PROBE_NO_LISTEN:
- * never opens the port.
+ * never opens the port. PROBE_FORK_BOMB: forks until fork fails (capped at 4000, so a host
+ * without a pids limit survives the test), reports "PROBE forks count=N errno=E", then serves.
+ * PROBE_ALLOC_MIB=N: allocates and touches N MiB before serving.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void on_term(int sig) { (void)sig; _exit(0); }
@@ -48,6 +51,30 @@ static void print_ns(void) {
   printf("%s\n", out);
 }
 
+/* Children that only sleep: each holds a pid until the probe kills them all. */
+static void fork_bomb(void) {
+  int n = 0, err = 0;
+  pid_t kids[4000];
+  while (n < 4000) {
+    pid_t k = fork();
+    if (k == 0) { for (;;) pause(); }
+    if (k < 0) { err = errno; break; }
+    kids[n++] = k;
+  }
+  printf("PROBE forks count=%d errno=%d\n", n, err);
+  for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
+  for (int i = 0; i < n; i++) waitpid(kids[i], NULL, 0);
+}
+
+static void allocate(long mib) {
+  for (long i = 0; i < mib; i++) {
+    char *p = malloc(1 << 20);
+    if (!p) { printf("PROBE alloc failed at=%ld\n", i); return; }
+    memset(p, 1, 1 << 20); /* touched: resident, not only reserved */
+  }
+  printf("PROBE alloc done mib=%ld\n", mib);
+}
+
 static void try_escape(const char *sentinel) {
   const char *dirs[] = {"/tmp/.esc", "/.esc", ".esc"};
   int made = -1;
@@ -77,6 +104,8 @@ int main(void) {
   printf("PROBE uid_map inside=%s outside=%s count=%s\n", inside, outside, count);
   const char *sentinel = getenv("HOSTILE_SENTINEL");
   if (sentinel) try_escape(sentinel);
+  if (getenv("PROBE_FORK_BOMB")) fork_bomb();
+  if (getenv("PROBE_ALLOC_MIB")) allocate(atol(getenv("PROBE_ALLOC_MIB")));
   if (getenv("PROBE_NO_LISTEN")) { printf("PROBE not listening\n"); for (;;) pause(); }
   const char *port = getenv("PORT");
   int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;
