@@ -305,6 +305,16 @@ describe("hostile images through run and verify", { concurrency: false, timeout:
     await noLeftovers();
   });
 
+  test("seccomp is an allow-list: syscalls outside it (kexec_load, open_by_handle_at, bpf, keyctl, io_uring, mempolicy, personality) get EPERM or ENOSYS", async () => {
+    const ref = await probeImage("syscalls", AMD64, [], ["PROBE_SYSCALLS=1"]);
+    const r = await runUntilListening(ref, AMD64);
+    assert.equal(r.code, 0, r.stderr);
+    const facts = probeFacts(r.stdout);
+    const names = ["kexec_load", "open_by_handle_at", "bpf", "keyctl", "io_uring_setup", "set_mempolicy", "personality"];
+    const got = names.map((n) => `${n}=${facts.get(`syscalls.${n}`)}`);
+    assert.deepEqual(got.filter((g) => !/=(1|38)$/.test(g)), [], `refused with EPERM (1) or ENOSYS (38): ${got.join(" ")}`);
+  });
+
   test("an app that listens on localhost works (/etc/hosts is provided), without the image's /etc changing", async () => {
     const bin = await compileTodoServer(AMD64, join(work, "todo"));
     const image = await todoImage(bin, AMD64, join(work, "todo-layer"), { env: ["TODO_HOST=localhost"] });

@@ -5,7 +5,8 @@
  * (or ignores it with PROBE_IGNORE_TERM set), so run and verify can pass. PROBE_NO_LISTEN:
  * never opens the port. PROBE_FORK_BOMB: forks until fork fails (capped at 4000, so a host
  * without a pids limit survives the test), reports "PROBE forks count=N errno=E", then serves.
- * PROBE_ALLOC_MIB=N: allocates and touches N MiB before serving.
+ * PROBE_ALLOC_MIB=N: allocates and touches N MiB before serving. PROBE_SYSCALLS: tries
+ * syscalls a web API never makes, "PROBE syscalls kexec_load=1 …" (the errno, 0 if allowed).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +68,27 @@ static void fork_bomb(void) {
   for (int i = 0; i < n; i++) waitpid(kids[i], NULL, 0);
 }
 
+/* Each with harmless arguments: a filter that lets one through gets EINVAL/EFAULT/EBADF or 0, not EPERM/ENOSYS. */
+static void try_syscalls(void) {
+  struct { const char *name; long nr; long a, b, c; } calls[] = {
+    {"kexec_load", SYS_kexec_load, 0, 0, 0},
+    {"open_by_handle_at", SYS_open_by_handle_at, -1, 0, 0},
+    {"bpf", SYS_bpf, -1, 0, 0},
+    {"keyctl", SYS_keyctl, 0, 0, 0},
+    {"io_uring_setup", SYS_io_uring_setup, 1, 0, 0},
+    {"set_mempolicy", SYS_set_mempolicy, 0, 0, 0},
+    {"personality", SYS_personality, 0x0400000 /* READ_IMPLIES_EXEC */, 0, 0},
+  };
+  char out[512] = "PROBE syscalls";
+  for (unsigned i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    errno = 0;
+    long r = syscall(calls[i].nr, calls[i].a, calls[i].b, calls[i].c);
+    snprintf(out + strlen(out), sizeof out - strlen(out), " %s=%d", calls[i].name, r < 0 ? errno : 0);
+  }
+  syscall(SYS_personality, 0); /* back to plain Linux if it was let through */
+  printf("%s\n", out);
+}
+
 static void allocate(long mib) {
   for (long i = 0; i < mib; i++) {
     char *p = malloc(1 << 20);
@@ -104,6 +127,7 @@ int main(void) {
   printf("PROBE uid_map inside=%s outside=%s count=%s\n", inside, outside, count);
   const char *sentinel = getenv("HOSTILE_SENTINEL");
   if (sentinel) try_escape(sentinel);
+  if (getenv("PROBE_SYSCALLS")) try_syscalls();
   if (getenv("PROBE_FORK_BOMB")) fork_bomb();
   if (getenv("PROBE_ALLOC_MIB")) allocate(atol(getenv("PROBE_ALLOC_MIB")));
   if (getenv("PROBE_NO_LISTEN")) { printf("PROBE not listening\n"); for (;;) pause(); }
