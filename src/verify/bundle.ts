@@ -121,6 +121,9 @@ export function bundleConfig(spec: BundleSpec): object {
     spec.rootless
       ? { destination: "/sys", type: "none", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"] }
       : { destination: "/sys", type: "sysfs", source: "sysfs", options: [...NOSUID_NOEXEC_NODEV, "ro"] },
+    // Read-only, in the cgroup namespace, as Docker mounts it: runtimes size their heaps by the limit they see
+    // there (.NET's GC reserves 256 GB otherwise, which qemu-user 7.2 books page by page: 1.6 GB resident).
+    ...(spec.rootless ? [] : [{ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: [...NOSUID_NOEXEC_NODEV, "relatime", "ro"] }]),
     ...spec.binds.map((b) => ({
       destination: b.destination,
       type: "bind",

@@ -450,6 +450,15 @@ describe("resource limits: cgroups through runc", { concurrency: false, timeout:
     await noLeftovers();
   });
 
+  // .NET's GC sizes its reservation by the limit it sees: without it, 256 GB that qemu-user books page by page (1.6 GB RSS).
+  test("the app sees its memory limit in /sys/fs/cgroup (read-only), as runtimes read it to size their heaps", async () => {
+    const ref = await probeImage("cgroup-visible", AMD64, [], ["PROBE_CGROUP=1"]);
+    const v = await cli(["verify", ref, "--memory", "300m", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    assert.equal(v.code, 0, p?.error);
+    assert.equal(probeFacts((p?.lastLogLines ?? []).join("\n")).get("cgroup.memory"), String(300 * 1024 ** 2));
+  });
+
   test("--memory 0 --pids-limit 0 turn verify's limits off, and the report says so", async () => {
     const ref = await probeImage("no-limits", AMD64, [], ["PROBE_ALLOC_MIB=80"]);
     const v = await cli(["verify", ref, "--memory", "0", "--pids-limit", "0", "--json"]);

@@ -7,6 +7,7 @@
  * without a pids limit survives the test), reports "PROBE forks count=N errno=E", then serves.
  * PROBE_ALLOC_MIB=N: allocates and touches N MiB before serving. PROBE_SYSCALLS: tries
  * syscalls a web API never makes, "PROBE syscalls kexec_load=1 …" (the errno, 0 if allowed).
+ * PROBE_CGROUP: "PROBE cgroup memory=N" — the memory limit a runtime sees (v1 or v2 file), or "none".
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,6 +90,19 @@ static void try_syscalls(void) {
   printf("%s\n", out);
 }
 
+static void print_cgroup_memory(void) {
+  const char *files[] = {"/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"};
+  char v[64] = "none";
+  for (int i = 0; i < 2; i++) {
+    FILE *f = fopen(files[i], "r");
+    if (!f) continue;
+    if (fgets(v, sizeof v, f)) v[strcspn(v, "\n")] = 0;
+    fclose(f);
+    break;
+  }
+  printf("PROBE cgroup memory=%s\n", v);
+}
+
 static void allocate(long mib) {
   for (long i = 0; i < mib; i++) {
     char *p = malloc(1 << 20);
@@ -128,6 +142,7 @@ int main(void) {
   const char *sentinel = getenv("HOSTILE_SENTINEL");
   if (sentinel) try_escape(sentinel);
   if (getenv("PROBE_SYSCALLS")) try_syscalls();
+  if (getenv("PROBE_CGROUP")) print_cgroup_memory();
   if (getenv("PROBE_FORK_BOMB")) fork_bomb();
   if (getenv("PROBE_ALLOC_MIB")) allocate(atol(getenv("PROBE_ALLOC_MIB")));
   if (getenv("PROBE_NO_LISTEN")) { printf("PROBE not listening\n"); for (;;) pause(); }
