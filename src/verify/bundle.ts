@@ -90,7 +90,7 @@ export function describeLimits(applied: AppliedLimits, notApplied: string[]): st
 /** One line for reports: what the sandbox holds (verify prints it). */
 export function describeIsolation(uidMap: IdMapping, limits = "no resource limits"): string {
   const ids = uidMap.size === 1 ? `userns (root → host uid ${uidMap.hostID})` : `userns (0-${uidMap.size - 1} → host ${uidMap.hostID}+)`;
-  return `runc: ${ids} + pivot_root, mount/pid/net/uts/ipc namespaces, caps dropped, no_new_privs, seccomp, read-only rootfs; ${limits}`;
+  return `runc: ${ids} + pivot_root, mount/pid/net/uts/ipc namespaces, caps dropped, no_new_privs, seccomp allow-list, read-only rootfs; ${limits}`;
 }
 
 const CPU_PERIOD_US = 100_000;
