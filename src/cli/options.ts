@@ -66,11 +66,17 @@ export const GLOBAL = {
 export const SANDBOX_OPTIONS = {
   "max-unpacked-size": { type: "string" },
   "unsafe-host-root": { type: "boolean" },
+  memory: { type: "string" },
+  "pids-limit": { type: "string" },
+  cpus: { type: "string" },
 } as const satisfies Options;
 
 /** Help lines for the flags run and verify share (SANDBOX_OPTIONS, above). */
 export const SANDBOX_FLAGS = `  --max-unpacked-size SIZE   refuse images that unpack to more (default 4GiB; e.g. 512MiB)
-  --unsafe-host-root         allow --isolation host to run an image's root user as host root`;
+  --unsafe-host-root         allow --isolation host to run an image's root user as host root
+  --memory SIZE              cgroup memory limit, e.g. 512m (verify: default 1g; 0: none)
+  --pids-limit N             most processes and threads (verify: default 1024; 0: none)
+  --cpus N                   CPU time, e.g. 1.5 CPUs (default: none)`;
 
 /** The flags that shape verify's checks and run; build --verify takes exactly these. */
 export const VERIFY_CHECK_FLAGS = {

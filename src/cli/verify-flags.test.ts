@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { buildCommand } from "./commands/build.ts";
-import { parseVerifyArgs } from "./verify-flags.ts";
+import { parseVerifyArgs, resourceFlags } from "./verify-flags.ts";
 
 test("an --expect-* flag after --http applies to that check only; before any --http, to every check", async () => {
   const v = await parseVerifyArgs(["oci:x", "--expect-status", "201", "--http", "GET /a", "--expect-body", "A", "--http", "POST /b 404"]);
@@ -36,5 +36,15 @@ test("verify --project DIR uses the project's aotpack.verify checks; --http repl
     assert.deepEqual(o.checks, [{ method: "GET", path: "/x" }]);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("--memory, --pids-limit and --cpus take docker run's units; 0 turns a limit off; the rest is a usage error", () => {
+  assert.deepEqual(resourceFlags({ memory: "512m", "pids-limit": "64", cpus: "1.5" }), { memoryBytes: 512 * 1024 ** 2, pids: 64, cpus: 1.5 });
+  assert.deepEqual(resourceFlags({ memory: "1GiB" }), { memoryBytes: 1024 ** 3 });
+  assert.deepEqual(resourceFlags({ memory: "0", "pids-limit": "-1", cpus: "0" }), { memoryBytes: 0, pids: 0, cpus: 0 });
+  assert.equal(resourceFlags({}), undefined);
+  for (const bad of [{ memory: "lots" }, { memory: "1k" }, { "pids-limit": "many" }, { "pids-limit": "1.5" }, { cpus: "-1" }, { cpus: "two" }]) {
+    assert.throws(() => resourceFlags(bad), UsageError, JSON.stringify(bad));
   }
 });

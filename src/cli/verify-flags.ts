@@ -118,8 +118,10 @@ export function parseSize(flag: string, v: string): number {
 }
 
 /** The flags `run` and `verify` share for untrusted images, as run options. */
-export function sandboxOptions(values: { "max-unpacked-size"?: string; "unsafe-host-root"?: boolean }): { limits?: { maxUnpackedBytes: number }; unsafeHostRoot?: boolean } {
-  const out: { limits?: { maxUnpackedBytes: number }; unsafeHostRoot?: boolean } = {};
+export function sandboxOptions(values: Parameters<typeof resourceFlags>[0] & { "max-unpacked-size"?: string; "unsafe-host-root"?: boolean }): Pick<VerifyOptions, "limits" | "unsafeHostRoot" | "resources"> {
+  const out: Pick<VerifyOptions, "limits" | "unsafeHostRoot" | "resources"> = {};
+  const resources = resourceFlags(values);
+  if (resources) out.resources = resources;
   if (values["max-unpacked-size"] !== undefined) out.limits = { maxUnpackedBytes: parseSize("max-unpacked-size", values["max-unpacked-size"]) };
   if (values["unsafe-host-root"]) out.unsafeHostRoot = true;
   return out;
@@ -142,10 +144,10 @@ export function seconds(flag: string, v: string | undefined): number | undefined
 }
 
 /** What verify's run flags ask for (not the image, platforms or checks). */
-export type VerifyRunOptions = Pick<VerifyOptions, "timeoutMs" | "stopGraceMs" | "isolation" | "limits" | "unsafeHostRoot">;
+export type VerifyRunOptions = Pick<VerifyOptions, "timeoutMs" | "stopGraceMs" | "isolation" | "limits" | "unsafeHostRoot" | "resources">;
 
 /** The run options of VERIFY_CHECK_FLAGS' values (verify and build --verify). */
-export function verifyRunOptions(values: { timeout?: string; grace?: string; isolation?: string; "max-unpacked-size"?: string; "unsafe-host-root"?: boolean }): VerifyRunOptions {
+export function verifyRunOptions(values: Parameters<typeof sandboxOptions>[0] & { timeout?: string; grace?: string; isolation?: string }): VerifyRunOptions {
   const out: VerifyRunOptions = sandboxOptions(values);
   const timeout = seconds("timeout", values.timeout);
   if (timeout !== undefined) out.timeoutMs = timeout;
@@ -154,4 +156,35 @@ export function verifyRunOptions(values: { timeout?: string; grace?: string; iso
   const isolation = isolationFlag(values.isolation);
   if (isolation) out.isolation = isolation;
   return out;
+}
+
+/** "512m", "1g", "1GiB", "268435456" → bytes, as docker's --memory takes them; "0" → 0 (no limit). */
+function memoryBytes(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)(i?b)?$/i.exec(v.trim());
+  const scale = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[(m?.[2] ?? "").toLowerCase()];
+  if (!m || scale === undefined) throw new UsageError(`--memory takes a size such as 512m or 1g, or 0 for no limit (got "${v}")`);
+  const bytes = Math.floor(Number(m[1]) * scale);
+  // Below this even a static binary's first page faults trip the OOM killer: a typo, not a limit.
+  if (bytes !== 0 && bytes < 6 * 1024 ** 2) throw new UsageError(`--memory must be at least 6m (got "${v}")`);
+  return bytes;
+}
+
+/**
+ * --memory, --pids-limit and --cpus (docker run's names and units); 0 turns a limit off.
+ * Only the flags given: verify fills in its defaults (DEFAULT_VERIFY_RESOURCES), run has none.
+ */
+export function resourceFlags(values: { memory?: string; "pids-limit"?: string; cpus?: string }): { memoryBytes?: number; pids?: number; cpus?: number } | undefined {
+  const out: { memoryBytes?: number; pids?: number; cpus?: number } = {};
+  if (values.memory !== undefined) out.memoryBytes = memoryBytes(values.memory);
+  const pids = values["pids-limit"];
+  if (pids !== undefined) {
+    if (!/^(0|-1|[1-9]\d*)$/.test(pids.trim())) throw new UsageError(`--pids-limit takes a number of processes, or 0 for no limit (got "${pids}")`);
+    out.pids = Math.max(0, Number(pids));
+  }
+  if (values.cpus !== undefined) {
+    const n = Number(values.cpus);
+    if (!/^\d+(\.\d+)?$/.test(values.cpus.trim()) || !Number.isFinite(n)) throw new UsageError(`--cpus takes a number of CPUs such as 1.5, or 0 for no limit (got "${values.cpus}")`);
+    out.cpus = n;
+  }
+  return Object.keys(out).length ? out : undefined;
 }

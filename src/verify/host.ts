@@ -74,3 +74,41 @@ export async function emulationFor(platform: Platform, options: EmulationOptions
     { hint: "install qemu-user-static (apt-get install qemu-user-static)" },
   );
 }
+
+/** Which cgroup limits runc can apply here (as root; a rootless runc gets none without a delegated cgroup). */
+export interface CgroupSupport {
+  memory: boolean;
+  /** Swap is accounted, so the memory limit can include it (no swapping past the limit). */
+  swap: boolean;
+  pids: boolean;
+  cpu: boolean;
+  /** Why nothing applies, when nothing does. */
+  reason?: string;
+}
+
+let cgroupProbe: Promise<CgroupSupport> | undefined;
+
+/** Probed once: cgroup v2 (the controllers of our own cgroup) or v1 (the mounted hierarchies). */
+export function cgroupSupport(): Promise<CgroupSupport> {
+  cgroupProbe ??= (async () => {
+    const { access, readFile } = await import("node:fs/promises");
+    const has = (p: string): Promise<boolean> => access(p).then(() => true, () => false);
+    const none = (reason: string): CgroupSupport => ({ memory: false, swap: false, pids: false, cpu: false, reason });
+    if (await has("/sys/fs/cgroup/cgroup.controllers")) {
+      const own = /^0::(.*)$/m.exec(await readFile("/proc/self/cgroup", "utf8").catch(() => ""))?.[1] ?? "/";
+      const dir = `/sys/fs/cgroup${own === "/" ? "" : own}`;
+      const controllers = (await readFile(`${dir}/cgroup.controllers`, "utf8").catch(() => "")).split(/\s+/);
+      const memory = controllers.includes("memory");
+      return { memory, swap: memory && (await has(`${dir}/memory.swap.max`)), pids: controllers.includes("pids"), cpu: controllers.includes("cpu") };
+    }
+    if (!(await has("/sys/fs/cgroup"))) return none("no cgroup filesystem at /sys/fs/cgroup");
+    const memory = await has("/sys/fs/cgroup/memory/memory.limit_in_bytes");
+    return {
+      memory,
+      swap: memory && (await has("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes")),
+      pids: await has("/sys/fs/cgroup/pids/cgroup.procs"),
+      cpu: await has("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+    };
+  })();
+  return cgroupProbe;
+}

@@ -5,7 +5,7 @@
  */
 import { test, describe, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createServer } from "node:net";
 import { chmod, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -305,6 +305,16 @@ describe("hostile images through run and verify", { concurrency: false, timeout:
     await noLeftovers();
   });
 
+  test("seccomp is an allow-list: syscalls outside it (kexec_load, open_by_handle_at, bpf, keyctl, io_uring, mempolicy, personality) get EPERM or ENOSYS", async () => {
+    const ref = await probeImage("syscalls", AMD64, [], ["PROBE_SYSCALLS=1"]);
+    const r = await runUntilListening(ref, AMD64);
+    assert.equal(r.code, 0, r.stderr);
+    const facts = probeFacts(r.stdout);
+    const names = ["kexec_load", "open_by_handle_at", "bpf", "keyctl", "io_uring_setup", "set_mempolicy", "personality"];
+    const got = names.map((n) => `${n}=${facts.get(`syscalls.${n}`)}`);
+    assert.deepEqual(got.filter((g) => !/=(1|38)$/.test(g)), [], `refused with EPERM (1) or ENOSYS (38): ${got.join(" ")}`);
+  });
+
   test("an app that listens on localhost works (/etc/hosts is provided), without the image's /etc changing", async () => {
     const bin = await compileTodoServer(AMD64, join(work, "todo"));
     const image = await todoImage(bin, AMD64, join(work, "todo-layer"), { env: ["TODO_HOST=localhost"] });
@@ -390,5 +400,70 @@ describe("stopping: no process and no rootfs left behind", { concurrency: false,
     assert.notEqual(r.code, null, "aotpack run exited by itself");
     assert.deepEqual(await processesMarked(mark), []);
     await noLeftovers();
+  });
+});
+
+interface VerifyJson {
+  ok: boolean;
+  platforms: { ok: boolean; isolationDetail?: string; lastLogLines: string[]; error?: string; hint?: string }[];
+}
+
+/** The host can still start processes and has its memory (nothing of the run is left). */
+function hostHealthy(): void {
+  const r = spawnSync("sh", ["-c", "echo alive"], { encoding: "utf8" });
+  assert.equal(r.stdout.trim(), "alive", "the host can still fork");
+}
+
+describe("resource limits: cgroups through runc", { concurrency: false, timeout: 300_000 }, () => {
+  test("a fork bomb stops at --pids-limit, verify still passes, the host can still fork", async () => {
+    const ref = await probeImage("fork-bomb", AMD64, [], ["PROBE_FORK_BOMB=1"]);
+    const v = await cli(["verify", ref, "--pids-limit", "64", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    const facts = probeFacts((p?.lastLogLines ?? []).join("\n"));
+    assert.ok(Number(facts.get("forks.count")) < 64, `fork stopped below the limit: ${facts.get("forks.count")} processes`);
+    assert.equal(facts.get("forks.errno"), "11", "fork failed with EAGAIN");
+    assert.equal(v.code, 0, p?.error);
+    assert.match(p?.isolationDetail ?? "", /limits: memory 1 GiB, pids 64/, "the report names the limits (verify's default memory)");
+    hostHealthy();
+    await noLeftovers();
+  });
+
+  test("an app allocating past --memory is OOM-killed: a one-line failure for verify, 137 and a warning for run", async () => {
+    const ref = await probeImage("mem-hog", AMD64, [], ["PROBE_ALLOC_MIB=512"]);
+    const v = await cli(["verify", ref, "--memory", "64m"]);
+    assert.equal(v.code, 1, v.stdout + v.stderr);
+    assert.match(v.stdout, /\n {2}error: the app was killed by the kernel's OOM killer: it went over the sandbox's 64 MiB memory limit\n/);
+    assert.match(v.stdout, /isolation: .*limits: memory 64 MiB, pids 1024/);
+    const r = await cli(["run", ref, "--memory", "64m"]);
+    assert.equal(r.code, 137, r.stderr);
+    assert.match(r.stderr, /warning: the app was killed by the kernel's OOM killer: it went over the sandbox's 64 MiB memory limit/);
+    hostHealthy();
+    await noLeftovers();
+  });
+
+  test("arm64 under qemu-user serves within a 128 MiB limit (qemu reserves address space, the limit is on memory used)", async () => {
+    const ref = await probeImage("qemu-mem", ARM64);
+    const v = await cli(["verify", ref, "--platform", "linux/arm64", "--memory", "128m", "--cpus", "1", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    assert.equal(v.code, 0, p?.error);
+    assert.match(p?.isolationDetail ?? "", /limits: memory 128 MiB, pids 1024, cpus 1/);
+    await noLeftovers();
+  });
+
+  // .NET's GC sizes its reservation by the limit it sees: without it, 256 GB that qemu-user books page by page (1.6 GB RSS).
+  test("the app sees its memory limit in /sys/fs/cgroup (read-only), as runtimes read it to size their heaps", async () => {
+    const ref = await probeImage("cgroup-visible", AMD64, [], ["PROBE_CGROUP=1"]);
+    const v = await cli(["verify", ref, "--memory", "300m", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    assert.equal(v.code, 0, p?.error);
+    assert.equal(probeFacts((p?.lastLogLines ?? []).join("\n")).get("cgroup.memory"), String(300 * 1024 ** 2));
+  });
+
+  test("--memory 0 --pids-limit 0 turn verify's limits off, and the report says so", async () => {
+    const ref = await probeImage("no-limits", AMD64, [], ["PROBE_ALLOC_MIB=80"]);
+    const v = await cli(["verify", ref, "--memory", "0", "--pids-limit", "0", "--json"]);
+    const p = (JSON.parse(v.stdout) as VerifyJson).platforms[0];
+    assert.equal(v.code, 0, p?.error);
+    assert.match(p?.isolationDetail ?? "", /; no resource limits$/);
   });
 });

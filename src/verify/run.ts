@@ -23,8 +23,8 @@ import { startLoopbackRelay, startNamespaceRelay, type Relay } from "./relay.ts"
 import { resolveInRoot } from "./rootfs-path.ts";
 import { createRunDir, reachableRunParent, removeRunDir } from "./run-dirs.ts";
 import { launchRunc, runcPath } from "./runc.ts";
-import { ROOT_ID_SHIFT } from "./bundle.ts";
-import { unpackImage, type UnpackLimits } from "./unpack.ts";
+import { ROOT_ID_SHIFT, type ResourceLimits } from "./bundle.ts";
+import { formatSize, unpackImage, type UnpackLimits } from "./unpack.ts";
 import { resolveUser, type ResolvedUser } from "./user.ts";
 
 export interface PortMapping {
@@ -68,6 +68,8 @@ export interface StartOptions {
   unsafeHostRoot?: boolean;
   /** Bounds on the unpacked image (defaults in unpack.ts). */
   limits?: Partial<UnpackLimits>;
+  /** cgroup limits in the sandbox (memory, pids, CPUs); none by default, as docker run. */
+  resources?: ResourceLimits;
   emulation?: EmulationOptions;
   /** Each line the app prints (stdout and stderr). */
   onOutput?: (line: string, stream: "stdout" | "stderr") => void;
@@ -83,6 +85,8 @@ export interface ExitStatus {
   /** The app's exit code; 128+N when killed by signal N (as shells and docker report it). */
   exitCode: number;
   signal?: NodeJS.Signals;
+  /** The kernel's OOM killer struck in the sandbox's memory cgroup (the memory limit was reached). */
+  oomKilled?: boolean;
 }
 
 export interface RunningImage {
@@ -238,8 +242,10 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
     }
     const launch =
       isolation !== "host"
-        ? await launchRunc({ baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint, rootless: isolation === "rootless-namespaces" })
+        ? await launchRunc({ baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint, rootless: isolation === "rootless-namespaces", ...(options.resources ? { resources: options.resources } : {}) })
         : launchOnHost({ rootDir, argv, env, user, workingHostDir, emulation, entrypoint });
+    const notApplied = launch.limitsNotApplied ?? hostLimitsIgnored(options.resources);
+    if (notApplied.length) warn(`resource limits not applied: ${notApplied.join(", ")}`);
     return await supervise({ ...launch, options, platform, isolation, emulation, entrypoint, baseDir, cleanupBase });
   } catch (err) {
     await cleanupBase();
@@ -258,6 +264,16 @@ interface Launch {
   /** The namespaces belong to an unprivileged user namespace (the relay must enter it too). */
   rootless?: boolean;
   isolationDetail: string;
+  /** Requested limits the host cannot apply (runc only; none apply on the host). */
+  limitsNotApplied?: string[];
+  /** Once the launcher has exited: what the sandbox saw (an OOM kill), and its removal. */
+  afterExit?: () => Promise<{ oomKilled: boolean }>;
+}
+
+/** Without runc, no cgroup: every requested limit is named as not applied. */
+function hostLimitsIgnored(r: ResourceLimits | undefined): string[] {
+  const asked = [r?.memoryBytes && "memory", r?.pids && "pids", r?.cpus && "cpus"].filter(Boolean);
+  return asked.map((name) => `${name} (no sandbox: --isolation host)`);
 }
 
 function launchOnHost(p: {
@@ -329,8 +345,12 @@ async function supervise(p: Launch & {
       resolve({ exitCode: 127 });
     });
     child.once("close", (code, signal) => {
-      if (signal) resolve({ exitCode: 128 + (osConstants.signals[signal] ?? 0), signal });
-      else resolve({ exitCode: code ?? 1 });
+      const status: ExitStatus = signal ? { exitCode: 128 + (osConstants.signals[signal] ?? 0), signal } : { exitCode: code ?? 1 };
+      if (!p.afterExit) return resolve(status);
+      void p.afterExit().then(
+        ({ oomKilled }) => resolve(oomKilled ? { ...status, oomKilled } : status),
+        () => resolve(status),
+      );
     });
   });
   let closed = false;
@@ -449,6 +469,7 @@ export async function runImage(options: RunOptions): Promise<number> {
     if (options.abort?.aborted) onAbort();
     options.onStarted?.(running);
     const status = await running.exited;
+    if (status.oomKilled) options.onWarning?.(`the app was killed by the kernel's OOM killer: it went over the sandbox's ${formatSize(options.resources?.memoryBytes ?? 0)} memory limit (--memory)`);
     return status.exitCode;
   } finally {
     clearTimeout(killTimer);

@@ -11,10 +11,10 @@ import { chmod, lstat, mkdir, open, readFile, rm, writeFile } from "node:fs/prom
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { AotpackError } from "../errors.ts";
-import { bundleConfig, describeIsolation, HOSTNAME, MAPPED_IDS, ROOT_ID_SHIFT, type BundleSpec, type IdMapping } from "./bundle.ts";
+import { applicableLimits, bundleConfig, describeIsolation, describeLimits, HOSTNAME, MAPPED_IDS, ROOT_ID_SHIFT, type BundleSpec, type IdMapping, type ResourceLimits } from "./bundle.ts";
 import type { EntrypointFacts } from "./diagnose.ts";
 import { findOnPath } from "./find-on-path.ts";
-import type { Emulation } from "./host.ts";
+import { cgroupSupport, type Emulation } from "./host.ts";
 import type { ResolvedUser } from "./user.ts";
 
 /** Where a static qemu-user is bind-mounted when binfmt_misc has no fix-binary entry. */
@@ -88,6 +88,7 @@ export interface RuncLaunchInput {
   emulation: Emulation;
   entrypoint: EntrypointFacts;
   rootless: boolean;
+  resources?: ResourceLimits;
 }
 
 export interface RuncLaunch {
@@ -97,6 +98,29 @@ export interface RuncLaunch {
   namespacePid: number;
   rootless: boolean;
   isolationDetail: string;
+  /** Requested limits this host cannot apply, e.g. "memory (no memory cgroup controller)". */
+  limitsNotApplied: string[];
+  /** Once runc has exited: whether the kernel's OOM killer struck in the container's cgroup; removes the container. */
+  afterExit: () => Promise<{ oomKilled: boolean }>;
+}
+
+/** Limits runc can apply: none when rootless (runc would silently skip cgroups it may not write). */
+async function limitsFor(wanted: ResourceLimits | undefined): Promise<ReturnType<typeof applicableLimits>> {
+  const host = isRoot() ? await cgroupSupport() : { memory: false, swap: false, pids: false, cpu: false, reason: "rootless runc has no cgroup of its own here" };
+  return applicableLimits(wanted ?? {}, host);
+}
+
+/** The OOM kills counted in the container's memory cgroup (v1 memory.oom_control, v2 memory.events), from runc's state. */
+async function oomKills(stateFile: string): Promise<number> {
+  const state = JSON.parse(await readFile(stateFile, "utf8").catch(() => "{}")) as { cgroup_paths?: Record<string, string> };
+  const paths = state.cgroup_paths ?? {};
+  for (const file of [paths.memory && join(paths.memory, "memory.oom_control"), paths[""] && join(paths[""], "memory.events")]) {
+    if (!file) continue;
+    const text = await readFile(file, "utf8").catch(() => "");
+    const m = /^oom_kill (\d+)$/m.exec(text);
+    if (m) return Number(m[1]);
+  }
+  return 0;
 }
 
 export async function launchRunc(p: RuncLaunchInput): Promise<RuncLaunch> {
@@ -132,12 +156,17 @@ export async function launchRunc(p: RuncLaunchInput): Promise<RuncLaunch> {
     binds,
     gate: { path: "/bin/sh", args: ["sh", "-c", GATE_SCRIPT, "aotpack-gate", statePath, goPath] },
   };
+  const limits = await limitsFor(p.resources);
+  spec.resources = limits.applied;
   await writeFile(join(p.baseDir, "config.json"), JSON.stringify(bundleConfig(spec), null, 1));
   // The image's root (a mapped id) must reach rootfs/ and the bind sources under the run's directory.
   await chmod(p.baseDir, 0o711);
   const id = `aotpack-${process.pid}-${randomBytes(4).toString("hex")}`;
   await writeFile(join(p.baseDir, "runc-id"), id);
-  const runcArgs = ["--root", join(p.baseDir, "runc"), ...(isRoot() ? [] : ["--rootless", "true"]), "run", "--bundle", p.baseDir, id];
+  const runcRoot = join(p.baseDir, "runc");
+  const rootArgs = ["--root", runcRoot, ...(isRoot() ? [] : ["--rootless", "true"])];
+  // --keep: the stopped container's cgroup outlives the app, so its OOM count can be read; afterExit deletes it.
+  const runcArgs = [...rootArgs, "run", "--keep", "--bundle", p.baseDir, id];
   // runc dies with us (setpriv's parent-death signal), and runc's init restores that signal
   // for the app, so a killed aotpack never leaves a container running.
   const setpriv = await findOnPath("setpriv");
@@ -164,7 +193,21 @@ export async function launchRunc(p: RuncLaunchInput): Promise<RuncLaunch> {
     namespacePid: pid,
     // Not root: the network namespace belongs to our user namespace, which the relay must enter.
     rootless: !isRoot(),
-    isolationDetail: describeIsolation(uidMap),
+    isolationDetail: describeIsolation(uidMap, describeLimits(limits.applied, limits.notApplied)),
+    limitsNotApplied: limits.notApplied,
+    afterExit: async () => {
+      const oomKilled = limits.applied.memoryBytes ? (await oomKills(join(runcRoot, id, "state.json"))) > 0 : false;
+      await new Promise<void>((resolve) => {
+        const del = spawn(runc, [...rootArgs, "delete", "--force", id], { stdio: "ignore", env: { PATH: SBIN_PATH } });
+        const timer = setTimeout(() => del.kill("SIGKILL"), 10_000);
+        del.on("error", () => resolve());
+        del.on("close", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      return { oomKilled };
+    },
   };
 }
 

@@ -1,29 +1,81 @@
 /**
- * The seccomp filter for sandboxed apps: allow by default, refuse (EPERM) the syscalls a web
- * API never needs and a container escape usually does — new namespaces, mounts, kernel
- * modules, keyrings, bpf, ptrace of others, kexec. A deny-list, unlike Docker's allow-list,
- * so a runtime's new syscall (Bun, .NET, qemu-user) is never the reason an image fails.
+ * The seccomp filter for sandboxed apps: an allow-list with default action EPERM, as Docker's
+ * default profile (moby profiles/seccomp/default.json) for a container without capabilities —
+ * the rules Docker grants only with CAP_SYS_ADMIN, CAP_SYS_PTRACE, … are left out, and so are
+ * ptrace, process_vm_readv/writev, name_to_handle_at and io_uring, which Docker allows but a web
+ * API never needs. A syscall newer than libseccomp knows gets ENOSYS (runc's stub), so a
+ * runtime's libc falls back as on an older kernel. Bun, Node SEA, .NET NativeAOT and qemu-user
+ * (whose host syscalls are what the filter sees) run under it: see docs/decisions.md.
  */
 
 const EPERM = 1;
 const ENOSYS = 38;
 
-/** Refused outright. */
-const DENIED = [
-  "acct", "add_key", "bpf", "delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-  "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
-  "mount", "mount_setattr", "move_mount", "name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree",
-  "perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev", "ptrace", "quotactl", "reboot",
-  "request_key", "setns", "swapoff", "swapon", "syslog", "umount2", "unshare", "userfaultfd", "uselib", "vhangup",
+/** Docker's unconditional list (minus the exclusions above), plus later syscalls libcs now try first. */
+const ALLOWED = [
+  "accept", "accept4", "access", "adjtimex", "alarm", "bind", "brk", "cachestat", "capget", "capset", "chdir", "chmod", "chown",
+  "chown32", "clock_adjtime", "clock_adjtime64", "clock_getres", "clock_getres_time64", "clock_gettime", "clock_gettime64",
+  "clock_nanosleep", "clock_nanosleep_time64", "close", "close_range", "connect", "copy_file_range", "creat", "dup", "dup2",
+  "dup3", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2", "epoll_wait",
+  "epoll_wait_old", "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group", "faccessat", "faccessat2", "fadvise64",
+  "fadvise64_64", "fallocate", "fanotify_mark", "fchdir", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchown32", "fchownat",
+  "fcntl", "fcntl64", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork", "fremovexattr", "fsetxattr", "fstat", "fstat64",
+  "fstatat64", "fstatfs", "fstatfs64", "fsync", "ftruncate", "ftruncate64", "futex", "futex_time64", "futex_waitv", "futimesat",
+  "getcpu", "getcwd", "getdents", "getdents64", "getegid", "getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups",
+  "getgroups32", "getitimer", "getpeername", "getpgid", "getpgrp", "getpid", "getppid", "getpriority", "getrandom", "getresgid",
+  "getresgid32", "getresuid", "getresuid32", "getrlimit", "get_robust_list", "getrusage", "getsid", "getsockname", "getsockopt",
+  "get_thread_area", "gettid", "gettimeofday", "getuid", "getuid32", "getxattr", "inotify_add_watch", "inotify_init",
+  "inotify_init1", "inotify_rm_watch", "io_cancel", "ioctl", "io_destroy", "io_getevents", "io_pgetevents",
+  "io_pgetevents_time64", "ioprio_get", "ioprio_set", "io_setup", "io_submit", "ipc", "kill", "landlock_add_rule",
+  "landlock_create_ruleset", "landlock_restrict_self", "lchown", "lchown32", "lgetxattr", "link", "linkat", "listen", "listxattr",
+  "llistxattr", "_llseek", "lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64", "madvise", "map_shadow_stack", "membarrier",
+  "memfd_create", "memfd_secret", "mincore", "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mlock2", "mlockall", "mmap",
+  "mmap2", "mprotect", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedreceive_time64", "mq_timedsend",
+  "mq_timedsend_time64", "mq_unlink", "mremap", "mseal", "msgctl", "msgget", "msgrcv", "msgsnd", "msync", "munlock", "munlockall",
+  "munmap", "nanosleep", "newfstatat", "_newselect", "open", "openat", "openat2", "pause", "pidfd_open", "pidfd_send_signal",
+  "pipe", "pipe2", "pkey_alloc", "pkey_free", "pkey_mprotect", "poll", "ppoll", "ppoll_time64", "prctl", "pread64", "preadv",
+  "preadv2", "prlimit64", "process_mrelease", "pselect6", "pselect6_time64", "pwrite64", "pwritev", "pwritev2", "read",
+  "readahead", "readlink", "readlinkat", "readv", "recv", "recvfrom", "recvmmsg", "recvmmsg_time64", "recvmsg",
+  "remap_file_pages", "removexattr", "rename", "renameat", "renameat2", "restart_syscall", "rmdir", "rseq", "rt_sigaction",
+  "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend", "rt_sigtimedwait",
+  "rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_getaffinity", "sched_getattr", "sched_getparam",
+  "sched_get_priority_max", "sched_get_priority_min", "sched_getscheduler", "sched_rr_get_interval",
+  "sched_rr_get_interval_time64", "sched_setaffinity", "sched_setattr", "sched_setparam", "sched_setscheduler", "sched_yield",
+  "seccomp", "select", "semctl", "semget", "semop", "semtimedop", "semtimedop_time64", "send", "sendfile", "sendfile64",
+  "sendmmsg", "sendmsg", "sendto", "setfsgid", "setfsgid32", "setfsuid", "setfsuid32", "setgid", "setgid32", "setgroups",
+  "setgroups32", "setitimer", "setpgid", "setpriority", "setregid", "setregid32", "setresgid", "setresgid32", "setresuid",
+  "setresuid32", "setreuid", "setreuid32", "setrlimit", "set_robust_list", "setsid", "setsockopt", "set_thread_area",
+  "set_tid_address", "setuid", "setuid32", "setxattr", "shmat", "shmctl", "shmdt", "shmget", "shutdown", "sigaltstack",
+  "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall", "socketpair", "splice", "stat", "stat64", "statfs",
+  "statfs64", "statx", "symlink", "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time",
+  "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_gettime64", "timer_settime", "timer_settime64",
+  "timerfd_create", "timerfd_gettime", "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times", "tkill", "truncate",
+  "truncate64", "ugetrlimit", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat", "utimensat_time64", "utimes", "vfork",
+  "vmsplice", "wait4", "waitid", "waitpid", "write", "writev",
+  // Per architecture (a name this one lacks is skipped by runc).
+  "arch_prctl", "modify_ldt", "arm_fadvise64_64", "arm_sync_file_range", "sync_file_range2", "breakpoint", "cacheflush", "set_tls",
 ];
 
-/** CLONE_NEW* flags: clone may make threads and processes, not namespaces. */
-const CLONE_NAMESPACE_FLAGS = [0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x00000080];
+/** personality(2) values Docker allows: Linux, PER_LINUX32, UNAME26 and their mix, and the query 0xffffffff. */
+const PERSONALITIES = [0, 8, 0x20000, 0x20008, 0xffffffff];
+
+/** clone may make threads and processes, not namespaces: CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME. */
+const CLONE_NAMESPACE_MASK = 0x7e020080;
+
+const AF_VSOCK = 40;
+
+interface SeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
+}
 
 export interface SeccompProfile {
   defaultAction: string;
+  defaultErrnoRet: number;
   architectures: string[];
-  syscalls: { names: string[]; action: string; errnoRet?: number; args?: { index: number; value: number; valueTwo: number; op: string }[] }[];
+  syscalls: { names: string[]; action: string; errnoRet?: number; args?: SeccompArg[] }[];
 }
 
 function architectures(): string[] {
@@ -31,19 +83,18 @@ function architectures(): string[] {
 }
 
 export function seccompProfile(): SeccompProfile {
+  const allowIf = (name: string, args: SeccompArg[]) => ({ names: [name], action: "SCMP_ACT_ALLOW", args });
   return {
-    defaultAction: "SCMP_ACT_ALLOW",
+    defaultAction: "SCMP_ACT_ERRNO",
+    defaultErrnoRet: EPERM,
     architectures: architectures(),
     syscalls: [
-      { names: DENIED, action: "SCMP_ACT_ERRNO", errnoRet: EPERM },
+      { names: ALLOWED, action: "SCMP_ACT_ALLOW" },
+      ...PERSONALITIES.map((value) => allowIf("personality", [{ index: 0, value, op: "SCMP_CMP_EQ" }])),
+      allowIf("clone", [{ index: 0, value: CLONE_NAMESPACE_MASK, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }]),
+      allowIf("socket", [{ index: 0, value: AF_VSOCK, op: "SCMP_CMP_NE" }]),
       // clone3 hides its flags in memory seccomp cannot read: ENOSYS makes libc fall back to clone.
       { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: ENOSYS },
-      ...CLONE_NAMESPACE_FLAGS.map((flag) => ({
-        names: ["clone"],
-        action: "SCMP_ACT_ERRNO",
-        errnoRet: EPERM,
-        args: [{ index: 0, value: flag, valueTwo: flag, op: "SCMP_CMP_MASKED_EQ" }],
-      })),
     ],
   };
 }

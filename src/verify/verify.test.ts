@@ -198,6 +198,26 @@ describe("verifyImage: broken images get their named diagnosis", () => {
     assert.match(p.hint ?? "", /tini/);
   });
 
+  // Fastify's `await app.listen(); process.on("SIGTERM", …)` serves before its handler exists
+  // (under qemu-user for ~0.1 s): a SIGTERM sent right after the checks reached PID 1 without one.
+  test("an app whose SIGTERM handler comes after it serves is sent SIGTERM once the handler is there", async (t) => {
+    if (!namespaces) return t.skip("needs a PID namespace (root): outside one, SIGTERM's default action kills the app");
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_SIGTERM_AFTER_MS=1000"] }), { checks: TODO_CHECKS, stopGraceMs: 1500 });
+    assert.equal(p.ok, true, `${p.error}\n${p.lastLogLines.join("\n")}`);
+    assert.equal(p.exitCode, 0);
+  });
+
+  test("under qemu-user, SIGTERM before the app has a handler is named at once (qemu-user as PID 1 then hangs)", async (t) => {
+    if (!namespaces) return t.skip("needs a PID namespace (root)");
+    if (!arm64Binary) return t.skip(arm64Skip);
+    const img = await image(arm64Binary, ARM64, { env: ["TODO_SIGTERM_AFTER_MS=600000"] });
+    const p = await verifyOne(img, { checks: TODO_CHECKS, stopGraceMs: 20_000, emulation: { binfmtDir: emptyDir } });
+    assert.equal(p.ok, false);
+    assert.ok(p.checks.every((c) => c.ok), "it serves fine; only the stop fails");
+    assert.match(p.error ?? "", /^the app had no SIGTERM handler when SIGTERM came/);
+    assert.match(p.hint ?? "", /process\.on\("SIGTERM"/);
+  });
+
   test("a port never opened times out and shows the app's last output", async () => {
     const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_NO_LISTEN=1"] }), { timeoutMs: 2500 });
     assert.equal(p.ok, false);

@@ -8,7 +8,10 @@ import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import type { Emulation } from "./host.ts";
-import { listPlatforms, selectPlatformImage, startImage, type Isolation, type RunningImage, type StartOptions } from "./run.ts";
+import { listPlatforms, selectPlatformImage, startImage, type ExitStatus, type Isolation, type RunningImage, type StartOptions } from "./run.ts";
+import type { ResourceLimits } from "./bundle.ts";
+import { formatSize } from "./unpack.ts";
+import { qemuStuckOnDefaultAction, waitUntilReadyForSigterm } from "./stop-readiness.ts";
 
 export interface HttpCheck {
   /** Default GET. */
@@ -80,6 +83,9 @@ export interface VerifyOptions extends Omit<StartOptions, "platform" | "ports" |
   /** Progress lines ("linux/arm64: starting under qemu …"). */
   onProgress?: (message: string) => void;
 }
+
+/** verify's sandbox limits unless told otherwise (--memory 0 / --pids-limit 0 turn one off). */
+export const DEFAULT_VERIFY_RESOURCES: ResourceLimits = { memoryBytes: 1024 ** 3, pids: 1024 };
 
 const SIGTERM_ADVICE =
   'as PID 1 a process gets no default SIGTERM action, so the kernel drops the signal: handle it in the app (process.on("SIGTERM", () => server.close(() => process.exit(0)))) or start it under an init such as tini';
@@ -181,6 +187,19 @@ async function containerPortOf(options: VerifyOptions, platform: Platform): Prom
   return 8080;
 }
 
+/** The exit status, undefined after `graceMs`, or "qemu-stuck" as soon as qemu-user hangs on the default action. */
+async function waitForStop(running: RunningImage, graceMs: number, watchQemu: boolean): Promise<ExitStatus | "qemu-stuck" | undefined> {
+  let status: ExitStatus | undefined;
+  void running.exited.then((s) => (status = s));
+  const deadline = performance.now() + graceMs;
+  while (!status && performance.now() < deadline) {
+    await Promise.race([running.exited, sleep(Math.min(50, Math.max(0, deadline - performance.now())))]);
+    // Still alive with qemu's SIGTERM back at SIG_DFL: qemu is in sigsuspend for good.
+    if (!status && watchQemu && (await qemuStuckOnDefaultAction(running.pid))) return "qemu-stuck";
+  }
+  return status;
+}
+
 /** Verify every requested platform, one after the other; never throws for a failing image, only reports. */
 export async function verifyImage(options: VerifyOptions): Promise<VerifyReport> {
   const platforms = options.platforms === undefined || options.platforms === "all" ? await listPlatforms(options.image) : options.platforms;
@@ -195,10 +214,13 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
   const checks = options.checks?.length ? options.checks : [{ path: "/" }];
   const report: PlatformReport = { platform: name, ok: false, checks: [], lastLogLines: [] };
   let running: RunningImage | undefined;
+  let exit: ExitStatus | undefined;
+  const resources = { ...DEFAULT_VERIFY_RESOURCES, ...options.resources };
   try {
     const containerPort = await containerPortOf(options, platform);
     progress(`${name}: unpacking and starting`);
-    running = await startImage({ ...options, platform, ports: [{ host: 0, container: containerPort }] });
+    running = await startImage({ ...options, resources, platform, ports: [{ host: 0, container: containerPort }] });
+    void running.exited.then((s) => (exit = s));
     const startedAt = running.startedAt;
     report.isolation = running.isolation;
     report.isolationDetail = running.isolationDetail;
@@ -256,12 +278,18 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     }
     Object.assign(report, await readRss(running.pid));
 
+    // As PID 1 (namespaces) a SIGTERM before the app's handler exists is lost: wait for it.
+    const pid1 = running.isolation !== "host";
+    if (pid1) await waitUntilReadyForSigterm(running.pid, running.emulated);
     progress(`${name}: sending SIGTERM`);
     const graceMs = options.stopGraceMs ?? 5_000;
     const stopStart = performance.now();
     running.signal("SIGTERM");
-    const stopped = await Promise.race([running.exited, sleep(graceMs).then(() => undefined)]);
-    if (!stopped) {
+    const stopped = await waitForStop(running, graceMs, pid1 && running.emulated);
+    if (stopped === "qemu-stuck") {
+      report.error = "the app had no SIGTERM handler when SIGTERM came: qemu-user took the default action, which never ends PID 1, so it hangs";
+      report.hint = SIGTERM_ADVICE;
+    } else if (!stopped) {
       report.error = `the app did not exit within ${graceMs / 1000} s of SIGTERM`;
       report.hint = SIGTERM_ADVICE;
     } else {
@@ -282,6 +310,12 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
       report.lastLogLines = running.logLines().slice(-10);
       await running.close();
     }
+  }
+  // Whatever failed first, an OOM kill is the cause: one line naming the limit.
+  if (exit?.oomKilled) {
+    report.ok = false;
+    report.error = `the app was killed by the kernel's OOM killer: it went over the sandbox's ${formatSize(resources.memoryBytes ?? 0)} memory limit`;
+    report.hint = "raise the limit with --memory (e.g. --memory 2GiB), or --memory 0 for none";
   }
   return report;
 }

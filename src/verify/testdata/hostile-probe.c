@@ -3,7 +3,11 @@
  * write HOSTILE_SENTINEL on the host, reports its caps/no_new_privs/seccomp/namespaces, then
  * serves "ok" on $PORT (default 8080), printing a line per request, and exits 0 on SIGTERM
  * (or ignores it with PROBE_IGNORE_TERM set), so run and verify can pass. PROBE_NO_LISTEN:
- * never opens the port.
+ * never opens the port. PROBE_FORK_BOMB: forks until fork fails (capped at 4000, so a host
+ * without a pids limit survives the test), reports "PROBE forks count=N errno=E", then serves.
+ * PROBE_ALLOC_MIB=N: allocates and touches N MiB before serving. PROBE_SYSCALLS: tries
+ * syscalls a web API never makes, "PROBE syscalls kexec_load=1 …" (the errno, 0 if allowed).
+ * PROBE_CGROUP: "PROBE cgroup memory=N" — the memory limit a runtime sees (v1 or v2 file), or "none".
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,6 +19,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void on_term(int sig) { (void)sig; _exit(0); }
@@ -48,6 +54,64 @@ static void print_ns(void) {
   printf("%s\n", out);
 }
 
+/* Children that only sleep: each holds a pid until the probe kills them all. */
+static void fork_bomb(void) {
+  int n = 0, err = 0;
+  pid_t kids[4000];
+  while (n < 4000) {
+    pid_t k = fork();
+    if (k == 0) { for (;;) pause(); }
+    if (k < 0) { err = errno; break; }
+    kids[n++] = k;
+  }
+  printf("PROBE forks count=%d errno=%d\n", n, err);
+  for (int i = 0; i < n; i++) kill(kids[i], SIGKILL);
+  for (int i = 0; i < n; i++) waitpid(kids[i], NULL, 0);
+}
+
+/* Each with harmless arguments: a filter that lets one through gets EINVAL/EFAULT/EBADF or 0, not EPERM/ENOSYS. */
+static void try_syscalls(void) {
+  struct { const char *name; long nr; long a, b, c; } calls[] = {
+    {"kexec_load", SYS_kexec_load, 0, 0, 0},
+    {"open_by_handle_at", SYS_open_by_handle_at, -1, 0, 0},
+    {"bpf", SYS_bpf, -1, 0, 0},
+    {"keyctl", SYS_keyctl, 0, 0, 0},
+    {"io_uring_setup", SYS_io_uring_setup, 1, 0, 0},
+    {"set_mempolicy", SYS_set_mempolicy, 0, 0, 0},
+    {"personality", SYS_personality, 0x0400000 /* READ_IMPLIES_EXEC */, 0, 0},
+  };
+  char out[512] = "PROBE syscalls";
+  for (unsigned i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    errno = 0;
+    long r = syscall(calls[i].nr, calls[i].a, calls[i].b, calls[i].c);
+    snprintf(out + strlen(out), sizeof out - strlen(out), " %s=%d", calls[i].name, r < 0 ? errno : 0);
+  }
+  syscall(SYS_personality, 0); /* back to plain Linux if it was let through */
+  printf("%s\n", out);
+}
+
+static void print_cgroup_memory(void) {
+  const char *files[] = {"/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory.max"};
+  char v[64] = "none";
+  for (int i = 0; i < 2; i++) {
+    FILE *f = fopen(files[i], "r");
+    if (!f) continue;
+    if (fgets(v, sizeof v, f)) v[strcspn(v, "\n")] = 0;
+    fclose(f);
+    break;
+  }
+  printf("PROBE cgroup memory=%s\n", v);
+}
+
+static void allocate(long mib) {
+  for (long i = 0; i < mib; i++) {
+    char *p = malloc(1 << 20);
+    if (!p) { printf("PROBE alloc failed at=%ld\n", i); return; }
+    memset(p, 1, 1 << 20); /* touched: resident, not only reserved */
+  }
+  printf("PROBE alloc done mib=%ld\n", mib);
+}
+
 static void try_escape(const char *sentinel) {
   const char *dirs[] = {"/tmp/.esc", "/.esc", ".esc"};
   int made = -1;
@@ -77,6 +141,10 @@ int main(void) {
   printf("PROBE uid_map inside=%s outside=%s count=%s\n", inside, outside, count);
   const char *sentinel = getenv("HOSTILE_SENTINEL");
   if (sentinel) try_escape(sentinel);
+  if (getenv("PROBE_SYSCALLS")) try_syscalls();
+  if (getenv("PROBE_CGROUP")) print_cgroup_memory();
+  if (getenv("PROBE_FORK_BOMB")) fork_bomb();
+  if (getenv("PROBE_ALLOC_MIB")) allocate(atol(getenv("PROBE_ALLOC_MIB")));
   if (getenv("PROBE_NO_LISTEN")) { printf("PROBE not listening\n"); for (;;) pause(); }
   const char *port = getenv("PORT");
   int s = socket(AF_INET, SOCK_STREAM, 0), one = 1;

@@ -5,6 +5,8 @@
 //   TODO_EXIT_CODE=N       exits at once with code N
 //   TODO_NOT_READY=N       answers the first N requests with 503 (warming up)
 //   TODO_HOST=H            listen on H (default 0.0.0.0), e.g. localhost
+//   TODO_SIGTERM_AFTER_MS=N installs its SIGTERM handler only N ms after it listens (as Fastify's
+//                          `await app.listen(); process.on("SIGTERM", …)` does, only later)
 import { createServer } from "node:http";
 import { readdirSync } from "node:fs";
 
@@ -57,6 +59,11 @@ if (process.env.TODO_IGNORE_SIGTERM !== "1") {
     server.close(() => process.exit(0));
     server.closeAllConnections?.();
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  const install = () => {
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGINT", () => stop("SIGINT"));
+  };
+  const after = Number(process.env.TODO_SIGTERM_AFTER_MS ?? "0");
+  if (after > 0) server.once("listening", () => setTimeout(() => { install(); console.log("todo-server: SIGTERM handler installed"); }, after));
+  else install();
 }
