@@ -108,16 +108,16 @@ test("prune --max-size removes the least recently used entries first, in every s
   assert.equal(sections["dotnet-work"]?.entries, 1, ".NET work dirs are cache entries");
 
   // A hit records the use: chunk 2 becomes the most recently used.
-  assert.ok((await chunks.get(key(2)))?.equals(Buffer.alloc(1000, 2)));
+  assert.deepEqual(await chunks.get(key(2)), Buffer.alloc(1000, 2));
   const total = (await listCache(root)).reduce((n, e) => n + e.bytes, 0);
-  // Room for two entries, but the oldest (chunk 1) is in use by the current build: it stays.
-  const removed = await pruneCache({ maxBytes: total - 3 * 1000 - 2 * 32, keep: (e) => e.path === chunkPath(1) }, root);
+  // Three entries must go (the work dir, the blob, a chunk of 1000 + 32 bytes), but the oldest (chunk 1) is in use: it stays.
+  const removed = await pruneCache({ maxBytes: total - (1000 + 1000 + 1032), keep: (e) => e.path === chunkPath(1) }, root);
   assert.deepEqual(
     removed.map((e) => e.path),
     [join(root, "dotnet-work", "abcd"), blob.path, chunkPath(3)],
     "least recently used first, skipping the kept entry; the chunk just read is kept",
   );
-  assert.ok((await chunks.get(key(1)))?.equals(Buffer.alloc(1000, 1)));
+  assert.deepEqual(await chunks.get(key(1)), Buffer.alloc(1000, 1));
   assert.ok(await chunks.get(key(2)));
 });
 
@@ -142,7 +142,7 @@ test("a corrupt chunk is found by cache verify and by a read, which drops it wit
   await chunks.put(k2, Buffer.alloc(4000, 2));
   const file = join(root, "chunks", k.slice(0, 2), k);
   const bytes = await readFile(file);
-  bytes[bytes.length - 1] ^= 0xff;
+  bytes[bytes.length - 1]! ^= 0xff;
   await writeFile(file, bytes);
   const report = await verifyCache(root);
   assert.deepEqual(report.problems.map((p) => p.path), [file]);
@@ -150,7 +150,7 @@ test("a corrupt chunk is found by cache verify and by a read, which drops it wit
 
   await chunks.put(k, Buffer.alloc(4000, 1));
   const again = await readFile(file);
-  again[40] ^= 0xff;
+  again[40]! ^= 0xff;
   await writeFile(file, again);
   assert.equal(await chunks.get(k), undefined, "a corrupt chunk is a miss");
   assert.match(warnings.join("\n"), /cache: chunk [0-9a-f]{12}… is corrupt.*dropped/);
@@ -164,7 +164,7 @@ test("concurrent writers of one key leave one whole entry and no temp files", as
   const payload = Buffer.alloc(3 << 20, 5);
   await Promise.all(Array.from({ length: 8 }, () => chunks.put(k, payload)));
   await Promise.all(Array.from({ length: 8 }, () => casPut("blobs", payload)));
-  assert.ok((await chunks.get(k))?.equals(payload));
+  assert.ok(payload.equals((await chunks.get(k)) ?? Buffer.alloc(0)));
   const blobs = await readdir(join(root, "blobs", "sha256"));
   assert.deepEqual(blobs, [createHash("sha256").update(payload).digest("hex")]);
   assert.deepEqual(await readdir(join(root, "chunks", k.slice(0, 2))), [k]);

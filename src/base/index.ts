@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { encoderFromEnv } from "../oci/compress.ts";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { cacheDir, cacheRoot, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheRoot, noteCacheWrite, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
 import type { RuntimeLibrary } from "../compile/types.ts";
@@ -342,4 +342,5 @@ async function writeCachedBase(key: string, layer: Layer, blobDir: string, facts
   if ((await stat(entry.blob).catch(() => undefined))?.size !== entry.descriptor.size) return;
   await mkdir(cacheDir("bases"), { recursive: true });
   await writeFileAtomic(join(cacheDir("bases"), `${key}.json`), JSON.stringify(entry));
+  noteCacheWrite();
 }

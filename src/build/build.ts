@@ -25,6 +25,8 @@ import { matchProjectFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
 import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact } from "./build-cache.ts";
 import { redactVcsUrl } from "../redact.ts";
+import { cacheDir, cacheMaxBytes, cacheWriteCount } from "../cache.ts";
+import { evictAfterBuild } from "../cache-admin.ts";
 
 import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
 import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
@@ -224,6 +226,8 @@ function imageConfigFor(
 
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const started = Date.now();
+  const cacheWrites = cacheWriteCount();
+  cacheMaxBytes(); // a bad AOTPACK_CACHE_MAX_SIZE is a usage error before any work, not after
   const reporter = options.reporter ?? silentReporter;
   const o = await resolveBuildOptions(options);
   const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
@@ -408,6 +412,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   );
   // Structure, digests, sizes and platforms; the layers themselves were hashed as they were written or reused.
   await validate(index, { scanLayers: false });
+  // What publishing still reads lazily (a registry base's blobs; layers made again from the artifact) stays.
+  const inUse = platforms.flatMap((b) => [...b.layers.map((l) => join(cacheDir("blobs"), "sha256", l.digest.slice("sha256:".length))), ...b.artifact.layers.flatMap((l) => l.files.map((f) => f.source))]);
+  await evictAfterBuild({ startedMs: started, writesAtStart: cacheWrites, keep: inUse, report: (m) => reporter.info(m) });
   return { appName: o.appName, index, digest: await index.digest(), platforms, elapsedMs: Date.now() - started };
 }
 

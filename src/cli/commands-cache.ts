@@ -1,7 +1,7 @@
 /** `aotpack cache ls|prune|verify`. */
 import { UsageError } from "../errors.ts";
 import { cacheRoot } from "../cache.ts";
-import { listCache, parseAge, parseSize, pruneCache, verifyCache, type CacheEntry } from "../cache-admin.ts";
+import { bySection, listCache, parseAge, parseSize, pruneCache, verifyCache } from "../cache-admin.ts";
 import { GLOBAL, parse } from "./options.ts";
 import { formatBytes } from "./progress.ts";
 import type { CommandContext } from "./commands.ts";
@@ -18,16 +18,6 @@ re-hashed when a build uses it; a bad one is dropped and rebuilt.
     --max-size SIZE        until the cache is at most SIZE (2GB, 500MB)
   verify                 hash every entry; bad ones are removed and listed (exit 1 if any)
   --json                 print the result as JSON`;
-
-function bySection(entries: CacheEntry[]): Record<string, { entries: number; bytes: number }> {
-  const out: Record<string, { entries: number; bytes: number }> = {};
-  for (const e of entries) {
-    const s = (out[e.section] ??= { entries: 0, bytes: 0 });
-    s.entries++;
-    s.bytes += e.bytes;
-  }
-  return out;
-}
 
 export async function runCache(argv: string[], ctx: CommandContext): Promise<number> {
   const { positionals, values } = parse(argv, { ...GLOBAL, "older-than": { type: "string" }, "max-size": { type: "string" } });
