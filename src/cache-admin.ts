@@ -7,7 +7,7 @@
  */
 import { lstat, readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { CACHE_SECTIONS, cacheMaxBytes, cacheRoot, cacheWriteCount, currentSha256, keyedContent, type CacheSection, type CacheWarn } from "./cache.ts";
+import { CACHE_SECTIONS, cacheMaxBytes, cacheRoot, cacheWriteCount, currentSha256, keyedContent, type CacheSection } from "./cache.ts";
 import { removeDeadTemps } from "./oci/fs-util.ts";
 
 export { parseSize } from "./cache.ts";

@@ -11,7 +11,8 @@ import { describe, test } from "node:test";
 import { runCli, REPO_ROOT } from "../../test/support/cli.ts";
 import { requireTool, runOk, tempDir } from "../../test/support/tools.ts";
 import { requireTrivy, trivyRootfs } from "../../test/support/trivy.ts";
-import { debianMirrorReachable, unavailable } from "../base/testing/fixtures.ts";
+import { debianMirrorReachable } from "../base/testing/fixtures.ts";
+import { unavailable } from "../../test/support/index.ts";
 
 interface Desc {
   mediaType: string;

@@ -15,6 +15,7 @@ import { formatVerifyReport, judge, parseHttpCheck, verifyImage, type HttpCheck,
 import { namespacesAvailable } from "./host.ts";
 import { BINFMT_DIR, readBinfmtEntry, removeBinfmtEntry, setupBinfmt } from "./binfmt.ts";
 import { AMD64, ARM64, compileTodoServer, requireTool, todoImage, type TodoImageOptions, sandboxWorkDir } from "./testing/images.ts";
+import { inCI, requireRoot, skipOrFail } from "../../test/support/index.ts";
 
 const TODO_CHECKS: HttpCheck[] = [
   { path: "/todos", expectStatus: 200, expectContentType: "application/json", expectJsonType: "array" },
@@ -38,14 +39,14 @@ before(async () => {
   await mkdir(runDir);
   await mkdir(emptyDir);
   namespaces = await namespacesAvailable();
-  if (!namespaces && process.env.CI === "true") throw new Error("CI runs as root with namespaces; unshare failed");
+  if (!namespaces) skipOrFail("no namespaces here (unshare failed); CI runs as root with them");
   amd64Binary = await compileTodoServer(AMD64, join(work, "bin"));
   arm64Skip = await requireTool("/usr/bin/qemu-aarch64-static", "qemu-user-static");
   if (!arm64Skip) {
     try {
       arm64Binary = await compileTodoServer(ARM64, join(work, "bin"));
     } catch (err) {
-      if (process.env.CI === "true") throw err;
+      if (inCI()) throw err;
       arm64Skip = `cannot compile for arm64 (the Bun runtime comes from the npm registry): ${String(err)}`;
     }
   }
@@ -103,10 +104,7 @@ describe("verifyImage: working images", () => {
 
   test("linux/arm64 through binfmt_misc with the F flag (aotpack setup-binfmt)", async (t) => {
     if (!arm64Binary) return t.skip(arm64Skip);
-    if (process.getuid?.() !== 0) {
-      if (process.env.CI === "true") assert.fail("CI runs as root");
-      return t.skip("setup-binfmt needs root");
-    }
+    if (!requireRoot(t, "aotpack setup-binfmt")) return;
     const hadEntry = await readBinfmtEntry("aarch64");
     const result = await setupBinfmt();
     try {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
 import { REPO_ROOT, type CliResult } from "../../../test/support/cli.ts";
-import { skipOrFail } from "../../todo-api/test/server-process.ts";
+import { skipOrFail } from "../../../test/support/index.ts";
 import { assertContract, todoContract } from "../../todo-api/test/contract.ts";
 import { checkDotnetToolchain } from "../../../src/compile/dotnet-aot.ts";
 import { parsePlatform } from "../../../src/oci/platform.ts";

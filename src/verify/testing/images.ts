@@ -20,6 +20,7 @@ import type { Platform } from "../../oci/platform.ts";
 import type { RuntimeConfig } from "../../oci/types.ts";
 import { ensureBunRuntime, installedBun } from "../../compile/bun-runtime.ts";
 import { readElf } from "../../elf/read-elf.ts";
+import { missingFile, skipOrFail } from "../../../test/support/index.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const TODO_SERVER_SOURCE = join(here, "..", "testdata", "todo-server.js");
@@ -140,15 +141,9 @@ export async function todoImage(binary: string, platform: Platform, layerDir: st
   });
 }
 
-/** Is a real component installed? In CI a missing one is a failure, elsewhere a skip reason. */
+/** Is a real component installed? In CI a missing one is a failure, elsewhere a skip reason (test/support's rule). */
 export async function requireTool(path: string, what: string): Promise<string | undefined> {
-  try {
-    await access(path);
-    return undefined;
-  } catch {
-    if (process.env.CI === "true") throw new Error(`${what} (${path}) is required in CI but missing`);
-    return `${what} not installed (${path})`;
-  }
+  return skipOrFail(missingFile(path, what)) || undefined;
 }
 
 /**
