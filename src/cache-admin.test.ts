@@ -2,13 +2,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { cacheFsError, cacheMaxBytes, casGet, casPut, keyedStore } from "./cache.ts";
 import { bySection, listCache, pruneCache, verifyCache } from "./cache-admin.ts";
 import { main } from "./cli/main.ts";
+import { tempCache } from "../test/support/index.ts";
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
@@ -22,14 +22,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 test("cache ls says where the cache is; verify drops bad entries; prune by age and by size", async (t) => {
-  const root = await mkdtemp(join(tmpdir(), "aotpack-cache-cmd-"));
-  const before = process.env.AOTPACK_CACHE_DIR;
-  process.env.AOTPACK_CACHE_DIR = root;
-  t.after(async () => {
-    if (before === undefined) delete process.env.AOTPACK_CACHE_DIR;
-    else process.env.AOTPACK_CACHE_DIR = before;
-    await rm(root, { recursive: true, force: true });
-  });
+  const root = await tempCache(t, "aotpack-cache-cmd-");
   const good = await casPut("blobs", Buffer.alloc(3000, 1));
   const bad = await casPut("blobs", Buffer.alloc(2000, 2));
   const old = await casPut("blobs", Buffer.alloc(1000, 3));
@@ -69,26 +62,13 @@ test("a full disk in the cache gets a hint about disk space and where the cache 
   assert.doesNotMatch(e.hint ?? "", /network/);
 });
 
-/** A cache root of its own for one test (AOTPACK_CACHE_DIR restored after). */
-async function ownCache(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), "aotpack-cache-lru-"));
-  const before = process.env.AOTPACK_CACHE_DIR;
-  process.env.AOTPACK_CACHE_DIR = root;
-  t.after(async () => {
-    if (before === undefined) delete process.env.AOTPACK_CACHE_DIR;
-    else process.env.AOTPACK_CACHE_DIR = before;
-    await rm(root, { recursive: true, force: true });
-  });
-  return root;
-}
-
 async function ageTo(path: string, daysAgo: number): Promise<void> {
   const when = new Date(Date.now() - daysAgo * 86400e3);
   await utimes(path, when, when);
 }
 
 test("prune --max-size removes the least recently used entries first, in every section (chunks, .NET work dirs too), and keeps the ones in use", async (t) => {
-  const root = await ownCache(t);
+  const root = await tempCache(t);
   const chunks = keyedStore(join(root, "chunks"), "chunk");
   const key = (n: number): string => createHash("sha256").update(String(n)).digest("hex");
   for (const n of [1, 2, 3]) await chunks.put(key(n), Buffer.alloc(1000, n));
@@ -122,7 +102,7 @@ test("prune --max-size removes the least recently used entries first, in every s
 });
 
 test("prune --older-than goes by last use: an entry read since is kept", async (t) => {
-  const root = await ownCache(t);
+  const root = await tempCache(t);
   const a = await casPut("blobs", Buffer.alloc(500, 1));
   const b = await casPut("blobs", Buffer.alloc(500, 2));
   await ageTo(a.path, 10);
@@ -133,7 +113,7 @@ test("prune --older-than goes by last use: an entry read since is kept", async (
 });
 
 test("a corrupt chunk is found by cache verify and by a read, which drops it with a warning", async (t) => {
-  const root = await ownCache(t);
+  const root = await tempCache(t);
   const warnings: string[] = [];
   const chunks = keyedStore(join(root, "chunks"), "chunk", (m) => warnings.push(m));
   const k = createHash("sha256").update("k").digest("hex");
@@ -158,7 +138,7 @@ test("a corrupt chunk is found by cache verify and by a read, which drops it wit
 });
 
 test("concurrent writers of one key leave one whole entry and no temp files", async (t) => {
-  const root = await ownCache(t);
+  const root = await tempCache(t);
   const chunks = keyedStore(join(root, "chunks"), "chunk");
   const k = createHash("sha256").update("same").digest("hex");
   const payload = Buffer.alloc(3 << 20, 5);

@@ -1,25 +1,18 @@
 /** The build cache's own rules, on a fake compiler: atomic placement of artifact entries. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parsePlatform } from "../oci/platform.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { compileCached } from "./build-cache.ts";
+import { tempCache } from "../../test/support/index.ts";
 
 const AMD64 = parsePlatform("linux/amd64");
 
 test("two builds compiling the same key at once both succeed and leave one whole entry", async (t) => {
-  const root = await mkdtemp(join(tmpdir(), "aotpack-build-cache-"));
-  const before = process.env.AOTPACK_CACHE_DIR;
-  process.env.AOTPACK_CACHE_DIR = root;
-  t.after(async () => {
-    if (before === undefined) delete process.env.AOTPACK_CACHE_DIR;
-    else process.env.AOTPACK_CACHE_DIR = before;
-    await rm(root, { recursive: true, force: true });
-  });
+  const root = await tempCache(t, "aotpack-build-cache-");
   let compiles = 0;
   const compiler: Compiler = {
     runtime: "bun",

@@ -17,6 +17,7 @@ import { validate } from "../oci/validate.ts";
 import { layoutPublisher } from "../publish/layout.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { build, type BuildReporter } from "./build.ts";
+import { withEnv } from "../../test/support/index.ts";
 
 const run = promisify(execFile);
 const AMD64 = parsePlatform("linux/amd64");
@@ -59,13 +60,8 @@ interface Env { root: string; project: string; runtimeDir: string; compiler: Ret
 
 async function setup(t: TestContext): Promise<Env> {
   const root = await mkdtemp(join(tmpdir(), "aotpack-poison-"));
-  const before = process.env.AOTPACK_CACHE_DIR;
-  process.env.AOTPACK_CACHE_DIR = join(root, "cache");
-  t.after(async () => {
-    if (before === undefined) delete process.env.AOTPACK_CACHE_DIR;
-    else process.env.AOTPACK_CACHE_DIR = before;
-    await rm(root, { recursive: true, force: true });
-  });
+  withEnv(t, { AOTPACK_CACHE_DIR: join(root, "cache") });
+  t.after(() => rm(root, { recursive: true, force: true }));
   const project = join(root, "app");
   const runtimeDir = join(root, "runtimes");
   await mkdir(project);
@@ -188,12 +184,7 @@ test("after a build that added to the cache, AOTPACK_CACHE_MAX_SIZE evicts least
   await keyedStore(join(cache, "chunks"), "chunk").put("ab".repeat(32), Buffer.alloc(100_000, 3));
   junk.push(join(cache, "chunks", "ab", "ab".repeat(32)));
   for (const j of junk) await utimes(j, monthAgo, monthAgo);
-  const before = process.env.AOTPACK_CACHE_MAX_SIZE;
-  process.env.AOTPACK_CACHE_MAX_SIZE = "1";
-  t.after(() => {
-    if (before === undefined) delete process.env.AOTPACK_CACHE_MAX_SIZE;
-    else process.env.AOTPACK_CACHE_MAX_SIZE = before;
-  });
+  withEnv(t, { AOTPACK_CACHE_MAX_SIZE: "1" });
   const first = await buildOnce(e);
   for (const j of junk) await assert.rejects(stat(j), { code: "ENOENT" }, `${j} was evicted`);
   // Everything the build made or used is still there: the image publishes, and a rebuild is all cache hits.

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import * as tarStream from "tar-stream";
-import { findTool, run, smallTmpfs, tempDir } from "../../test/support/index.ts";
+import { findTool, run, smallTmpfs, tempDir, withEnv } from "../../test/support/index.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { zstdAvailable } from "./compress.ts";
 import type { Layer } from "./interfaces.ts";
@@ -170,12 +170,7 @@ test("reproducible: same inputs and epoch in different dirs with different file 
   );
 
   // The whole two-platform index, via SOURCE_DATE_EPOCH from the environment.
-  const saved = process.env.SOURCE_DATE_EPOCH;
-  process.env.SOURCE_DATE_EPOCH = "1700000000";
-  t.after(() => {
-    if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
-    else process.env.SOURCE_DATE_EPOCH = saved;
-  });
+  withEnv(t, { SOURCE_DATE_EPOCH: "1700000000" });
   const ia = await buildHelloIndex(a);
   await new Promise((r) => setTimeout(r, 1100)); // a later wall-clock second for the second build
   const ib = await buildHelloIndex(b);
