@@ -8,6 +8,7 @@
 import { lstat, readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CACHE_SECTIONS, cacheMaxBytes, cacheRoot, cacheWriteCount, currentSha256, keyedContent, type CacheSection } from "./cache.ts";
+import { formatBytes } from "./bytes.ts";
 import { removeDeadTemps } from "./oci/fs-util.ts";
 
 export { parseSize } from "./cache.ts";
@@ -102,6 +103,10 @@ export interface PruneOptions {
 
 /** Remove entries by age and size; returns what was removed. Temp files of dead writers always go. */
 export async function pruneCache(options: PruneOptions, root = cacheRoot()): Promise<CacheEntry[]> {
+  return (await prune(options, root)).removed;
+}
+
+async function prune(options: PruneOptions, root: string): Promise<{ removed: CacheEntry[]; remainingBytes: number }> {
   for (const dir of await entryDirs(root)) await removeDeadTemps(dir);
   const now = options.now ?? Date.now();
   const entries = (await listCache(root)).sort((a, b) => a.usedMs - b.usedMs);
@@ -115,7 +120,7 @@ export async function pruneCache(options: PruneOptions, root = cacheRoot()): Pro
     total -= e.bytes;
     removed.push(e);
   }
-  return removed;
+  return { removed, remainingBytes: total };
 }
 
 export interface VerifyProblem {
@@ -235,8 +240,12 @@ export async function evictAfterBuild(options: { startedMs: number; writesAtStar
   // 1 s of slack: file-system timestamps can trail Date.now() by a clock tick.
   const since = Math.min(options.startedMs, Date.now() - IN_USE_GRACE_MS) - 1000;
   try {
-    const removed = await pruneCache({ maxBytes, keep: (e) => e.usedMs >= since || keep.has(e.path) }, options.root);
-    if (removed.length) options.report?.(`cache: evicted ${removed.length} least recently used entries to stay under AOTPACK_CACHE_MAX_SIZE (${maxBytes} bytes)`);
+    const { removed, remainingBytes } = await prune({ maxBytes, keep: (e) => e.usedMs >= since || keep.has(e.path) }, options.root ?? cacheRoot());
+    if (removed.length || remainingBytes > maxBytes) {
+      const freed = removed.reduce((n, e) => n + e.bytes, 0);
+      const left = remainingBytes > maxBytes ? `; the ${formatBytes(remainingBytes)} left is in use (this build, or one in the last 10 minutes)` : "";
+      options.report?.(`cache: evicted ${removed.length} least recently used entries (${formatBytes(freed)}) for AOTPACK_CACHE_MAX_SIZE ${formatBytes(maxBytes)}${left}`);
+    }
     return removed;
   } catch (err) {
     options.report?.(`cache: could not evict old entries: ${(err as Error).message}`);
