@@ -54,9 +54,9 @@ export function requireFile(t: Pick<TestContext, "skip">, path: string, install:
   return false;
 }
 
-/** Why tools (names on PATH, or absolute paths) cannot be used here, or undefined when they all can. */
+/** Why tools (names on PATH) or files (absolute paths: a keyring, a library) are not here, or undefined when all are. */
 export function missingTools(tools: string[]): string | undefined {
-  const missing = tools.filter((t) => findTool(t) === undefined);
+  const missing = tools.filter((t) => (t.startsWith("/") ? !existsSync(t) : findTool(t) === undefined));
   return missing.length ? `missing: ${missing.join(", ")}` : undefined;
 }
 
