@@ -5,17 +5,16 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { newIndex } from "../oci/mutate.ts";
 import type { Image } from "../oci/interfaces.ts";
 import { formatVerifyReport, judge, parseHttpCheck, verifyImage, type HttpCheck, type PlatformReport, type VerifyOptions } from "./verify.ts";
-import { namespacesAvailable } from "./host.ts";
 import { BINFMT_DIR, readBinfmtEntry, removeBinfmtEntry, setupBinfmt } from "./binfmt.ts";
-import { AMD64, ARM64, compileTodoServer, requireTool, todoImage, type TodoImageOptions, sandboxWorkDir } from "./testing/images.ts";
-import { inCI, requireRoot, skipOrFail } from "../../test/support/index.ts";
+import { AMD64, ARM64, compileTodoServer, requireTool, runTestWork, todoImage, type TodoImageOptions } from "./testing/images.ts";
+import { inCI, requireRoot } from "../../test/support/index.ts";
 
 const TODO_CHECKS: HttpCheck[] = [
   { path: "/todos", expectStatus: 200, expectContentType: "application/json", expectJsonType: "array" },
@@ -33,14 +32,7 @@ let namespaces = false;
 let emptyDir: string;
 
 before(async () => {
-  work = await sandboxWorkDir("aotpack-verify-test-");
-  runDir = join(work, "runs");
-  emptyDir = join(work, "empty");
-  await mkdir(runDir);
-  await mkdir(emptyDir);
-  namespaces = await namespacesAvailable();
-  if (!namespaces) skipOrFail("no namespaces here (unshare failed); CI runs as root with them");
-  amd64Binary = await compileTodoServer(AMD64, join(work, "bin"));
+  ({ work, runDir, emptyDir, namespaces, amd64Binary } = await runTestWork("aotpack-verify-test-"));
   arm64Skip = await requireTool("/usr/bin/qemu-aarch64-static", "qemu-user-static");
   if (!arm64Skip) {
     try {
