@@ -5,7 +5,8 @@
  * chunk, a .deb, an extracted deb tree, a runtime, a Debian index file, a .NET work dir
  * (CACHE_SECTIONS in cache.ts).
  */
-import { lstat, readdir, readFile, rm, stat } from "node:fs/promises";
+import { lstatSync, readdirSync, type Dirent, type Stats } from "node:fs";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CACHE_SECTIONS, cacheMaxBytes, cacheRoot, cacheWriteCount, currentSha256, keyedContent, type CacheSection } from "./cache.ts";
 import { formatBytes } from "./bytes.ts";
@@ -22,32 +23,49 @@ export interface CacheEntry {
   usedMs: number;
 }
 
-async function sizeOf(path: string): Promise<number> {
-  const st = await lstat(path).catch(() => undefined);
-  if (!st) return 0;
+// Listing is synchronous on purpose: 20,000 chunk entries took 1.6 s as one awaited lstat after
+// another (a thread-pool round trip each), 0.15 s synchronously (measured under load).
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function sizeOf(path: string, st: Stats): number {
   if (!st.isDirectory()) return st.size;
   let total = 0;
-  for (const e of await readdir(path, { withFileTypes: true, recursive: true }).catch(() => [])) {
-    if (e.isFile()) total += (await lstat(join(e.parentPath, e.name)).catch(() => undefined))?.size ?? 0;
+  let entries: Dirent[] = [];
+  try {
+    entries = readdirSync(path, { withFileTypes: true, recursive: true });
+  } catch {
+    // vanished while listing: counts as empty
   }
+  for (const e of entries) if (e.isFile()) total += lstatOrUndefined(join(e.parentPath, e.name))?.size ?? 0;
   return total;
 }
 
 async function entriesIn(section: CacheSection, root: string): Promise<CacheEntry[]> {
   const out: CacheEntry[] = [];
   const base = join(root, ...section.dir);
-  const add = async (path: string): Promise<void> => {
-    const st = await lstat(path).catch(() => undefined);
-    if (st) out.push({ section: section.name, path, bytes: await sizeOf(path), usedMs: st.mtimeMs });
+  const add = (path: string): void => {
+    const st = lstatOrUndefined(path);
+    if (st) out.push({ section: section.name, path, bytes: sizeOf(path, st), usedMs: st.mtimeMs });
   };
-  for (const name of await readdir(base).catch(() => [] as string[])) {
+  for (const name of namesIn(base)) {
     // Dot names are writers' temp files (prune removes the dead ones), not entries.
     if (name.startsWith(".") || section.skip?.includes(name)) continue;
-    if (section.depth(name) === 1) {
-      await add(join(base, name));
-      continue;
-    }
-    for (const inner of await readdir(join(base, name)).catch(() => [] as string[])) if (!inner.startsWith(".")) await add(join(base, name, inner));
+    if (section.depth(name) === 1) add(join(base, name));
+    else for (const inner of namesIn(join(base, name))) if (!inner.startsWith(".")) add(join(base, name, inner));
   }
   return out;
 }
