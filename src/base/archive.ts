@@ -13,7 +13,7 @@ import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { DigestVerifier, sha256 } from "../oci/digest.ts";
 import { writeFileAtomic } from "../oci/fs-util.ts";
-import { currentSha256, touchUsed } from "../cache.ts";
+import { currentSha256, noteCacheWrite, touchUsed } from "../cache.ts";
 import { downloadToFile } from "./http.ts";
 import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
 import { readPackagesXz, type PackageRecord } from "./packages-index.ts";
@@ -161,6 +161,7 @@ export class DebianArchive {
           await downloadToFile(plain, file, { verifier: verifier() });
         }
       } else await downloadToFile(plain, file, { verifier: verifier() });
+      noteCacheWrite();
     }
     // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads in one.
     // .v2: records carry the status.d control fields (a v1 entry lacks them).
@@ -190,6 +191,7 @@ export class DebianArchive {
     await downloadToFile(url, file, {
       verifier: new DigestVerifier(`sha256:${record.sha256}`, record.size, `${record.name}_${record.version}_${record.architecture}.deb`),
     });
+    noteCacheWrite();
     return file;
   }
 
