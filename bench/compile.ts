@@ -140,7 +140,7 @@ export async function runCompileBench(options: CompileBenchOptions = {}): Promis
   const out = await mkdtemp(join(tmpdir(), "aotpack-bench-compile-"));
   try {
     for (const runtime of compilers) {
-      const compiler = compilerFor(runtime);
+      const compiler = await compilerFor(runtime);
       for (const arch of archs) {
         const platform: Platform = { os: "linux", architecture: arch };
         // Fetch first so compile time is the compile, not the download.
@@ -181,7 +181,7 @@ export async function runCompileBench(options: CompileBenchOptions = {}): Promis
     });
     if (compilers.includes("node")) {
       // The same bundle the SEA embeds, run by the same Node version (from the runtime cache).
-      const layered = await compilerFor("node").compile({
+      const layered = await (await compilerFor("node")).compile({
         projectDir,
         platform: { os: "linux", architecture: hostArch },
         layout: "layered",

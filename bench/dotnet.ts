@@ -9,6 +9,7 @@
  */
 import { execFile } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { readLayout } from "../src/oci/layout-source.ts";
@@ -79,6 +80,8 @@ const MB = (b: number): string => (b / 1e6).toFixed(2);
 const sec = (xs: number[]): string => fmtStats(stats(xs), "s", 1);
 
 export async function dotnetSection(o: DotnetBenchOptions): Promise<string> {
+  // A section merged alone (--only=dotnet --merge) must say how busy the host was: the run's header is another run's.
+  const loadAtStart = loadavg();
   const checks = (JSON.parse(await readFile(join(DOTNET_PROJECT, "aotpack.config.json"), "utf8")) as { verify: Parameters<typeof verifyImage>[0]["checks"] }).verify;
   const build = (layout: string, cacheDir: string): Promise<CliRun> =>
     aotpackJson(["build", DOTNET_PROJECT, "--platform", PLATFORMS, "-o", `oci:${layout}:latest`], { cacheDir, timeoutMs: 60 * 60_000 });
@@ -208,7 +211,8 @@ export async function dotnetSection(o: DotnetBenchOptions): Promise<string> {
       "aotpack: `aotpack build … -o oci:DIR` as a child process; cold = a fresh `AOTPACK_CACHE_DIR` with downloads pre-seeded (NuGet packages come from the host's global packages folder), warm = the same cache again. " +
       "Dockerfile: `aotpack dockerfile` writes the fixed Dockerfile, built with `buildah bud --platform linux/amd64,linux/arm64 --layers --network none --isolation oci` on a private overlay store (cold: `--no-cache`); " +
       "the SDK builder image (the host's .NET SDK, its NuGet packages, and clang/zlib/aarch64 cross toolchain from the host's dpkg database) and a glibc-only runtime image are made from local files before timing, as pulled images would be. " +
-      "Time = `bud` plus `manifest push --all` to an OCI layout. The post's 265.8 s is its whole `docker buildx` run (pulling images and `apt-get install` included), so it is context, not a like-for-like ratio.",
+      "Time = `bud` plus `manifest push --all` to an OCI layout. The post's 265.8 s is its whole `docker buildx` run (pulling images and `apt-get install` included), so it is context, not a like-for-like ratio. " +
+      `Load average (1, 5, 15 min) at this section's start: ${loadAtStart.map((l) => l.toFixed(2)).join(", ")}; at its end: ${loadavg().map((l) => l.toFixed(2)).join(", ")} (${cpus().length} cores).`,
     "",
     mdTable(["build (both platforms)", "seconds (median, min, max)", "vs aotpack cold", "vs the post's 265.8 s"], timeRows),
     "",

@@ -450,8 +450,8 @@ async function runtime(s: State): Promise<string> {
   const host = parsePlatform(process.arch === "arm64" ? "linux/arm64" : "linux/amd64");
   const out = join(s.work, "runtime");
   log("runtime: compiling the Bun executable and the Node SEA for this host");
-  const bun = await compilerFor("bun").compile({ projectDir: PROJECT, platform: host, layout: "single-file", outDir: join(out, "bun") });
-  const sea = await compilerFor("node").compile({ projectDir: PROJECT, platform: host, layout: "single-file", outDir: join(out, "node") });
+  const bun = await (await compilerFor("bun")).compile({ projectDir: PROJECT, platform: host, layout: "single-file", outDir: join(out, "bun") });
+  const sea = await (await compilerFor("node")).compile({ projectDir: PROJECT, platform: host, layout: "single-file", outDir: join(out, "node") });
   const cases = [
     { name: "Bun executable (`bun build --compile`)", argv: [bun.layers[0]!.files[0]!.source] },
     { name: `Node SEA executable (Node ${NODE_SEA_VERSION})`, argv: [sea.layers[0]!.files[0]!.source] },

@@ -17,6 +17,10 @@ export { createLayer, createLayerFromDirectory, layerFromBlobFile, sourceDateEpo
 export { emptyImage, appendLayers, withConfig, withManifestAnnotations, newIndex, platformOfImage } from "./oci/mutate.ts";
 export { validate, type ValidateOptions } from "./oci/validate.ts";
 export { readLayout, type OciLayout } from "./oci/layout-source.ts";
+export { imageFromCore, indexFromCore, itemFromCore, BlobNotFoundError, LIMITS, type BlobStore, type ImageCore, type IndexCore } from "./oci/core.ts";
+export { selectImage, imageEntries, type ImageEntry, type SelectOptions } from "./oci/select.ts";
+export { readDockerArchive } from "./oci/docker-archive-source.ts";
+export { TRANSPORTS, parseSpec, specSyntax, type Transport, type TransportSpec } from "./transports/index.ts";
 
 // Sinks
 export * from "./publish/index.ts";
@@ -42,13 +46,14 @@ export type * from "./compile/types.ts";
 export type { ElfInfo } from "./elf/types.ts";
 export { readElf, assertElfMatchesPlatform } from "./elf/read-elf.ts";
 export { compilerFor, compileAll, bunCompiler, nodeSeaCompiler, resolveEntry } from "./compile/index.ts";
+export { registerCompiler, compilerEntries, compilerEntry, detectRuntime, runtimeKinds, DEFAULT_RUNTIME, type CompilerEntry, type DockerfileRequest } from "./compile/registry.ts";
 export { dotnetAotCompiler, isDotnetAotProject, readCsproj, checkDotnetToolchain } from "./compile/dotnet-aot.ts";
 
 // Bases
 export { parseBaseSpec, resolveBase, type BaseSpec, type BaseRequirements, type ResolvedBase, type BaseSummary } from "./base/index.ts";
 
 // The builder and its outputs
-export { build, resolveBuildOptions, type BuildOptions, type BuildResult, type BuildReporter, type PlatformBuild, type LayerReport } from "./build/build.ts";
+export { build, resolveBuildOptions, resolveBuildPlan, type BuildOptions, type BuildPlan, type BuildDeps, type BuildResult, type BuildReporter, type PlatformBuild, type LayerReport } from "./build/build.ts";
 export { loadProject, checkProjectConfig, type ProjectConfig, type HttpCheckConfig } from "./build/config.ts";
 export { parseOutputSpec, checkOutputs, preflightOutputs, publishAll, type OutputSpec } from "./build/outputs.ts";
 export { openSource, type OpenedSource } from "./sources.ts";

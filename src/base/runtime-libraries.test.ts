@@ -36,9 +36,9 @@ describe("runtime libraries from Debian, by suite", () => {
       const work = await mkdtemp(join(tmpdir(), `aotpack-runtime-libs-${c.suite}-`));
       t.after(() => rm(work, { recursive: true, force: true }));
       const runtimeLibraries = [
-        { purpose: "OpenSSL", soname: "libssl.so.3" },
-        { purpose: "ICU", anyOf: ["libicu76", "libicu74", "libicu72"], sonamePrefixes: ["libicuuc.so.", "libicui18n.so."] },
-        { purpose: "time zones", zoneinfo: true as const },
+        { id: "openssl" as const, purpose: "OpenSSL", soname: "libssl.so.3" },
+        { id: "icu" as const, purpose: "ICU", anyOf: ["libicu76", "libicu74", "libicu72"], sonamePrefixes: ["libicuuc.so.", "libicui18n.so."] },
+        { id: "tzdata" as const, purpose: "time zones", zoneinfo: true as const },
       ];
       const base = await resolveBase({ kind: "deb", suite: c.suite }, parsePlatform("linux/amd64"), { elf: ELF, caCertificates: false, runtimeLibraries }, {
         mirror: REAL_MIRROR,
@@ -53,6 +53,8 @@ describe("runtime libraries from Debian, by suite", () => {
       for (const so of ["libssl.so.3", "libcrypto.so.3", c.icuSo, c.icuSo.replace("uc", "data")]) assert.ok(paths.includes(`${lib}/${so}`), `${so} (or its NEEDED) is in the base`);
       assert.ok(paths.includes("/usr/share/zoneinfo/Asia/Tokyo"));
       assert.ok(!paths.some((p) => p.startsWith("/usr/share/zoneinfo/right/")), "no leap-second duplicates");
+      assert.ok(paths.includes("/usr/share/zoneinfo/zone1970.tab"), "the zone lists readers enumerate stay");
+      for (const zic of ["tzdata.zi", "leapseconds", "leap-seconds.list"]) assert.ok(!paths.includes(`/usr/share/zoneinfo/${zic}`), `zic's ${zic} is not shipped`);
       assert.ok(!paths.some((p) => /libicu(io|test|tu)\.so/.test(p)), "only the ICU libraries .NET opens");
     });
   }

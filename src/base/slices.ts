@@ -17,6 +17,9 @@ import { canonicalDebPath, resolveLinkTarget, type TreeEntry } from "./deb-file.
 import type { PackageRecord } from "./packages-index.ts";
 
 /** Multiarch triplet of a Debian architecture: where its libraries live. */
+/** zic inputs shipped beside the compiled zones; no run-time reader opens them. */
+const ZIC_SOURCES = new Set(["usr/share/zoneinfo/tzdata.zi", "usr/share/zoneinfo/leapseconds", "usr/share/zoneinfo/leap-seconds.list"]);
+
 export const MULTIARCH: Record<string, string> = {
   amd64: "x86_64-linux-gnu",
   arm64: "aarch64-linux-gnu",
@@ -269,11 +272,16 @@ export class SliceResolver {
     this.#pick("etc/ssl/certs/ca-certificates.crt", { path: "/etc/ssl/certs/ca-certificates.crt", type: "file", content: Buffer.concat(parts), mode: 0o644 }, tree);
   }
 
-  /** Zoneinfo, without the leap-second `right/` copies that would double its size. */
+  /**
+   * Zoneinfo, without the leap-second `right/` copies that would double its size, and without zic's
+   * text sources (tzdata.zi, leapseconds, leap-seconds.list): readers (glibc, .NET's TimeZoneInfo,
+   * ICU) open the compiled zone files and the *.tab lists, never those.
+   */
   async addZoneinfo(): Promise<void> {
     const tree = await this.#requireTree("tzdata", "time zones");
     for (const e of tree.entries.values()) {
       if (!e.path.startsWith("usr/share/zoneinfo/") || e.path.startsWith("usr/share/zoneinfo/right/")) continue;
+      if (ZIC_SOURCES.has(e.path)) continue;
       if (e.type === "symlink" && resolveLinkTarget(e.path, e.linkname ?? "")?.startsWith("usr/share/zoneinfo/right/")) continue;
       if (this.#dangles(tree, e)) continue;
       await this.#addEntry(tree, e, 0);

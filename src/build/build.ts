@@ -1,89 +1,46 @@
 /**
- * The builder (ko's split): compile per platform → resolve the base → app layers → config →
- * one image per platform → one index. Publishing is separate (`publish.ts`).
+ * The builder (ko's split): a frozen BuildPlan → per platform, a pipeline of small steps
+ * (compile → base → layers → config) → one image per platform → one index. Publishing is
+ * separate (outputs.ts). Concurrency comes from one limiter (src/limit.ts).
  */
 import { execFile } from "node:child_process";
-import { basename, join, resolve } from "node:path";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
-import { AotpackError, UsageError, errorMessage } from "../errors.ts";
-import type { Artifact, ArtifactLayout, CompileRequest, Compiler, RuntimeKind } from "../compile/types.ts";
-import { compilerFor } from "../compile/index.ts";
-import { dotnetAotCompiler, isDotnetAotProject } from "../compile/dotnet-aot.ts";
-import { DEFAULT_BASE, DEFAULT_USER, parseBaseSpec, resolveBase, type ResolvedBase } from "../base/index.ts";
+import { AotpackError, errorMessage } from "../errors.ts";
+import type { Artifact, CompileInputs, CompileRequest, Compiler, RuntimeLibrary, RuntimeLibraryId } from "../compile/types.ts";
+import { compilerEntry } from "../compile/registry.ts";
+import { parseBaseSpec, resolveBase, type BaseSpec, type ResolvedBase } from "../base/index.ts";
 import { epochToIso, type LayerEntry } from "../oci/layer.ts";
 
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
 import { validate } from "../oci/validate.ts";
 import { sha256File } from "../oci/fs-util.ts";
 import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
-import type { Compression } from "../oci/media-types.ts";
-import { formatPlatform, parsePlatformList, type Platform } from "../oci/platform.ts";
+import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { Annotation, type Annotations, type ImageConfigFile } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
-import { appNameFor, loadProject, type LoadedProject } from "./config.ts";
-import { matchProjectFiles } from "./files.ts";
+import { matchProjectFiles, type MatchedFiles } from "./files.ts";
 import { projectFingerprint } from "./fingerprint.ts";
 import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact } from "./build-cache.ts";
 import { redactVcsUrl } from "../redact.ts";
+import { limiter, type Limiter } from "../limit.ts";
 import { cacheDir, cacheMaxBytes, cacheWriteCount } from "../cache.ts";
 import { evictAfterBuild } from "../cache-admin.ts";
 
 import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
-import { defaultSourceDateEpoch, describeEpoch, type EpochSource } from "./epoch.ts";
-import { attestationEntry, attestationFor, inventoryFor, type SbomFormat } from "../sbom/index.ts";
+import { describeEpoch } from "./epoch.ts";
+import { attestationEntry, attestationFor, inventoryFor } from "../sbom/index.ts";
 import * as debugVariant from "./debug-image.ts";
+import { DEFAULT_USER, isBuildPlan, resolveBuildPlan, type BuildOptions, type BuildPlan, type BuildReporter } from "./plan.ts";
 
 const run = promisify(execFile);
 
-export type BuildStep = "compile" | "base" | "layer" | "image";
-
-/** Events for progress output; the CLI renders them as a live task list or plain lines. */
-export interface BuildReporter {
-  step(platform: string, step: BuildStep, state: "start" | "done" | "cached" | "failed", detail?: string): void;
-  info(message: string): void;
-  warn(message: string): void;
-}
+export { DEFAULT_BASE, DEFAULT_PORT, DEFAULT_USER, resolveBuildPlan, type BuildOptions, type BuildPlan, type BuildReporter, type BuildStep } from "./plan.ts";
+/** The plan, under its old name (the public API had it first). */
+export const resolveBuildOptions = resolveBuildPlan;
 
 export const silentReporter: BuildReporter = { step() {}, info() {}, warn() {} };
-
-export interface BuildOptions {
-  projectDir: string;
-  /** Required unless the project config names platforms. */
-  platforms?: Platform[];
-  entry?: string;
-  base?: string;
-  runtime?: RuntimeKind;
-  layout?: ArtifactLayout;
-  compression?: Compression;
-  port?: number;
-  env?: Record<string, string>;
-  user?: string;
-  files?: string[];
-  sourceDateEpoch?: number;
-  minify?: boolean;
-  baseline?: boolean;
-  /** aotpack.lock for Debian-built bases; default <project>/aotpack.lock. */
-  lockfile?: string;
-  debianMirror?: string;
-  /** Re-resolve deb: bases from the mirror and rewrite aotpack.lock's pins. */
-  updateLock?: boolean;
-  /** Registries reached over plain HTTP or unverified TLS (the pull of a registry base). */
-  insecureRegistries?: string[];
-
-  /** Refuse a lock that lacks packages the base needs (CI) instead of adding them. */
-  frozenLock?: boolean;
-  /** Reuse compiled artifacts and layers keyed by content (default true). */
-  cache?: boolean;
-  reporter?: BuildReporter;
-  /** The `aotdebug` variant: the same image plus the debug symbols beside the executable and gdb from Debian. */
-  debugImage?: boolean;
-  /** Injected for tests; defaults to compilerFor(runtime). */
-  compiler?: Compiler;
-  /** SBOM attached per platform (default spdx). */
-  sbom?: SbomFormat | "none";
-  /** SLSA provenance attached per platform (default true). */
-  provenance?: boolean;
-}
 
 export interface LayerReport {
   name: string;
@@ -115,57 +72,10 @@ export interface BuildResult {
   elapsedMs: number;
 }
 
-export const DEFAULT_PORT = 8080;
-export { DEFAULT_BASE, DEFAULT_USER };
-
-interface ResolvedOptions {
-  project: LoadedProject;
-  appName: string;
-  platforms: Platform[];
-  entry: string | undefined;
-  base: string;
-  runtime: RuntimeKind;
-  layout: ArtifactLayout;
-  compression: Compression;
-  port: number;
-  env: Record<string, string>;
-  user: string | undefined;
-  files: string[];
-  epoch: number;
-  epochSource: EpochSource | "option";
-  cache: boolean;
-}
-
-async function epochFor(dir: string): Promise<{ epoch: number; epochSource: EpochSource }> {
-  const { epoch, source } = await defaultSourceDateEpoch(dir);
-  return { epoch, epochSource: source };
-}
-
-/** Flags override the project file; the file overrides the defaults. */
-export async function resolveBuildOptions(options: BuildOptions): Promise<ResolvedOptions> {
-  const projectDir = resolve(options.projectDir);
-  const project = await loadProject(projectDir);
-  const cfg = project.config;
-  const platforms = options.platforms ?? (cfg.platforms ? parsePlatformList(cfg.platforms.join(",")) : undefined);
-  if (!platforms || platforms.length === 0) {
-    throw new UsageError("no target platforms: pass --platform linux/amd64,linux/arm64 or set aotpack.platforms");
-  }
-  return {
-    project,
-    appName: appNameFor(project, basename(projectDir)),
-    platforms,
-    entry: options.entry ?? cfg.entry,
-    base: options.base ?? cfg.base ?? DEFAULT_BASE,
-    runtime: options.runtime ?? cfg.runtime ?? ((await isDotnetAotProject(projectDir)) ? "dotnet-aot" : "bun"),
-    layout: options.layout ?? cfg.layout ?? "single-file",
-    compression: options.compression ?? cfg.compression ?? "gzip",
-    port: options.port ?? cfg.port ?? DEFAULT_PORT,
-    env: { ...(cfg.env ?? {}), ...(options.env ?? {}) },
-    user: options.user ?? cfg.user,
-    files: options.files ?? cfg.files ?? [],
-    ...(options.sourceDateEpoch !== undefined ? { epoch: options.sourceDateEpoch, epochSource: "option" as const } : await epochFor(projectDir)),
-    cache: options.cache ?? true,
-  };
+/** What a build needs besides its plan: where progress goes, and (tests) a compiler to use. */
+export interface BuildDeps {
+  reporter?: BuildReporter;
+  compiler?: Compiler;
 }
 
 async function gitFacts(dir: string): Promise<{ revision?: string; source?: string }> {
@@ -189,223 +99,50 @@ async function uncompressedBytes(layer: Layer): Promise<number> {
   return n;
 }
 
-// ---- the build ---------------------------------------------------------------------------
-
-function imageConfigFor(
-  cfg: ImageConfigFile,
-  o: ResolvedOptions,
-  artifact: Artifact,
-  base: ResolvedBase,
-  labels: Record<string, string>,
-): ImageConfigFile {
-  const baseEnv = (cfg.config.Env ?? []).filter((e) => !e.startsWith("PORT="));
-  const env = [...baseEnv];
-  if (!env.some((e) => e.startsWith("PATH="))) env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  env.push(`PORT=${o.port}`);
-  for (const [k, v] of Object.entries(o.env)) {
-    const i = env.findIndex((e) => e.startsWith(`${k}=`));
-    if (i >= 0) env.splice(i, 1);
-    env.push(`${k}=${v}`);
-  }
-  return {
-    ...cfg,
-    created: epochToIso(o.epoch),
-    config: {
-      ...cfg.config,
-      User: o.user ?? base.user ?? DEFAULT_USER,
-      Env: env,
-      Entrypoint: artifact.entrypoint,
-      Cmd: [],
-      WorkingDir: "/app",
-      ExposedPorts: { [`${o.port}/tcp`]: {} },
-      Labels: { ...(cfg.config.Labels ?? {}), ...labels },
-      StopSignal: "SIGTERM",
-    },
-  };
+/** The declared run-time libraries a base takes, and those the project omits. */
+export function omitRuntimeLibraries(declared: readonly RuntimeLibrary[], omit: readonly RuntimeLibraryId[]): { kept: RuntimeLibrary[]; left: RuntimeLibrary[] } {
+  return { kept: declared.filter((l) => !omit.includes(l.id)), left: declared.filter((l) => omit.includes(l.id)) };
 }
 
-export async function build(options: BuildOptions): Promise<BuildResult> {
+// ---- the build ---------------------------------------------------------------------------
+
+/** What every platform's pipeline shares: the plan and what was found out once before any compile. */
+interface BuildContext {
+  plan: BuildPlan;
+  compiler: Compiler;
+  reporter: BuildReporter;
+  compileInputs: CompileInputs | undefined;
+  baseSpec: BaseSpec;
+  git: { revision?: string; source?: string };
+  extra: MatchedFiles;
+  created: string;
+  /** Compiles at once (the core count). */
+  compiles: Limiter;
+  /** Bases resolve one at a time: platforms share the suite's index files and cache. */
+  bases: Limiter;
+}
+
+type LayerAddition = { layer: Layer; history: { created: string; created_by: string; comment?: string } };
+
+/** Build from a resolved plan (the CLI's way), or from options (resolved here, once). */
+export function build(plan: BuildPlan, deps?: BuildDeps): Promise<BuildResult>;
+export function build(options: BuildOptions): Promise<BuildResult>;
+export async function build(input: BuildOptions | BuildPlan, deps: BuildDeps = {}): Promise<BuildResult> {
   const started = Date.now();
   const cacheWrites = cacheWriteCount();
   cacheMaxBytes(); // a bad AOTPACK_CACHE_MAX_SIZE is a usage error before any work, not after
-  const reporter = options.reporter ?? silentReporter;
-  const o = await resolveBuildOptions(options);
-  const compiler = options.compiler ?? (o.runtime === "dotnet-aot" ? dotnetAotCompiler() : await compilerFor(o.runtime));
-  // Every platform's toolchain before any compile: a missing arm64 linker must not cost an amd64 compile first.
-  await compiler.preflight?.(o.platforms);
-  const compileInputs = await compiler.compileInputs?.(o.project.dir);
-  const baseSpec = parseBaseSpec(o.base);
-  reporter.info(describeEpoch(o.epoch, o.epochSource));
-  if (o.runtime !== "dotnet-aot") await checkNoNativeAddons(o.project.dir);
-  const git = await gitFacts(o.project.dir);
-  const extra = await matchProjectFiles(o.project.dir, o.files);
-  for (const dir of await unshippedAssetDirs(o.project.dir, extra.files)) {
-    reporter.warn(`${dir}/ is not shipped: if the app serves or reads it, add "files": ["${dir}/**"] to aotpack's config (or --file '${dir}/**')`);
-  }
-  for (const s of extra.skippedSecrets) {
-    reporter.warn(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
-  }
-
-  let baseQueue: Promise<unknown> = Promise.resolve();
-  const serialBase = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = baseQueue.then(fn, fn);
-    baseQueue = next.catch(() => undefined);
-    return next;
-  };
+  const options = isBuildPlan(input) ? undefined : input;
+  const plan = isBuildPlan(input) ? input : await resolveBuildPlan(input);
+  const ctx = await prepare(plan, deps.compiler ?? options?.compiler, deps.reporter ?? options?.reporter ?? silentReporter);
 
   // allSettled, not all: when one platform fails, the others' compiles still finish and clean up
   // their temp dirs before we report, so nothing keeps writing after the command has exited.
-  const settled = await Promise.allSettled(
-    o.platforms.map(async (platform): Promise<PlatformBuild> => {
-      const p = formatPlatform(platform);
-      reporter.step(p, "compile", "start");
-      const request: Omit<CompileRequest, "outDir"> = {
-        projectDir: o.project.dir,
-        platform,
-        layout: o.layout,
-        appName: o.appName,
-        minify: options.minify ?? true,
-        onProgress: (m) => reporter.info(`${p}: ${m}`),
-      };
-      if (o.entry !== undefined) request.entry = o.entry;
-      if (options.baseline !== undefined) request.baseline = options.baseline;
-      let compiled: CompiledArtifact;
-      try {
-        const fp = await projectFingerprint(o.project.dir, {
-          v: 2, // 2: artifacts record their inputs for the SBOM
-          runtime: compiler.runtime,
-          platform: p,
-          layout: o.layout,
-          entry: o.entry ?? null,
-          appName: o.appName,
-          minify: request.minify,
-          baseline: request.baseline ?? false,
-          versions: process.versions.node,
-        }, compileInputs);
-        compiled = await compileCached(compiler, request, fp, o.cache, (m) => reporter.warn(m));
-      } catch (err) {
-        reporter.step(p, "compile", "failed");
-        throw err;
-      }
-      const { artifact } = compiled;
-      checkBaseCanRun(baseSpec.kind, artifact.elf, p);
-      // A cached artifact took no time now; its old compile time would read as this build's.
-      if (compiled.fromCache) reporter.step(p, "compile", "cached");
-      else reporter.step(p, "compile", "done", `${(artifact.compileMs / 1000).toFixed(1)} s`);
+  const settled = await Promise.allSettled(plan.platforms.map((platform) => buildPlatform(ctx, platform)));
+  const platforms = allOrOneError(settled);
 
-      reporter.step(p, "base", "start", o.base);
-      const baseOptions: Parameters<typeof resolveBase>[3] = {
-        lockfile: options.lockfile ?? join(o.project.dir, "aotpack.lock"),
-        sourceDateEpoch: o.epoch,
-        // Every layer of the image has the build's compression, the base's included.
-        compression: o.compression,
-        onProgress: (m) => reporter.info(`${p}: ${m}`),
-      };
-      if (options.debianMirror) baseOptions.mirror = options.debianMirror;
-      if (options.updateLock) baseOptions.updateLock = true;
-      if (options.insecureRegistries?.length) baseOptions.registry = { insecureRegistries: options.insecureRegistries };
-
-      if (options.frozenLock) baseOptions.frozenLock = true;
-      // Bases resolve one at a time: platforms share the suite's index files and cache.
-      const base = await serialBase(() => resolveBase(baseSpec, platform, { elf: artifact.elf, caCertificates: true, runtimeLibraries: artifact.runtimeLibraries ?? [], ...debugVariant.base(options.debugImage) }, baseOptions));
-      reporter.step(p, "base", "done", base.name);
-
-      reporter.step(p, "layer", "start");
-      const additions: { layer: Layer; history: { created: string; created_by: string; comment?: string } }[] = [];
-      const created = epochToIso(o.epoch);
-      const artifactLayers = async (c: CompiledArtifact): Promise<Layer[]> => {
-        const out: Layer[] = [];
-        for (const al of c.artifact.layers) {
-          const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
-          const hashes = await Promise.all(al.files.map((f) => c.fileHashes.get(f.source) ?? sha256File(f.source)));
-          out.push((await layerCached(entries, hashes, al.name, o.compression, o.epoch, o.cache, (m) => reporter.warn(m))).layer);
-        }
-        return out;
-      };
-      let appLayers: Layer[];
-      try {
-        appLayers = await artifactLayers(compiled);
-      } catch (err) {
-        // A cached artifact file changed under us: never layer it; compile again (once).
-        if (!(err instanceof StaleArtifactError)) throw err;
-        reporter.warn(err.message);
-        compiled = await compileCached(compiler, request, compiled.key, false, (m) => reporter.warn(m));
-        appLayers = await artifactLayers(compiled);
-      }
-      compiled.artifact.layers.forEach((al, i) => {
-        additions.push({ layer: appLayers[i]!, history: { created, created_by: `aotpack: ${o.runtime} ${al.name}`, comment: al.name } });
-      });
-      const symbolsLayer = options.debugImage ? debugVariant.symbolsLayer(compiled.artifact) : undefined;
-      if (symbolsLayer) {
-        const hashes = await Promise.all(symbolsLayer.map((e) => sha256File(e.source!)));
-        const { layer } = await layerCached(symbolsLayer, hashes, "symbols", o.compression, o.epoch, o.cache, (m) => reporter.warn(m));
-        additions.push({ layer, history: { created, created_by: "aotpack: debug symbols", comment: "symbols" } });
-      }
-      if (extra.files.length) {
-        const entries: LayerEntry[] = extra.files.map((rel) => ({
-          path: `/app/${rel}`,
-          type: "file",
-          source: join(o.project.dir, rel),
-          mode: 0o644,
-        }));
-        const hashes = await Promise.all(entries.map((e) => sha256File(e.source!)));
-        const { layer } = await layerCached(entries, hashes, "files", o.compression, o.epoch, o.cache, (m) => reporter.warn(m));
-        additions.push({ layer, history: { created, created_by: "aotpack: files", comment: "files" } });
-      }
-      reporter.step(p, "layer", "done");
-
-      reporter.step(p, "image", "start");
-      const labels: Record<string, string> = { [Annotation.Created]: created };
-      if (git.source) labels[Annotation.Source] = git.source;
-      if (git.revision) labels[Annotation.Revision] = git.revision;
-      labels[Annotation.BaseName] = base.name;
-      if (base.digest) labels[Annotation.BaseDigest] = base.digest;
-      const annotations: Annotations = { ...labels };
-      const baseLayerCount = (await base.image.layers()).length;
-      let image = appendLayers(base.image, additions);
-      image = withConfig(image, (cfg) => imageConfigFor(cfg, o, artifact, base, labels));
-      image = withManifestAnnotations(image, annotations);
-      const layers = await image.layers();
-      const reports: LayerReport[] = [];
-      for (let i = 0; i < layers.length; i++) {
-        const l = layers[i]!;
-        const name = i < baseLayerCount ? `base ${i + 1}` : (additions[i - baseLayerCount]?.history.comment ?? "app");
-        reports.push({
-          name,
-          origin: i < baseLayerCount ? "base" : "app",
-          digest: await l.digest(),
-          compressedBytes: await l.size(),
-          uncompressedBytes: await uncompressedBytes(l),
-        });
-      }
-      const attestation = await attest(image, { appName: o.appName, platform, image, created, projectDir: o.project.dir, base, artifact, git }, o, options);
-      reporter.step(p, "image", "done");
-      return {
-        ...(attestation ? { attestation } : {}),
-        platform,
-        image,
-        digest: await image.digest(),
-        artifact,
-        base: base.digest ? { name: base.name, digest: base.digest } : { name: base.name },
-        layers: reports,
-        compiledFromCache: compiled.fromCache,
-      };
-    }),
-  );
-  const failures = settled.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
-  if (failures.length === 1) throw failures[0];
-  if (failures.length > 1) {
-    // Every platform's cause on the one line: fixing one and re-running to find the next wastes a build.
-    const messages = [...new Set(failures.map(errorMessage))];
-    const first = failures[0];
-    const hint = first instanceof AotpackError ? first.hint : undefined;
-    throw new AotpackError(messages.join("; "), { exitCode: first instanceof AotpackError ? first.exitCode : 1, ...(hint ? { hint } : {}), cause: first });
-  }
-  const platforms = settled.map((r) => (r as PromiseFulfilledResult<PlatformBuild>).value);
-
-  const indexAnnotations: Annotations = { [Annotation.Created]: epochToIso(o.epoch) };
-  if (git.source) indexAnnotations[Annotation.Source] = git.source;
-  if (git.revision) indexAnnotations[Annotation.Revision] = git.revision;
+  const indexAnnotations: Annotations = { [Annotation.Created]: ctx.created };
+  if (ctx.git.source) indexAnnotations[Annotation.Source] = ctx.git.source;
+  if (ctx.git.revision) indexAnnotations[Annotation.Revision] = ctx.git.revision;
   const index = newIndex(
     platforms.flatMap((b) => [{ image: b.image, platform: b.platform }, ...(b.attestation ? [attestationEntry(b.attestation.image, b.digest)] : [])]),
     indexAnnotations,
@@ -414,20 +151,259 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   await validate(index, { scanLayers: false });
   // What publishing still reads lazily (a registry base's blobs; layers made again from the artifact) stays.
   const inUse = platforms.flatMap((b) => [...b.layers.map((l) => join(cacheDir("blobs"), "sha256", l.digest.slice("sha256:".length))), ...b.artifact.layers.flatMap((l) => l.files.map((f) => f.source))]);
-  await evictAfterBuild({ startedMs: started, writesAtStart: cacheWrites, keep: inUse, report: (m) => reporter.info(m) });
-  return { appName: o.appName, index, digest: await index.digest(), platforms, elapsedMs: Date.now() - started };
+  await evictAfterBuild({ startedMs: started, writesAtStart: cacheWrites, keep: inUse, report: (m) => ctx.reporter.info(m) });
+  return { appName: plan.appName, index, digest: await index.digest(), platforms, elapsedMs: Date.now() - started };
+}
+
+/** Everything decided once per build, before any platform compiles. */
+async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter: BuildReporter): Promise<BuildContext> {
+  const entry = compilerEntry(plan.runtime);
+  const compiler = injected ?? (await entry.create());
+  // Every platform's toolchain before any compile: a missing arm64 linker must not cost an amd64 compile first.
+  await compiler.preflight?.([...plan.platforms]);
+  const compileInputs = await compiler.compileInputs?.(plan.project.dir);
+  const baseSpec = parseBaseSpec(plan.base);
+  reporter.info(describeEpoch(plan.epoch, plan.epochSource));
+  if (entry.bundlesNpmDependencies) await checkNoNativeAddons(plan.project.dir);
+  const git = await gitFacts(plan.project.dir);
+  const extra = await matchProjectFiles(plan.project.dir, [...plan.files]);
+  for (const dir of await unshippedAssetDirs(plan.project.dir, extra.files)) {
+    reporter.warn(`${dir}/ is not shipped: if the app serves or reads it, add "files": ["${dir}/**"] to aotpack's config (or --file '${dir}/**')`);
+  }
+  for (const s of extra.skippedSecrets) {
+    reporter.warn(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
+  }
+  return {
+    plan,
+    compiler,
+    reporter,
+    compileInputs,
+    baseSpec,
+    git,
+    extra,
+    created: epochToIso(plan.epoch),
+    compiles: limiter(availableParallelism()),
+    bases: limiter(1),
+  };
+}
+
+/** One platform: compile → base → layers → config. */
+async function buildPlatform(ctx: BuildContext, platform: Platform): Promise<PlatformBuild> {
+  const first = await ctx.compiles.run(() => compileStep(ctx, platform));
+  const base = await ctx.bases.run(() => baseStep(ctx, platform, first.compiled.artifact));
+  const { compiled, additions } = await layersStep(ctx, platform, first);
+  return configStep(ctx, platform, compiled, base, additions);
+}
+
+interface CompileStepResult {
+  compiled: CompiledArtifact;
+  request: Omit<CompileRequest, "outDir">;
+}
+
+async function compileStep(ctx: BuildContext, platform: Platform): Promise<CompileStepResult> {
+  const { plan, reporter } = ctx;
+  const p = formatPlatform(platform);
+  reporter.step(p, "compile", "start");
+  const request: Omit<CompileRequest, "outDir"> = {
+    projectDir: plan.project.dir,
+    platform,
+    layout: plan.layout,
+    appName: plan.appName,
+    minify: plan.minify,
+    onProgress: (m) => reporter.info(`${p}: ${m}`),
+  };
+  if (plan.entry !== undefined) request.entry = plan.entry;
+  if (plan.baseline) request.baseline = true;
+  let compiled: CompiledArtifact;
+  try {
+    const fp = await projectFingerprint(plan.project.dir, {
+      v: 2, // 2: artifacts record their inputs for the SBOM
+      runtime: ctx.compiler.runtime,
+      platform: p,
+      layout: plan.layout,
+      entry: plan.entry ?? null,
+      appName: plan.appName,
+      minify: plan.minify,
+      baseline: plan.baseline,
+      versions: process.versions.node,
+    }, ctx.compileInputs);
+    compiled = await compileCached(ctx.compiler, request, fp, plan.cache, (m) => reporter.warn(m));
+  } catch (err) {
+    reporter.step(p, "compile", "failed");
+    throw err;
+  }
+  checkBaseCanRun(ctx.baseSpec.kind, compiled.artifact.elf, p);
+  // A cached artifact took no time now; its old compile time would read as this build's.
+  if (compiled.fromCache) reporter.step(p, "compile", "cached");
+  else reporter.step(p, "compile", "done", `${(compiled.artifact.compileMs / 1000).toFixed(1)} s`);
+  return { compiled, request };
+}
+
+async function baseStep(ctx: BuildContext, platform: Platform, artifact: Artifact): Promise<ResolvedBase> {
+  const { plan, reporter } = ctx;
+  const p = formatPlatform(platform);
+  reporter.step(p, "base", "start", plan.base);
+  const baseOptions: Parameters<typeof resolveBase>[3] = {
+    lockfile: plan.lockfile,
+    sourceDateEpoch: plan.epoch,
+    // Every layer of the image has the build's compression, the base's included.
+    compression: plan.compression,
+    onProgress: (m) => reporter.info(`${p}: ${m}`),
+  };
+  if (plan.debianMirror) baseOptions.mirror = plan.debianMirror;
+  if (plan.updateLock) baseOptions.updateLock = true;
+  if (plan.insecureRegistries.length) baseOptions.registry = { insecureRegistries: [...plan.insecureRegistries] };
+
+  if (plan.frozenLock) baseOptions.frozenLock = true;
+  const { kept: runtimeLibraries, left } = omitRuntimeLibraries(artifact.runtimeLibraries ?? [], plan.omit);
+  for (const l of left) reporter.info(`${p}: the base leaves out ${l.purpose} ("omit" in the aotpack config); a call that needs it fails at run time`);
+  const caCertificates = !plan.omit.includes("ca-certificates");
+  const needs = { elf: artifact.elf, caCertificates, runtimeLibraries, ...debugVariant.base(plan.debugImage) };
+  const base = await resolveBase(ctx.baseSpec, platform, needs, baseOptions);
+  reporter.step(p, "base", "done", base.name);
+  return base;
+}
+
+/** The app's layers (the artifact's, the debug symbols, the extra files), each reused from the cache when it can be. */
+async function layersStep(ctx: BuildContext, platform: Platform, step: CompileStepResult): Promise<{ compiled: CompiledArtifact; additions: LayerAddition[] }> {
+  const { plan, reporter, created } = ctx;
+  const p = formatPlatform(platform);
+  const warn = (m: string): void => reporter.warn(m);
+  reporter.step(p, "layer", "start");
+  const additions: LayerAddition[] = [];
+  const layerOf = async (entries: LayerEntry[], hashes: string[], name: string): Promise<Layer> =>
+    (await layerCached(entries, hashes, name, plan.compression, plan.epoch, plan.cache, warn)).layer;
+  const artifactLayers = async (c: CompiledArtifact): Promise<Layer[]> => {
+    const out: Layer[] = [];
+    for (const al of c.artifact.layers) {
+      const entries: LayerEntry[] = al.files.map((f) => ({ path: f.path, type: "file", source: f.source, mode: f.mode }));
+      const hashes = await Promise.all(al.files.map((f) => c.fileHashes.get(f.source) ?? sha256File(f.source)));
+      out.push(await layerOf(entries, hashes, al.name));
+    }
+    return out;
+  };
+  let compiled = step.compiled;
+  let appLayers: Layer[];
+  try {
+    appLayers = await artifactLayers(compiled);
+  } catch (err) {
+    // A cached artifact file changed under us: never layer it; compile again (once).
+    if (!(err instanceof StaleArtifactError)) throw err;
+    reporter.warn(err.message);
+    compiled = await compileCached(ctx.compiler, step.request, compiled.key, false, warn);
+    appLayers = await artifactLayers(compiled);
+  }
+  compiled.artifact.layers.forEach((al, i) => {
+    additions.push({ layer: appLayers[i]!, history: { created, created_by: `aotpack: ${plan.runtime} ${al.name}`, comment: al.name } });
+  });
+  const symbolsLayer = plan.debugImage ? debugVariant.symbolsLayer(compiled.artifact) : undefined;
+  if (symbolsLayer) {
+    const hashes = await Promise.all(symbolsLayer.map((e) => sha256File(e.source!)));
+    additions.push({ layer: await layerOf(symbolsLayer, hashes, "symbols"), history: { created, created_by: "aotpack: debug symbols", comment: "symbols" } });
+  }
+  if (ctx.extra.files.length) {
+    const entries: LayerEntry[] = ctx.extra.files.map((rel) => ({
+      path: `/app/${rel}`,
+      type: "file",
+      source: join(plan.project.dir, rel),
+      mode: 0o644,
+    }));
+    const hashes = await Promise.all(entries.map((e) => sha256File(e.source!)));
+    additions.push({ layer: await layerOf(entries, hashes, "files"), history: { created, created_by: "aotpack: files", comment: "files" } });
+  }
+  reporter.step(p, "layer", "done");
+  return { compiled, additions };
+}
+
+/** Base + layers + the image config and annotations, the size report, and the attestation. */
+async function configStep(ctx: BuildContext, platform: Platform, compiled: CompiledArtifact, base: ResolvedBase, additions: LayerAddition[]): Promise<PlatformBuild> {
+  const { plan, reporter, created, git } = ctx;
+  // The artifact the base was chosen for (its ELF facts); a stale-cache recompile has the same.
+  const artifact = compiled.artifact;
+  const p = formatPlatform(platform);
+  reporter.step(p, "image", "start");
+  const labels: Record<string, string> = { [Annotation.Created]: created };
+  if (git.source) labels[Annotation.Source] = git.source;
+  if (git.revision) labels[Annotation.Revision] = git.revision;
+  labels[Annotation.BaseName] = base.name;
+  if (base.digest) labels[Annotation.BaseDigest] = base.digest;
+  const annotations: Annotations = { ...labels };
+  const baseLayerCount = (await base.image.layers()).length;
+  let image = appendLayers(base.image, additions);
+  image = withConfig(image, (cfg) => imageConfigFor(cfg, plan, artifact, base, labels));
+  image = withManifestAnnotations(image, annotations);
+  const layers = await image.layers();
+  const reports: LayerReport[] = [];
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i]!;
+    const name = i < baseLayerCount ? `base ${i + 1}` : (additions[i - baseLayerCount]?.history.comment ?? "app");
+    reports.push({
+      name,
+      origin: i < baseLayerCount ? "base" : "app",
+      digest: await l.digest(),
+      compressedBytes: await l.size(),
+      uncompressedBytes: await uncompressedBytes(l),
+    });
+  }
+  const attestation = await attest(image, { appName: plan.appName, platform, image, created, projectDir: plan.project.dir, base, artifact, git }, plan);
+  reporter.step(p, "image", "done");
+  return {
+    ...(attestation ? { attestation } : {}),
+    platform,
+    image,
+    digest: await image.digest(),
+    artifact,
+    base: base.digest ? { name: base.name, digest: base.digest } : { name: base.name },
+    layers: reports,
+    compiledFromCache: compiled.fromCache,
+  };
+}
+
+function imageConfigFor(cfg: ImageConfigFile, plan: BuildPlan, artifact: Artifact, base: ResolvedBase, labels: Record<string, string>): ImageConfigFile {
+  const baseEnv = (cfg.config.Env ?? []).filter((e) => !e.startsWith("PORT="));
+  const env = [...baseEnv];
+  if (!env.some((e) => e.startsWith("PATH="))) env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  env.push(`PORT=${plan.port}`);
+  for (const [k, v] of Object.entries(plan.env)) {
+    const i = env.findIndex((e) => e.startsWith(`${k}=`));
+    if (i >= 0) env.splice(i, 1);
+    env.push(`${k}=${v}`);
+  }
+  return {
+    ...cfg,
+    created: epochToIso(plan.epoch),
+    config: {
+      ...cfg.config,
+      User: plan.user ?? base.user ?? DEFAULT_USER,
+      Env: env,
+      Entrypoint: artifact.entrypoint,
+      Cmd: [],
+      WorkingDir: "/app",
+      ExposedPorts: { [`${plan.port}/tcp`]: {} },
+      Labels: { ...(cfg.config.Labels ?? {}), ...labels },
+      StopSignal: "SIGTERM",
+    },
+  };
+}
+
+/** Every platform's result, or one error: with several failures, every platform's cause on the one line. */
+function allOrOneError(settled: PromiseSettledResult<PlatformBuild>[]): PlatformBuild[] {
+  const failures = settled.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    // Fixing one and re-running to find the next wastes a build.
+    const messages = [...new Set(failures.map(errorMessage))];
+    const first = failures[0];
+    const hint = first instanceof AotpackError ? first.hint : undefined;
+    throw new AotpackError(messages.join("; "), { exitCode: first instanceof AotpackError ? first.exitCode : 1, ...(hint ? { hint } : {}), cause: first });
+  }
+  return settled.map((r) => (r as PromiseFulfilledResult<PlatformBuild>).value);
 }
 
 // ---- attestations (src/sbom/) ------------------------------------------------------------
 
-async function attest(
-  image: Image,
-  facts: Parameters<typeof inventoryFor>[0],
-  o: ResolvedOptions,
-  options: BuildOptions,
-): Promise<PlatformBuild["attestation"]> {
-  const sbom = options.sbom ?? "spdx";
-  const provenance = options.provenance ?? true;
+async function attest(image: Image, facts: Parameters<typeof inventoryFor>[0], o: BuildPlan): Promise<PlatformBuild["attestation"]> {
+  const { sbom, provenance } = o;
   if (sbom === "none" && !provenance) return undefined;
   const inventory = await inventoryFor(facts);
   // Effective parameters only; env values and file contents can be secrets, so only their names.
@@ -442,8 +418,8 @@ async function attest(
     user: o.user ?? null,
     env: Object.keys(o.env).sort(),
     files: o.files,
-    minify: options.minify ?? true,
-    baseline: options.baseline ?? false,
+    minify: o.minify,
+    baseline: o.baseline,
     sbom,
   };
   const baseImage = facts.base.digest ? { name: facts.base.name, digest: facts.base.digest } : undefined;

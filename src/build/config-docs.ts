@@ -5,12 +5,18 @@
  * Regenerate: npm run docs:config
  */
 import { CHECK_KEYS, EXPECTED, KEYS, type ProjectConfig } from "./config.ts";
+import { BUILTIN_COMPILERS, DEFAULT_RUNTIME, type CompilerEntry } from "../compile/registry.ts";
+
+// The runtimes' lines come from the compiler registry (the built-in ones: docs do not change with plugins).
+const RUNTIMES: readonly CompilerEntry[] = BUILTIN_COMPILERS;
+const runtimeText = `The compiler, one of: ${RUNTIMES.map((e) => `\`${e.kind}\`: ${e.summary}`).join("; ")}.`;
+const runtimeDefault = [`"${DEFAULT_RUNTIME}"`, ...RUNTIMES.filter((e) => e.detects).map((e) => `(${e.detects}: "${e.kind}")`)].join(" ");
 
 const DESCRIPTION: Record<keyof ProjectConfig, { text: string; flag?: string; default?: string }> = {
   entry: { text: "The file the server starts from, relative to the project.", flag: "--entry", default: "the first that exists of bin, main, module, exports, the file scripts.start runs, src/index.ts, index.ts, src/server.ts, server.ts, index.js, server.js" },
   platforms: { text: "Target platforms, each compiled on this machine (no emulation).", flag: "--platform", default: "none: a build must name them" },
   base: { text: "What the executable runs on. `deb:SUITE` is built from verified Debian packages, down to the files the executable needs; `scratch` only suits statically linked executables.", flag: "--base", default: '"deb:bookworm"' },
-  runtime: { text: "The compiler: Bun single-file executable, Node single executable application (SEA), or .NET NativeAOT.", flag: "--runtime", default: '"bun" (".NET" projects: "dotnet-aot")' },
+  runtime: { text: runtimeText, flag: "--runtime", default: runtimeDefault },
   layout: { text: "One layer with one executable, or the runtime and the app in separate layers (a code change uploads a few KiB).", flag: "--layout", default: '"single-file"' },
   port: { text: "The exposed port, also set as `PORT` in the image's environment.", flag: "--port", default: "8080" },
   env: { text: "Extra environment variables of the image. Flags (`-e K=V`) win over these.", flag: "-e, --env" },
@@ -19,6 +25,7 @@ const DESCRIPTION: Record<keyof ProjectConfig, { text: string; flag?: string; de
   name: { text: "The image and executable name.", default: "package.json name without its scope, else the folder name" },
   compression: { text: "Layer compression. zstd needs Node >= 22.15.", flag: "--compression", default: '"gzip"' },
   verify: { text: "HTTP checks that `build --verify` and `aotpack verify` run against every platform's image (`verify` reads them from the current directory or `--project DIR`; `--http` replaces them).", flag: "--http, --expect-*", default: '[{ "path": "/" }] (GET / expecting 200)' },
+  omit: { text: 'Run-time dependencies a `deb:` base leaves out although the compiler declares them: "openssl" (.NET loads libssl with dlopen when the crypto shim is linked in, which every ASP.NET app does), "icu", "tzdata", and "ca-certificates" (the CA bundle every base carries). A call that needs an omitted library fails at run time, so `--verify` the image. The build names what it leaves out.', flag: "--omit", default: "[]" },
 };
 
 const CHECK_DOCS: Record<string, string> = {

@@ -6,8 +6,8 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UsageError, errorMessage } from "../errors.ts";
-import type { ArtifactLayout, RuntimeKind } from "../compile/types.ts";
-import { cleanAppName } from "../compile/common.ts";
+import { RUNTIME_LIBRARY_IDS, type ArtifactLayout, type RuntimeKind, type RuntimeLibraryId } from "../compile/types.ts";
+import { isRuntimeKind, runtimeKinds } from "../compile/registry.ts";
 import type { Compression } from "../oci/media-types.ts";
 import type { HttpCheck } from "../verify/verify.ts";
 
@@ -26,6 +26,8 @@ export interface ProjectConfig {
   compression?: Compression;
   /** HTTP checks for `build --verify` and `verify` run in the project: [{ "path": "/todos", "expectJsonType": "array" }]. */
   verify?: HttpCheckConfig[];
+  /** Run-time libraries the base leaves out although the compiler declares them (npm's `--omit`): ["openssl", "ca-certificates"]. */
+  omit?: RuntimeLibraryId[];
 }
 
 /** The same shape verify takes; kept as one type so the config and the API cannot drift. */
@@ -52,7 +54,7 @@ export const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   entry: (v) => typeof v === "string" && v.length > 0,
   platforms: (v) => Array.isArray(v) && v.every((p) => typeof p === "string"),
   base: (v) => typeof v === "string" && v.length > 0,
-  runtime: (v) => v === "bun" || v === "node" || v === "dotnet-aot",
+  runtime: isRuntimeKind,
   layout: (v) => v === "single-file" || v === "layered",
   port: (v) => Number.isInteger(v) && (v as number) > 0 && (v as number) < 65536,
   env: (v) =>
@@ -62,13 +64,17 @@ export const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   name: (v) => typeof v === "string" && /^[a-z0-9][a-z0-9._-]*$/.test(v),
   compression: (v) => v === "gzip" || v === "zstd" || v === "none",
   verify: (v) => Array.isArray(v) && v.every(isCheck),
+  omit: (v) => Array.isArray(v) && v.every((x) => (RUNTIME_LIBRARY_IDS as readonly unknown[]).includes(x)),
 };
 
 export const EXPECTED: Record<keyof ProjectConfig, string> = {
   entry: "a file path",
   platforms: 'a list like ["linux/amd64", "linux/arm64"]',
   base: 'a base such as "deb:bookworm", "scratch" or a registry reference',
-  runtime: '"bun", "node" or "dotnet-aot"',
+  // A getter: the registry may have gained a runtime since this module loaded.
+  get runtime() {
+    return quotedChoices(runtimeKinds());
+  },
   layout: '"single-file" or "layered"',
   port: "a port number 1-65535",
   env: "an object of string values",
@@ -77,7 +83,14 @@ export const EXPECTED: Record<keyof ProjectConfig, string> = {
   name: "a lowercase image name",
   compression: '"gzip", "zstd" or "none"',
   verify: 'a list of checks like [{ "path": "/todos", "expectStatus": 200, "expectJsonType": "array" }]',
+  omit: `a list of ${RUNTIME_LIBRARY_IDS.map((id) => `"${id}"`).join(", ")}`,
 };
+
+/** ["a", "b", "c"] → '"a", "b" or "c"'. */
+export function quotedChoices(values: readonly string[]): string {
+  const q = values.map((v) => `"${v}"`);
+  return q.length > 1 ? `${q.slice(0, -1).join(", ")} or ${q[q.length - 1]}` : (q[0] ?? "");
+}
 
 export function checkProjectConfig(raw: unknown, source: string): ProjectConfig {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
@@ -154,10 +167,8 @@ export async function loadProject(dir: string): Promise<LoadedProject> {
   return result;
 }
 
-/** The image/executable name: config name, else package name without scope, else the folder name. */
-export function appNameFor(project: LoadedProject, fallback: string): string {
-  return cleanAppName(project.config.name ?? project.packageName, fallback);
-}
+// The one naming rule lives with the compilers (which name the executable); re-exported for the config's users.
+export { appNameFor } from "../compile/common.ts";
 
 /**
  * Files never copied by `files` globs unless named exactly: they usually hold secrets.

@@ -1,58 +1,24 @@
 /**
- * Output specs (`oci:DIR[:tag]`, `oci-archive:FILE[:tag]`, `docker-archive:FILE[:tag]`,
+ * Output specs (every scheme of the transport registry, src/transports: `oci:DIR[:tag]`, `docker-archive:FILE[:tag]`,
  * `docker-archive:FILE:name:tag`, `registry:REF`) parsed once into publishers. Several outputs may be given in one run.
  */
-import { open, readdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { writeSbomBeside } from "../sbom/read.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, platformEntries, platformEquals, type Platform } from "../oci/platform.ts";
+import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
+import { imageEntries } from "../oci/select.ts";
 import type { ProgressEvent, Publisher, PublishResult } from "../publish/index.ts";
+import { parseSpec, transportFor, type Scheme, type TransportSpec } from "../transports/index.ts";
 
-export type OutputKind = "oci" | "oci-archive" | "docker-archive" | "registry";
-
-export interface OutputSpec {
-  kind: OutputKind;
-  /** Path for files and layouts; the reference for registry. */
-  target: string;
-  tag?: string;
-  /** docker-archive only: the image name for RepoTags, from skopeo's `FILE:name:tag`. */
-  name?: string;
-  raw: string;
-}
-
-/** A Docker/OCI tag. */
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-
-const KINDS: OutputKind[] = ["oci", "oci-archive", "docker-archive", "registry"];
+export type OutputKind = Scheme;
+/** An output spec: what the transport registry parses (one grammar for every scheme). */
+export type OutputSpec = TransportSpec;
 
 /** `oci:dist/app:latest` → {kind: oci, target: dist/app, tag: latest}. A tag is the part after the last `:` that has no `/`. */
 export function parseOutputSpec(raw: string): OutputSpec {
-  const colon = raw.indexOf(":");
-  const kind = colon > 0 ? (raw.slice(0, colon) as OutputKind) : undefined;
-  if (!kind || !KINDS.includes(kind)) {
-    throw new UsageError(`invalid output "${raw}": expected one of oci:DIR[:tag], oci-archive:FILE[:tag], docker-archive:FILE[:[name:]tag], registry:REF`);
-  }
-  const rest = raw.slice(colon + 1);
-  if (rest === "") throw new UsageError(`invalid output "${raw}": missing path or reference after "${kind}:"`);
-  if (kind === "registry") return { kind, target: rest, raw };
-  // skopeo's docker-archive:FILE:name:tag: the first colon ends the file (a name has no colon).
-  const named = kind === "docker-archive" ? /^([^:]+):([^:]+):([^:/]+)$/.exec(rest) : null;
-  if (named) {
-    const [, target, name, tag] = named as unknown as [string, string, string, string];
-    if (!/^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/.test(name)) throw new UsageError(`invalid image name "${name}" in output "${raw}": expected lowercase name[/path]`);
-    if (!TAG.test(tag)) throw new UsageError(`invalid tag "${tag}" in output "${raw}"`);
-    return { kind, target, name, tag, raw };
-  }
-  const lastColon = rest.lastIndexOf(":");
-  if (lastColon > 0 && !rest.slice(lastColon + 1).includes("/")) {
-    const tag = rest.slice(lastColon + 1);
-    if (!TAG.test(tag)) throw new UsageError(`invalid tag "${tag}" in output "${raw}"`);
-    return { kind, target: rest.slice(0, lastColon), tag, raw };
-  }
-  return { kind, target: rest, raw };
+  return parseSpec(raw);
 }
 
 export interface PublishContext {
@@ -67,19 +33,10 @@ export interface PublishContext {
 }
 
 async function publisherFor(spec: OutputSpec, ctx: PublishContext): Promise<Publisher> {
-  const { dockerArchivePublisher, layoutPublisher, ociArchivePublisher } = await import("../publish/index.ts");
-  switch (spec.kind) {
-    case "oci":
-      return layoutPublisher(resolve(spec.target));
-    case "oci-archive":
-      return ociArchivePublisher(resolve(spec.target));
-    case "docker-archive":
-      return dockerArchivePublisher(resolve(spec.target), ctx.platform ? { platform: ctx.platform } : {});
-    case "registry": {
-      const { registryPublisher } = await import("../registry/index.ts");
-      return registryPublisher(spec.target, ctx.insecureRegistries ? { insecureRegistries: ctx.insecureRegistries } : {});
-    }
-  }
+  return transportFor(spec.kind)!.publisher(spec, {
+    ...(ctx.platform ? { platform: ctx.platform } : {}),
+    ...(ctx.insecureRegistries ? { insecureRegistries: ctx.insecureRegistries } : {}),
+  });
 }
 
 /** Check what can be checked before any work starts: a docker-archive of an index needs one platform. */
@@ -115,8 +72,8 @@ export async function publishAll(
     // A docker-archive of a one-platform index takes the image itself.
     let target: Image | ImageIndex = item;
     if (spec.kind === "docker-archive" && isImageIndex(item)) {
-      const manifests = platformEntries((await item.indexManifest()).manifests);
-      if (manifests.length === 1) target = await item.image(manifests[0]!.digest);
+      const entries = await imageEntries(item);
+      if (entries.length === 1) target = await entries[0]!.open();
     }
     const result = await publisher.publish(target, opts);
     if (spec.kind === "docker-archive") await writeSbomBeside(item, result.digest, resolve(spec.target));
@@ -136,37 +93,5 @@ async function registryRefHasTag(ref: string): Promise<boolean> {
  * publishers check again when they write; this only makes the failure early.)
  */
 export async function preflightOutputs(outputs: OutputSpec[]): Promise<void> {
-  for (const o of outputs) {
-    if (o.kind === "registry") {
-      const { parseReference } = await import("../registry/index.ts");
-      parseReference(o.target); // a bad reference is a usage error
-      continue;
-    }
-    const st = await stat(o.target).catch(() => undefined);
-    if (!st) continue;
-    if (o.kind === "oci") {
-      if (!st.isDirectory()) throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a directory`);
-      const entries = await readdir(o.target);
-      if (entries.length && !entries.includes("oci-layout")) {
-        throw new UsageError(`output ${o.raw}: ${o.target} exists and is not an OCI layout; choose another path or remove it`);
-      }
-    } else if (st.isDirectory()) {
-      throw new UsageError(`output ${o.raw}: ${o.target} is a directory`);
-    } else if (!(await isTar(o.target))) {
-      // An archive is replaced when the same path is asked for again, but a file that is not a
-      // tar is probably a typo, and must not be destroyed.
-      throw new UsageError(`output ${o.raw}: ${o.target} exists and is not a tar archive; choose another path`);
-    }
-  }
-}
-
-async function isTar(path: string): Promise<boolean> {
-  const fh = await open(path, "r");
-  try {
-    const header = Buffer.alloc(512);
-    await fh.read(header, 0, 512, 0);
-    return header.subarray(257, 262).toString() === "ustar";
-  } finally {
-    await fh.close();
-  }
+  for (const o of outputs) await transportFor(o.kind)!.preflight(o);
 }

@@ -1,9 +1,11 @@
 /** `aotpack inspect`: what is in an image or index, read through the shared model. */
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, isAttestationDescriptor } from "../oci/platform.ts";
-import { listAttestations, type AttestationInfo } from "../sbom/read.ts";
+import { formatPlatform } from "../oci/platform.ts";
+import { imageEntries } from "../oci/select.ts";
+import { listAttestations, referrerAttestations, type AttestationInfo, type ReferrersLookup } from "../sbom/read.ts";
 import type { Annotations, RuntimeConfig } from "../oci/types.ts";
+import type { Digest } from "../oci/digest.ts";
 import { formatBytes } from "./progress.ts";
 import { table } from "./report.ts";
 
@@ -43,18 +45,20 @@ async function inspectImage(image: Image): Promise<InspectedImage> {
   return out;
 }
 
-export async function inspectItem(item: Image | ImageIndex): Promise<InspectResult> {
+/**
+ * With `referrers` (registry sources), a single image's attestations are found as its referrers
+ * (an index lists its own, so it costs no extra requests).
+ */
+export async function inspectItem(item: Image | ImageIndex, referrers?: ReferrersLookup): Promise<InspectResult> {
   if (!isImageIndex(item)) {
     const img = await inspectImage(item);
-    return { digest: img.digest, mediaType: img.mediaType, images: [img] };
+    const attestations = referrers ? (await referrerAttestations(img.digest as Digest, referrers)).map((a) => a.info) : [];
+    return { digest: img.digest, mediaType: img.mediaType, images: [img], ...(attestations.length ? { attestations } : {}) };
   }
   const manifest = await item.indexManifest();
   const images: InspectedImage[] = [];
-  for (const d of manifest.manifests) {
-    // Attestations and other non-image entries carry no platform we can run; list images only.
-    if (isAttestationDescriptor(d)) continue;
-    images.push(await inspectImage(await item.image(d.digest)));
-  }
+  // Attestations and other non-image entries carry no platform we can run; list images only.
+  for (const entry of await imageEntries(item)) images.push(await inspectImage(await entry.open()));
   const out: InspectResult = { digest: await item.digest(), mediaType: await item.mediaType(), images, attestations: await listAttestations(item) };
   if (manifest.annotations) out.annotations = manifest.annotations;
   return out;

@@ -4,27 +4,23 @@
  * It is the only module that may call process.exit (and only via bin/aotpack.js).
  */
 import { aotpackVersion } from "../version.ts";
-import type { Writable } from "node:stream";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import { redactText } from "../redact.ts";
-import { commands, type CommandContext } from "./commands.ts";
+import type { CommandContext, Io } from "./command.ts";
+import { COMMANDS } from "./commands/index.ts";
+import { specSyntax, transportsJson } from "../transports/index.ts";
+
+export type { Io } from "./command.ts";
 
 export const HELP = `aotpack — tiny multi-platform container images of ahead-of-time compiled APIs, daemonless
 
 Usage: aotpack <command> [options]
 
 Commands:
-  build [dir]         compile per platform, assemble OCI images on a minimal base, write one index
-  inspect IMAGE       show platforms, layers, sizes and config of an image or index
-  verify IMAGE        run every platform's image (qemu-user for foreign CPUs), check HTTP and SIGTERM
-  run IMAGE           run one platform's image without Docker
-  dockerfile [dir]    write the equivalent Dockerfile + .dockerignore for buildx users
-  lint [Dockerfile…]  check Dockerfiles for multi-platform/NativeAOT pitfalls (--fix rewrites)
-  setup-binfmt        register qemu-user with binfmt_misc (root)
-  cache ls|prune|verify  where the cache lives and what it holds; evict by age/size; check every entry
+${COMMANDS.map((c) => `  ${c.usage.padEnd(20)}${c.usage.length >= 20 ? "  " : ""}${c.summary}`).join("\n")}
 
-IMAGE is oci:DIR[:tag], oci-archive:FILE[:tag], registry:REF or a registry reference.
-Outputs (build -o, repeatable): oci:DIR[:tag]  oci-archive:FILE[:tag]  docker-archive:FILE[:[name:]tag]  registry:REF
+IMAGE is ${specSyntax("source").join(", ")} or a registry reference.
+Outputs (build -o, repeatable): ${specSyntax("sink").join("  ")}
 
 Global options:
   --json        machine-readable output on stdout (progress goes to stderr as plain lines)
@@ -38,27 +34,24 @@ export function version(): string {
   return aotpackVersion();
 }
 
-export interface Io {
-  stdout: Writable & { isTTY?: boolean; columns?: number };
-  stderr: Writable & { isTTY?: boolean; columns?: number };
-}
-
 export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    io.stdout.write(`${HELP}\n`);
+    // --json: what a tool needs to build arguments: the commands and the transports.
+    if (rest.includes("--json")) io.stdout.write(`${JSON.stringify({ commands: COMMANDS.map((c) => c.name), transports: transportsJson() })}\n`);
+    else io.stdout.write(`${HELP}\n`);
     return name === undefined ? 2 : 0;
   }
   if (name === "--version" || name === "-v" || name === "version") {
     io.stdout.write(rest.includes("--json") ? `${JSON.stringify({ version: version() })}\n` : `aotpack ${version()}\n`);
     return 0;
   }
-  const command = commands[name];
+  const command = COMMANDS.find((c) => c.name === name);
   const json = rest.includes("--json");
   try {
     if (!command) throw new UsageError(`unknown command "${name}"`, { hint: "run 'aotpack --help' for the commands" });
     if (rest.includes("--help") || rest.includes("-h")) {
-      io.stdout.write(`${command.help}\n`);
+      io.stdout.write(`${command.help()}\n`);
       return 0;
     }
     const ctx: CommandContext = { io, json };

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
-import { buildCommand } from "./options.ts";
+import { buildCommand } from "./commands/build.ts";
 import { parseVerifyArgs } from "./verify-flags.ts";
 
 test("an --expect-* flag after --http applies to that check only; before any --http, to every check", async () => {
@@ -19,7 +19,9 @@ test("an --expect-* flag after --http applies to that check only; before any --h
 
 test("build --verify takes verify's check flags, in order, and refuses them without --verify", () => {
   const cmd = buildCommand(["app", "--verify", "--http", "GET /todos 200 array", "--expect-body", "x", "--timeout", "60", "--platform", "linux/amd64"]);
-  assert.deepEqual(cmd.verifyArgs, ["--http", "GET /todos 200 array", "--expect-body", "x", "--timeout", "60"]);
+  // Typed, not an argv to re-parse: the check flags in order, and the run options.
+  assert.deepEqual(cmd.verifyChecks, [{ name: "http", value: "GET /todos 200 array" }, { name: "expect-body", value: "x" }]);
+  assert.deepEqual(cmd.verifyRun, { timeoutMs: 60_000 });
   assert.throws(() => buildCommand(["app", "--http", "GET /"]), (e: unknown) => e instanceof UsageError && /--http needs --verify/.test(e.message));
 });
 

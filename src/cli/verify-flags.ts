@@ -3,11 +3,12 @@
  * command line's order: an --expect-* flag after an --http refines that check only (like
  * curl's per-URL options); before the first --http it fills in every check.
  */
-import { parseArgs } from "node:util";
 import { resolve } from "node:path";
-import { UsageError, errorMessage } from "../errors.ts";
+import { UsageError } from "../errors.ts";
 import { loadProject, type HttpCheckConfig } from "../build/config.ts";
-import { GLOBAL, VERIFY_CHECK_FLAGS } from "./options.ts";
+import type { VerifyOptions } from "../verify/verify.ts";
+import { GLOBAL, VERIFY_CHECK_FLAGS, parseWithTokens } from "./options.ts";
+import { specSyntax } from "../transports/index.ts";
 
 export const VERIFY_FLAGS = {
   ...GLOBAL,
@@ -45,39 +46,112 @@ export interface ParsedVerifyArgs {
 }
 
 function parseVerify(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: VERIFY_FLAGS, allowPositionals: true, strict: true, tokens: true });
-  } catch (err) {
-    throw new UsageError(errorMessage(err).split("\n")[0]!.replace(/\. To specify a positional.*$/, ""));
-  }
+  return parseWithTokens(argv, VERIFY_FLAGS);
 }
 
-/** Parse verify's argv; the project's aotpack.verify checks apply when no --http is given. */
-export async function parseVerifyArgs(argv: string[], projectChecks?: { checks: HttpCheckConfig[]; source: string }): Promise<ParsedVerifyArgs> {
-  const { values, positionals, tokens } = parseVerify(argv);
+/** One --http or --expect-* flag as given; their order matters (an --expect-* refines the --http before it). */
+export interface CheckFlag {
+  name: string;
+  value: string;
+}
+
+type Token = { kind: string; name?: string; value?: string | undefined };
+
+/** The --http and --expect-* flags among parseArgs tokens, in order. */
+export function checkFlagsIn(tokens: readonly Token[]): CheckFlag[] {
+  const out: CheckFlag[] = [];
+  for (const t of tokens) {
+    if (t.kind !== "option" || t.value === undefined || t.name === undefined) continue;
+    if (t.name === "http" || t.name.startsWith("expect-")) out.push({ name: t.name, value: t.value });
+  }
+  return out;
+}
+
+export interface ProjectChecks {
+  checks: readonly HttpCheckConfig[];
+  source: string;
+}
+
+/** The checks a verify runs: the flags' (refined in order), else the project's aotpack.verify, else GET /. */
+export async function resolveChecks(flags: readonly CheckFlag[], project: ProjectChecks | undefined): Promise<{ checks: HttpCheckConfig[]; checksSource: string }> {
   // Loaded lazily: every command imports this module, only verify needs the runner.
   const { parseHttpCheck } = await import("../verify/verify.ts");
-  if (positionals.length !== 1) throw new UsageError("verify takes one IMAGE (oci:DIR[:tag], oci-archive:FILE, registry:REF)");
   let defaults: Expectations = {};
   const given: HttpCheckConfig[] = [];
-  for (const t of tokens) {
-    if (t.kind !== "option" || t.value === undefined) continue;
-    if (t.name === "http") given.push(parseHttpCheck(t.value));
-    else if (t.name.startsWith("expect-")) {
-      const e = expectation(t.name, t.value);
+  for (const f of flags) {
+    if (f.name === "http") given.push(parseHttpCheck(f.value));
+    else {
+      const e = expectation(f.name, f.value);
       if (given.length) Object.assign(given[given.length - 1]!, e);
       else defaults = { ...defaults, ...e };
     }
   }
+  // Defaults only fill in what a check leaves open.
+  const fill = (c: HttpCheckConfig): HttpCheckConfig => ({ ...defaults, ...c });
+  if (given.length) return { checks: given.map(fill), checksSource: "--http" };
+  if (project?.checks.length) return { checks: project.checks.map(fill), checksSource: project.source };
+  return { checks: [{ path: "/", ...defaults }], checksSource: "the default GET /" };
+}
+
+/** Parse verify's argv; the project's aotpack.verify checks apply when no --http is given. */
+export async function parseVerifyArgs(argv: string[], projectChecks?: ProjectChecks): Promise<ParsedVerifyArgs> {
+  const { values, positionals, tokens } = parseVerify(argv);
+  if (positionals.length !== 1) throw new UsageError(`verify takes one IMAGE (${specSyntax("source").join(", ")})`);
+  const flags = checkFlagsIn(tokens);
   let project = projectChecks;
   if (values.project !== undefined) {
     const p = await loadProject(resolve(values.project));
     project = { checks: p.config.verify ?? [], source: p.configSource ? `${p.configSource} aotpack.verify` : "" };
-    if (!project.checks.length && !given.length) throw new UsageError(`--project ${values.project}: no aotpack.verify checks in its package.json or aotpack.config.json`);
+    if (!project.checks.length && !flags.some((f) => f.name === "http")) throw new UsageError(`--project ${values.project}: no aotpack.verify checks in its package.json or aotpack.config.json`);
   }
-  // Defaults only fill in what a check leaves open.
-  const fill = (c: HttpCheckConfig): HttpCheckConfig => ({ ...defaults, ...c });
-  if (given.length) return { values, image: positionals[0]!, checks: given.map(fill), checksSource: "--http" };
-  if (project?.checks.length) return { values, image: positionals[0]!, checks: project.checks.map(fill), checksSource: project.source };
-  return { values, image: positionals[0]!, checks: [{ path: "/", ...defaults }], checksSource: "the default GET /" };
+  return { values, image: positionals[0]!, ...(await resolveChecks(flags, project)) };
+}
+
+// ---- the run options verify's flags set (build --verify takes the same) -------------------
+
+/** "4GiB", "512MiB", "100M", "1048576" → bytes. */
+export function parseSize(flag: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?$/i.exec(v.trim());
+  const scale = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[(m?.[2] ?? "").toUpperCase()];
+  if (!m || scale === undefined || Number(m[1]) <= 0) throw new UsageError(`--${flag} takes a size such as 4GiB or 512MiB (got "${v}")`);
+  return Math.floor(Number(m[1]) * scale);
+}
+
+/** The flags `run` and `verify` share for untrusted images, as run options. */
+export function sandboxOptions(values: { "max-unpacked-size"?: string; "unsafe-host-root"?: boolean }): { limits?: { maxUnpackedBytes: number }; unsafeHostRoot?: boolean } {
+  const out: { limits?: { maxUnpackedBytes: number }; unsafeHostRoot?: boolean } = {};
+  if (values["max-unpacked-size"] !== undefined) out.limits = { maxUnpackedBytes: parseSize("max-unpacked-size", values["max-unpacked-size"]) };
+  if (values["unsafe-host-root"]) out.unsafeHostRoot = true;
+  return out;
+}
+
+const ISOLATIONS = ["auto", "namespaces", "rootless-namespaces", "host"] as const;
+
+export function isolationFlag(v: string | undefined): (typeof ISOLATIONS)[number] | undefined {
+  if (v === undefined) return undefined;
+  if (!(ISOLATIONS as readonly string[]).includes(v)) throw new UsageError(`--isolation must be one of ${ISOLATIONS.join(", ")} (got "${v}")`);
+  return v as (typeof ISOLATIONS)[number];
+}
+
+/** Seconds → milliseconds. */
+export function seconds(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} takes a number of seconds (got "${v}")`);
+  return n * 1000;
+}
+
+/** What verify's run flags ask for (not the image, platforms or checks). */
+export type VerifyRunOptions = Pick<VerifyOptions, "timeoutMs" | "stopGraceMs" | "isolation" | "limits" | "unsafeHostRoot">;
+
+/** The run options of VERIFY_CHECK_FLAGS' values (verify and build --verify). */
+export function verifyRunOptions(values: { timeout?: string; grace?: string; isolation?: string; "max-unpacked-size"?: string; "unsafe-host-root"?: boolean }): VerifyRunOptions {
+  const out: VerifyRunOptions = sandboxOptions(values);
+  const timeout = seconds("timeout", values.timeout);
+  if (timeout !== undefined) out.timeoutMs = timeout;
+  const grace = seconds("grace", values.grace);
+  if (grace !== undefined) out.stopGraceMs = grace;
+  const isolation = isolationFlag(values.isolation);
+  if (isolation) out.isolation = isolation;
+  return out;
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { appNameFor as compileAppName } from "./common.ts";
+import { executableName as compileAppName } from "./common.ts";
 import { appNameFor as buildAppName, loadProject } from "../build/config.ts";
 
 test("the compiler and the build derive the same app name from a package name", async (t) => {

@@ -12,7 +12,7 @@ import { formatPlatform } from "../oci/platform.ts";
 import { BUN_PLATFORMS, bunRuntimeSpec, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
 import { bundledInputs } from "./bundle-inputs.ts";
 import { runtimeFacts } from "./npm-runtime.ts";
-import { appNameFor, checkedElf, displayPath, runTool, tail } from "./common.ts";
+import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
 import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
 
@@ -52,7 +52,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       ...(request.bytecode ? ["--bytecode"] : []),
     ];
     if (request.layout === "single-file") {
-      const appName = await appNameFor(projectDir, request.appName);
+      const appName = await executableName(projectDir, request.appName);
       const tmpOut = join(work, appName);
       const args = [
         "build",

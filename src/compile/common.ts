@@ -51,17 +51,32 @@ export function cleanAppName(raw: string | undefined, fallback = "app"): string 
   return name || (fallback === "app" ? "app" : cleanAppName(fallback));
 }
 
-/** File name for the executable: the requested name, else the package name, else the folder's name. */
-export async function appNameFor(projectDir: string, requested?: string): Promise<string> {
+/** What names a project: its folder, package.json name, and aotpack's `name` (a LoadedProject fits). */
+export interface NamedProject {
+  dir: string;
+  packageName?: string;
+  config?: { name?: string };
+}
+
+/** The app's name (executable, image, docker-archive): aotpack's `name`, else the package name, else the folder's. */
+export function appNameFor(project: NamedProject, fallback = basename(project.dir)): string {
+  return cleanAppName(project.config?.name ?? project.packageName, fallback);
+}
+
+/**
+ * The executable's file name in a compile: the request's (a build always passes its plan's), else
+ * appNameFor over the project's package.json.
+ */
+export async function executableName(projectDir: string, requested?: string): Promise<string> {
   if (requested !== undefined) return cleanAppName(requested);
-  let name: string | undefined;
+  const project: NamedProject = { dir: projectDir };
   try {
     const pkg = JSON.parse(await readFile(join(projectDir, "package.json"), "utf8")) as { name?: unknown };
-    if (typeof pkg.name === "string") name = pkg.name;
+    if (typeof pkg.name === "string") project.packageName = pkg.name;
   } catch {
     // no or bad package.json: resolveEntry reports that when it matters
   }
-  return cleanAppName(name, basename(projectDir));
+  return appNameFor(project);
 }
 
 /** Path for messages: relative to the project when inside it. */

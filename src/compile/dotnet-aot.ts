@@ -14,6 +14,7 @@ import { nugetPackages } from "./nuget-assets.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../oci/platform.ts";
 import { readElf } from "../elf/read-elf.ts";
+import { ARM64_CROSS_PROPERTIES } from "../dockerfile/dotnet-cross.ts";
 import type { Artifact, CompileInputs, CompileRequest, Compiler, RuntimeLibrary } from "./types.ts";
 
 export interface CsprojFacts {
@@ -92,13 +93,8 @@ export async function checkDotnetToolchain(platform: Platform, fileExists = (p: 
   return problems;
 }
 
-/**
- * What an x86_64 host adds to `dotnet publish` for arm64: clang as the cross linker driver, GNU ld, and the
- * aarch64 objcopy for stripping symbols (a property, so the host's objcopy is never replaced). No SysRoot:
- * Debian's cross libc.so is a linker script naming absolute paths, which SysRoot would prefix twice.
- * `aotpack dockerfile` renders the same properties.
- */
-export const ARM64_CROSS_PROPERTIES = ["-p:CppCompilerAndLinker=clang", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy"] as const;
+// What an x86_64 host adds to `dotnet publish` for arm64: one list for this compiler and `aotpack dockerfile`.
+export { ARM64_CROSS_PROPERTIES } from "../dockerfile/dotnet-cross.ts";
 
 /** One error naming every platform's missing tools and the Debian packages that bring them. */
 export async function assertDotnetToolchains(platforms: Platform[]): Promise<void> {
@@ -169,11 +165,11 @@ export function explainPublishFailure(output: string, platform: Platform): Aotpa
  */
 export async function dotnetRuntimeLibraries(executable: string, facts: Pick<CsprojFacts, "invariantGlobalization">): Promise<RuntimeLibrary[]> {
   const needs: RuntimeLibrary[] = [];
-  if ((await readFile(executable)).includes("libssl.so")) needs.push({ purpose: "OpenSSL (System.Security.Cryptography)", soname: "libssl.so.3" });
+  if ((await readFile(executable)).includes("libssl.so")) needs.push({ id: "openssl", purpose: "OpenSSL (System.Security.Cryptography)", soname: "libssl.so.3" });
   if (!facts.invariantGlobalization) {
-    needs.push({ purpose: "ICU (globalization)", anyOf: ["libicu76", "libicu74", "libicu72"], sonamePrefixes: ["libicuuc.so.", "libicui18n.so."] });
+    needs.push({ id: "icu", purpose: "ICU (globalization)", anyOf: ["libicu76", "libicu74", "libicu72"], sonamePrefixes: ["libicuuc.so.", "libicui18n.so."] });
   }
-  needs.push({ purpose: "time zones (TimeZoneInfo, TZ)", zoneinfo: true });
+  needs.push({ id: "tzdata", purpose: "time zones (TimeZoneInfo, TZ)", zoneinfo: true });
   return needs;
 }
 

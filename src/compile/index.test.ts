@@ -77,10 +77,10 @@ describe("compileAll", () => {
 });
 
 describe("compilerFor", () => {
-  test("bun, node and dotnet-aot; anything else is a usage error listing the runtimes", () => {
-    assert.equal(compilerFor("bun").runtime, "bun");
-    assert.equal(compilerFor("node").runtime, "node");
-    assert.equal(compilerFor("dotnet-aot").runtime, "dotnet-aot");
+  test("bun, node and dotnet-aot; anything else is a usage error listing the runtimes", async () => {
+    assert.equal((await compilerFor("bun")).runtime, "bun");
+    assert.equal((await compilerFor("node")).runtime, "node");
+    assert.equal((await compilerFor("dotnet-aot")).runtime, "dotnet-aot");
     assert.throws(() => compilerFor("deno"), (err: unknown) => err instanceof UsageError && /supported: bun \(default\), node/.test(err.message));
   });
 });

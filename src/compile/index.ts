@@ -1,28 +1,26 @@
 /** Pick a compiler and compile every platform, a few at a time. */
 import { availableParallelism } from "node:os";
-import { AotpackError, UsageError, errorMessage } from "../errors.ts";
+import { AotpackError, errorMessage } from "../errors.ts";
 import { formatPlatform } from "../oci/platform.ts";
-import { bunCompiler } from "./bun.ts";
-import { dotnetAotCompiler } from "./dotnet-aot.ts";
-import { nodeSeaCompiler } from "./node-sea.ts";
-import type { Artifact, CompileRequest, Compiler, RuntimeKind } from "./types.ts";
+import { limiter } from "../limit.ts";
+import type { Artifact, CompileRequest, Compiler } from "./types.ts";
 
 export { bunCompiler } from "./bun.ts";
 export { nodeSeaCompiler } from "./node-sea.ts";
 export { resolveEntry } from "./entry.ts";
-
-export function compilerFor(runtime: RuntimeKind | string): Compiler {
-  switch (runtime) {
-    case "bun":
-      return bunCompiler();
-    case "node":
-      return nodeSeaCompiler();
-    case "dotnet-aot":
-      return dotnetAotCompiler();
-    default:
-      throw new UsageError(`unsupported runtime "${runtime}"; supported: bun (default), node, dotnet-aot`);
-  }
-}
+export {
+  compilerFor,
+  compilerEntry,
+  compilerEntries,
+  detectRuntime,
+  registerCompiler,
+  runtimeKinds,
+  isRuntimeKind,
+  DEFAULT_RUNTIME,
+  BUILTIN_COMPILERS,
+  type CompilerEntry,
+  type DockerfileRequest,
+} from "./registry.ts";
 
 export interface CompileAllOptions {
   /** Compiles at once; default: the core count. */
@@ -41,21 +39,20 @@ export async function compileAll(
 ): Promise<Artifact[]> {
   const concurrency = Math.max(1, Math.floor(options.concurrency ?? availableParallelism()));
   const results: Artifact[] = new Array<Artifact>(requests.length);
-  let next = 0;
   let failure: { index: number; error: unknown } | undefined;
-
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < requests.length) {
-      const index = next++;
-      const request = requests[index] as CompileRequest;
-      try {
-        results[index] = await compiler.compile(request);
-      } catch (error) {
-        if (failure === undefined) failure = { index, error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, requests.length) }, worker));
+  const limit = limiter(concurrency);
+  await Promise.all(
+    requests.map((request, index) =>
+      limit.run(async () => {
+        if (failure !== undefined) return; // all or nothing: nothing new starts after a failure
+        try {
+          results[index] = await compiler.compile(request);
+        } catch (error) {
+          failure ??= { index, error };
+        }
+      }),
+    ),
+  );
 
   if (failure !== undefined) {
     const platform = formatPlatform((requests[failure.index] as CompileRequest).platform);

@@ -13,7 +13,7 @@ import { performance } from "node:perf_hooks";
 import { build, type BuildFailure, type Message } from "esbuild";
 import { AotpackError, UsageError } from "../errors.ts";
 import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts";
-import { appNameFor, checkedElf, displayPath, runTool, tail } from "./common.ts";
+import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
 import { ensureNpmRuntime, runtimeFacts, type FetchOptions, type NpmRuntimeSpec } from "./npm-runtime.ts";
 import { bundledInputs } from "./bundle-inputs.ts";
@@ -120,7 +120,7 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
     const made = await runTool(hostNode, ["--experimental-sea-config", seaConfig], { cwd: work, timeoutMs: TOOL_TIMEOUT_MS });
     if (made.code !== 0) throw new AotpackError(`cannot make the SEA blob for ${label}: ${tail(made.output)}`);
 
-    const appName = await appNameFor(projectDir, request.appName);
+    const appName = await executableName(projectDir, request.appName);
     const executable = join(work, appName);
     await copyFile(targetNode, executable);
     request.onProgress?.(`${label}: injecting the blob into node with postject (the slow step: it rewrites a ~120 MB binary)`);

@@ -2,7 +2,8 @@
 import type { Platform } from "../oci/platform.ts";
 import type { ElfInfo } from "../elf/types.ts";
 
-export type RuntimeKind = "bun" | "node" | "dotnet-aot";
+/** A registered compiler's kind (src/compile/registry.ts): "bun", "node", "dotnet-aot", or one a plugin added. */
+export type RuntimeKind = string;
 export type ArtifactLayout = "single-file" | "layered";
 
 export interface ArtifactFile {
@@ -53,16 +54,24 @@ export interface ArtifactInputs {
 }
 
 /**
- * One run-time need, by purpose (for reports and errors):
+ * One run-time need, by `id` (what a project's `"omit"` names) and purpose (for reports and errors):
  *  - `soname`: a library opened with dlopen, resolved like a NEEDED entry (libssl.so.3 → libssl3 / libssl3t64);
  *  - `anyOf` + `sonamePrefixes`: the first of these packages the suite has (libicu76 on trixie, libicu72 on
  *    bookworm), and from it the libraries whose file names start with a prefix, with what they need;
  *  - `zoneinfo`: /usr/share/zoneinfo from tzdata, so `TZ` works.
  */
 export type RuntimeLibrary =
-  | { purpose: string; soname: string }
-  | { purpose: string; anyOf: string[]; sonamePrefixes: string[] }
-  | { purpose: string; zoneinfo: true };
+  | { id: RuntimeLibraryId; purpose: string; soname: string }
+  | { id: RuntimeLibraryId; purpose: string; anyOf: string[]; sonamePrefixes: string[] }
+  | { id: RuntimeLibraryId; purpose: string; zoneinfo: true };
+
+/**
+ * What a base can carry for the executable beyond its NEEDED list, by the name a project's `"omit"`
+ * uses (after npm's `--omit`). `ca-certificates` is the base's CA bundle, which every base carries
+ * unless omitted.
+ */
+export const RUNTIME_LIBRARY_IDS = ["openssl", "icu", "tzdata", "ca-certificates"] as const;
+export type RuntimeLibraryId = (typeof RUNTIME_LIBRARY_IDS)[number];
 
 export interface CompileRequest {
   /** Project root (holds package.json). */

@@ -10,7 +10,7 @@
  * already has them (an offline one) builds without apt.
  */
 import { UsageError } from "../errors.ts";
-import { ARM64_CROSS_PROPERTIES } from "../compile/dotnet-aot.ts";
+import { ARM64_CROSS_PROPERTIES } from "./dotnet-cross.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { CROSS_PACKAGES } from "./lint.ts";
 import { DOCKERIGNORE_ENTRIES, quoteEnvValue, validateImagePlan, validateImageRefs, type RenderedDockerfile } from "./render.ts";

@@ -8,11 +8,11 @@ import { join } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { verifiedFileStream } from "./blob-stream.ts";
 import { digestHex, isDigest, sha256 } from "./digest.ts";
-import { fsError } from "./fs-util.ts";
-import type { Image, ImageIndex } from "./interfaces.ts";
+import { errnoCode, fsError } from "./fs-util.ts";
+import { isImageIndex, type Image, type ImageIndex } from "./interfaces.ts";
 import { isIndexMediaType, MediaType } from "./media-types.ts";
-import { storedIndex, storedItem, MAX_MANIFEST_BYTES, type BlobStore } from "./stored.ts";
-import { indexTarFile, type TarIndexEntry } from "./tar.ts";
+import { BlobNotFoundError, indexFromCore, itemFromCore, LIMITS, parseIndexManifest, type BlobStore } from "./core.ts";
+import { indexArchive, type TarIndexEntry } from "./tar.ts";
 import { Annotation, type Descriptor, type IndexManifest } from "./types.ts";
 
 export interface OciLayout {
@@ -49,7 +49,12 @@ function dirFiles(dir: string): LayoutFiles {
     store: {
       name: `oci:${dir}`,
       async open(desc) {
-        return verifiedFileStream(join(dir, blobPath(desc)), { digest: desc.digest, size: desc.size });
+        const path = join(dir, blobPath(desc));
+        await stat(path).catch((err: unknown) => {
+          const e = fsError(err, "reading", path);
+          throw errnoCode(err) === "ENOENT" ? new BlobNotFoundError(e.message, { cause: err }) : e;
+        });
+        return verifiedFileStream(path, { digest: desc.digest, size: desc.size });
       },
     },
   };
@@ -65,7 +70,7 @@ function archiveFiles(file: string, entries: Map<string, TarIndexEntry>): Layout
     async readSmallFile(path) {
       const e = range(path);
       if (!e) return undefined;
-      if (e.size > MAX_MANIFEST_BYTES) throw new AotpackError(`${path} in ${file} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+      if (e.size > LIMITS.manifestBytes) throw new AotpackError(`${path} in ${file} is larger than ${LIMITS.manifestBytes} bytes`);
       const s = e.size === 0 ? [] : createReadStream(file, { start: e.offset, end: e.offset + e.size - 1 });
       const chunks: Buffer[] = [];
       for await (const c of s as AsyncIterable<Buffer>) chunks.push(c);
@@ -75,7 +80,7 @@ function archiveFiles(file: string, entries: Map<string, TarIndexEntry>): Layout
       name: `oci-archive:${file}`,
       async open(desc) {
         const e = range(blobPath(desc));
-        if (!e) throw new AotpackError(`blob ${desc.digest} is missing from ${file}`);
+        if (!e) throw new BlobNotFoundError(`blob ${desc.digest} is missing from ${file}`);
         return verifiedFileStream(file, { digest: desc.digest, size: desc.size }, { start: e.offset, length: e.size });
       },
     },
@@ -84,11 +89,11 @@ function archiveFiles(file: string, entries: Map<string, TarIndexEntry>): Layout
 
 /** A digest named by an index inside the layout (e.g. one platform's manifest), depth-first. */
 async function findNested(list: Descriptor[], digest: string, store: BlobStore, depth = 0): Promise<Descriptor | undefined> {
-  if (depth > 8) return undefined;
+  if (depth > LIMITS.indexDepth) return undefined;
   for (const d of list) {
     if (!isIndexMediaType(d.mediaType)) continue;
-    const index = await storedItem(d, store);
-    if (!("indexManifest" in index)) continue;
+    const index = await itemFromCore(d, store);
+    if (!isImageIndex(index)) continue;
     const children = (await index.indexManifest()).manifests;
     const hit = children.find((c) => c.digest === digest) ?? (await findNested(children, digest, store, depth + 1));
     if (hit) return hit;
@@ -106,14 +111,7 @@ export async function readLayout(dirOrArchive: string): Promise<OciLayout> {
   let files: LayoutFiles;
   if (st.isDirectory()) files = dirFiles(dirOrArchive);
   else if (st.isFile()) {
-    let entries: Map<string, TarIndexEntry>;
-    try {
-      entries = await indexTarFile(dirOrArchive);
-    } catch (err) {
-      if (err instanceof AotpackError) throw new AotpackError(`${dirOrArchive} is not an OCI archive: ${err.message}`);
-      throw fsError(err, "reading", dirOrArchive);
-    }
-    files = archiveFiles(dirOrArchive, entries);
+    files = archiveFiles(dirOrArchive, await indexArchive(dirOrArchive, "an OCI archive"));
   } else throw new AotpackError(`${dirOrArchive} is neither a directory nor an archive file`);
 
   const layoutFile = await files.readSmallFile("oci-layout");
@@ -131,13 +129,7 @@ export async function readLayout(dirOrArchive: string): Promise<OciLayout> {
   const loadIndex = async (): Promise<{ raw: Buffer; manifest: IndexManifest }> => {
     const raw = await files.readSmallFile("index.json");
     if (!raw) throw new AotpackError(`${dirOrArchive} is not an OCI layout (no index.json)`);
-    let manifest: IndexManifest;
-    try {
-      manifest = JSON.parse(raw.toString("utf8")) as IndexManifest;
-    } catch {
-      throw new AotpackError(`${dirOrArchive}: index.json is not valid JSON`);
-    }
-    if (!manifest || !Array.isArray(manifest.manifests)) throw new AotpackError(`${dirOrArchive}: index.json has no manifests list`);
+    const manifest = parseIndexManifest(raw, `${dirOrArchive}: index.json`);
     return { raw, manifest };
   };
 
@@ -147,7 +139,7 @@ export async function readLayout(dirOrArchive: string): Promise<OciLayout> {
   return {
     async index() {
       const { raw } = await loadIndex();
-      return storedIndex({ mediaType: MediaType.OciIndex, digest: sha256(raw), size: raw.length }, raw, files.store);
+      return indexFromCore({ rawManifest: async () => raw, descriptor: { mediaType: MediaType.OciIndex, digest: sha256(raw), size: raw.length }, store: files.store });
     },
     async tags() {
       return tagsOf((await loadIndex()).manifest);
@@ -174,7 +166,7 @@ export async function readLayout(dirOrArchive: string): Promise<OciLayout> {
         const tags = tagsOf(manifest);
         throw new AotpackError(`no image "${ref}" in ${files.name}${tags.length ? ` (tags: ${tags.join(", ")})` : ""}`);
       }
-      return storedItem(desc, files.store);
+      return itemFromCore(desc, files.store);
     },
   };
 }

@@ -5,7 +5,8 @@
  * registries refuse manifests that mix the two.
  */
 import { UsageError } from "../errors.ts";
-import { sha256, type Digest } from "./digest.ts";
+import { BlobNotFoundError, imageFromCore, indexFromCore, type BlobStore } from "./core.ts";
+import { sha256 } from "./digest.ts";
 import { descriptorOf, isImageIndex, type Image, type ImageIndex, type Layer } from "./interfaces.ts";
 import { canonicalJson } from "./json.ts";
 import { epochToIso, sourceDateEpoch } from "./layer.ts";
@@ -24,27 +25,23 @@ interface ImageParts {
   layers: Layer[];
 }
 
+/** Where mutated images say they live, in messages. */
+const BUILT: Pick<BlobStore, "name" | "open"> = {
+  name: "a built image",
+  open: async (desc) => {
+    throw new BlobNotFoundError(`blob ${desc.digest} is not part of this built image`);
+  },
+};
+
 /** An image whose manifest we serialise ourselves (canonical JSON), computed once on first use. */
 export function imageFromParts(compute: () => Promise<ImageParts>): Image {
   const parts = memo(compute);
-  const raw = memo(async () => canonicalJson((await parts()).manifest));
-  const image: Image = {
-    mediaType: async () => (await parts()).manifest.mediaType,
-    rawManifest: raw,
-    manifest: async () => JSON.parse((await raw()).toString("utf8")) as ImageManifest,
-    digest: async () => sha256(await raw()),
-    size: async () => (await raw()).length,
-    rawConfigFile: async () => (await parts()).rawConfig,
-    configFile: async () => JSON.parse((await parts()).rawConfig.toString("utf8")) as ImageConfigFile,
-    layers: async () => (await parts()).layers,
-    layerByDigest: async (digest: Digest) => findLayer((await parts()).layers, digest),
-  };
-  return image;
-}
-
-export async function findLayer(layers: Layer[], digest: Digest): Promise<Layer> {
-  for (const layer of layers) if ((await layer.digest()) === digest) return layer;
-  throw new UsageError(`no layer with digest ${digest} in this image`);
+  return imageFromCore({
+    rawManifest: async () => canonicalJson((await parts()).manifest),
+    rawConfig: async () => (await parts()).rawConfig,
+    // The layers as given (a registry layer stays one, so a push can mount it).
+    store: { ...BUILT, layer: async (_desc, _diffId, i) => (await parts()).layers[i]! },
+  });
 }
 
 /** OCI media type for a Docker schema2 one; OCI types pass through. */
@@ -224,26 +221,13 @@ export function newIndex(
     };
     return canonicalJson(manifest);
   });
-  const child = async (digest: Digest): Promise<Image | ImageIndex> => {
-    const found = (await children()).find((c) => c.desc.digest === digest);
-    if (!found) throw new UsageError(`no manifest with digest ${digest} in this index`);
-    return found.item;
-  };
-  return {
-    mediaType: async () => MediaType.OciIndex,
+  return indexFromCore({
     rawManifest: raw,
-    indexManifest: async () => JSON.parse((await raw()).toString("utf8")) as IndexManifest,
-    digest: async () => sha256(await raw()),
-    size: async () => (await raw()).length,
-    image: async (digest) => {
-      const c = await child(digest);
-      if (isImageIndex(c)) throw new UsageError(`${digest} is an index, not an image`);
-      return c;
+    child: async (desc) => {
+      const found = (await children()).find((c) => c.desc.digest === desc.digest);
+      if (!found) throw new BlobNotFoundError(`no manifest with digest ${desc.digest} in this index`);
+      return found.item;
     },
-    imageIndex: async (digest) => {
-      const c = await child(digest);
-      if (!isImageIndex(c)) throw new UsageError(`${digest} is an image, not an index`);
-      return c;
-    },
-  };
+    store: BUILT,
+  });
 }

@@ -120,3 +120,8 @@ export function isAttestationDescriptor(d: { annotations?: Record<string, string
 export function platformEntries<D extends { annotations?: Record<string, string>; platform?: Platform }>(manifests: D[]): D[] {
   return manifests.filter((d) => !isAttestationDescriptor(d));
 }
+
+/** The platform an image config declares (os, architecture, variant). */
+export function platformOfConfig(cfg: { os: string; architecture: string; variant?: string }): Platform {
+  return cfg.variant ? { os: cfg.os, architecture: cfg.architecture, variant: cfg.variant } : { os: cfg.os, architecture: cfg.architecture };
+}

@@ -9,6 +9,7 @@
 import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { AotpackError } from "../errors.ts";
+import { fsError } from "./fs-util.ts";
 
 export type TarEntryType = "file" | "directory" | "symlink";
 
@@ -268,5 +269,15 @@ export async function indexTarFile(file: string): Promise<Map<string, TarIndexEn
     return out;
   } finally {
     await fh.close();
+  }
+}
+
+/** indexTarFile for an archive the user named: a bad tar is "FILE is not KIND: why", an fs error names the file. */
+export async function indexArchive(file: string, kind: string): Promise<Map<string, TarIndexEntry>> {
+  try {
+    return await indexTarFile(file);
+  } catch (err) {
+    if (err instanceof AotpackError) throw new AotpackError(`${file} is not ${kind}: ${err.message}`);
+    throw fsError(err, "reading", file);
   }
 }

@@ -4,6 +4,7 @@
  * layers, and that no layer holds the same path twice. All problems are collected
  * and reported in one AotpackError.
  */
+import { IMAGE_CONFIG_TYPES, LIMITS } from "./core.ts";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tarStream from "tar-stream";
@@ -11,13 +12,12 @@ import { AotpackError, errorMessage } from "../errors.ts";
 import { decompressStream } from "./compress.ts";
 import { DigestCounter, isDigest, sha256, type Digest } from "./digest.ts";
 import { isImageIndex, type Image, type ImageIndex, type Layer } from "./interfaces.ts";
-import { isIndexMediaType, isManifestMediaType, layerCompression, MediaType } from "./media-types.ts";
+import { isIndexMediaType, isManifestMediaType, layerCompression } from "./media-types.ts";
 import { formatPlatform, platformEquals, type Platform } from "./platform.ts";
 import { normalizeTarName } from "./tar.ts";
 import type { Descriptor, ImageConfigFile, ImageManifest, IndexManifest } from "./types.ts";
 
-const MAX_DEPTH = 8;
-const IMAGE_CONFIG_TYPES = new Set<string>([MediaType.OciConfig, MediaType.DockerConfig]);
+const MAX_DEPTH = LIMITS.indexDepth;
 
 interface LayerScan {
   digest: Digest;

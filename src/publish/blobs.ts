@@ -1,5 +1,6 @@
 /** Everything a sink must store for an image or index: blobs in dependency order (children first). */
 import { Readable, Transform, type TransformCallback } from "node:stream";
+import { LIMITS } from "../oci/core.ts";
 import type { Digest } from "../oci/digest.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
 import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
@@ -21,7 +22,7 @@ export interface PublishPlan {
   blobs: PlannedBlob[];
 }
 
-const MAX_DEPTH = 8;
+const MAX_DEPTH = LIMITS.indexDepth;
 
 export async function planPublish(item: Image | ImageIndex): Promise<PublishPlan> {
   const blobs = new Map<Digest, PlannedBlob>();

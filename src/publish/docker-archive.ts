@@ -9,17 +9,16 @@ import { UsageError } from "../errors.ts";
 import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
 import { sourceDateEpoch } from "../oci/layer.ts";
-import { isIndexMediaType, isManifestMediaType } from "../oci/media-types.ts";
-import { platformOfImage } from "../oci/mutate.ts";
-import { formatPlatform, isAttestationDescriptor, platformEquals, type Platform } from "../oci/platform.ts";
+import { NAME_COMPONENT_SOURCE, TAG_SOURCE } from "../oci/names.ts";
+import { formatPlatform, type Platform } from "../oci/platform.ts";
+import { selectImage } from "../oci/select.ts";
 import type { TarEntry } from "../oci/tar.ts";
 import { planPublish, progressCounter } from "./blobs.ts";
 import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
 import type { PublishOptions, PublishResult, Publisher } from "./types.ts";
 
-const NAME_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const DOCKER_REF = new RegExp(
-  `^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?${NAME_COMPONENT}(?:/${NAME_COMPONENT})*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$`,
+  `^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?${NAME_COMPONENT_SOURCE}(?:/${NAME_COMPONENT_SOURCE})*(?::${TAG_SOURCE})?$`,
 );
 
 /** "app" → "app:latest"; refuses what docker would refuse. */
@@ -31,43 +30,21 @@ export function dockerRepoTag(tag: string): string {
   return tag.slice(lastSlash + 1).includes(":") ? tag : `${tag}:latest`;
 }
 
-/** Every image in an index (nested indexes flattened) with its platform. */
-async function imagesOf(index: ImageIndex, depth = 0): Promise<{ platform: Platform | undefined; digest: Digest; get: () => Promise<Image> }[]> {
-  const out: { platform: Platform | undefined; digest: Digest; get: () => Promise<Image> }[] = [];
-  if (depth > 8) return out;
-  for (const d of (await index.indexManifest()).manifests) {
-    if (isIndexMediaType(d.mediaType)) out.push(...(await imagesOf(await index.imageIndex(d.digest), depth + 1)));
-    else if (isManifestMediaType(d.mediaType)) {
-      if (isAttestationDescriptor(d)) continue; // attestation manifests, not runnable images
-      out.push({ platform: d.platform, digest: d.digest, get: () => index.image(d.digest) });
-    }
-  }
-  return out;
-}
-
 /** The one image a docker-archive will hold. */
 export async function chooseImage(item: Image | ImageIndex, platform: Platform | undefined): Promise<Image> {
-  if (!isImageIndex(item)) {
-    if (platform) {
-      const own = await platformOfImage(item);
-      if (!platformEquals(own, platform)) {
-        throw new UsageError(`the image is ${formatPlatform(own)}, not the requested ${formatPlatform(platform)}`);
-      }
-    }
-    return item;
-  }
-  const images = await imagesOf(item);
-  const names = images.map((i) => (i.platform ? formatPlatform(i.platform) : i.digest)).join(", ");
-  if (platform) {
-    const hit = images.find((i) => i.platform && platformEquals(i.platform, platform));
-    if (!hit) throw new UsageError(`no ${formatPlatform(platform)} image in the index (it has: ${names || "none"})`);
-    return hit.get();
-  }
-  if (images.length === 1) return images[0]!.get();
-  if (images.length === 0) throw new UsageError("the index holds no images");
-  throw new UsageError(`a docker-archive holds one platform but the index has ${images.length} (${names}); choose one with --platform`);
+  const chosen = await selectImage(item, {
+    ...(platform ? { platform } : {}),
+    otherwise: "only",
+    missing: (wanted, images) => {
+      if (!isImageIndex(item)) return new UsageError(`the image is ${formatPlatform(images[0]!.platform!)}, not the requested ${formatPlatform(wanted!)}`);
+      const names = images.map((i) => (i.platform ? formatPlatform(i.platform) : i.descriptor.digest)).join(", ");
+      if (wanted) return new UsageError(`no ${formatPlatform(wanted)} image in the index (it has: ${names || "none"})`);
+      if (images.length === 0) return new UsageError("the index holds no images");
+      return new UsageError(`a docker-archive holds one platform but the index has ${images.length} (${names}); choose one with --platform`);
+    },
+  });
+  return chosen.image;
 }
-
 
 export function dockerArchivePublisher(file: string, options: { platform?: Platform } = {}): Publisher {
   const target = resolve(file);

@@ -12,6 +12,7 @@ import { AotpackError } from "../errors.ts";
 import { DigestVerifier, digestHex } from "../oci/digest.ts";
 import { errnoCode, fsError, processAlive, removeDeadTemps, sha256File, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
+import { LIMITS, parseIndexManifest } from "../oci/core.ts";
 import { canonicalJson } from "../oci/json.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/media-types.ts";
 import { Annotation, type Descriptor, type ImageManifest, type IndexManifest } from "../oci/types.ts";
@@ -64,9 +65,7 @@ export async function inspectLayoutTarget(dir: string): Promise<LayoutTarget> {
     throw fsError(err, "reading", join(dir, "index.json"));
   }
   try {
-    const index = JSON.parse(raw) as IndexManifest;
-    if (!Array.isArray(index.manifests)) throw new Error("no manifests");
-    return { state: "layout", index };
+    return { state: "layout", index: parseIndexManifest(raw, "index.json") };
   } catch {
     throw new AotpackError(`output path ${dir} has a corrupt index.json; refusing to overwrite it`);
   }
@@ -295,7 +294,7 @@ export async function reachableBlobs(root: string): Promise<Set<string>> {
   const raw = await readFile(join(root, "index.json"), "utf8").catch(() => undefined);
   if (raw === undefined) return reachable;
   const visit = async (desc: Descriptor, depth: number): Promise<void> => {
-    if (reachable.has(desc.digest) || depth > 8) return;
+    if (reachable.has(desc.digest) || depth > LIMITS.indexDepth) return;
     reachable.add(desc.digest);
     if (!isIndexMediaType(desc.mediaType) && !isManifestMediaType(desc.mediaType)) return;
     const body = await readFile(join(root, "blobs", "sha256", digestHex(desc.digest)), "utf8").catch(() => undefined);
@@ -305,7 +304,7 @@ export async function reachableBlobs(root: string): Promise<Set<string>> {
     if (m.config) reachable.add(m.config.digest);
     for (const layer of m.layers ?? []) reachable.add(layer.digest);
   };
-  for (const d of (JSON.parse(raw) as IndexManifest).manifests ?? []) await visit(d, 0);
+  for (const d of parseIndexManifest(raw, join(root, "index.json")).manifests) await visit(d, 0);
   return reachable;
 }
 

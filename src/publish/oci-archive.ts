@@ -8,6 +8,7 @@ import { resolve } from "node:path";
 import type { Readable, Transform } from "node:stream";
 import { AotpackError } from "../errors.ts";
 import { verifiedFileStream } from "../oci/blob-stream.ts";
+import { parseIndexManifest } from "../oci/core.ts";
 import { DigestVerifier, digestHex, isDigest, type Digest } from "../oci/digest.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { sourceDateEpoch } from "../oci/layer.ts";
@@ -39,8 +40,7 @@ async function readExisting(file: string): Promise<ExistingArchive> {
   try {
     const buf = Buffer.alloc(indexEntry.size);
     await fh.read(buf, 0, indexEntry.size, indexEntry.offset);
-    index = JSON.parse(buf.toString("utf8")) as IndexManifest;
-    if (!Array.isArray(index.manifests)) throw new Error("no manifests");
+    index = parseIndexManifest(buf, "index.json");
   } catch {
     throw notArchive("corrupt index.json");
   } finally {

@@ -165,6 +165,15 @@ export class RegistryClient {
   }
 
   async putManifest(repo: string, reference: string, raw: Buffer, mediaType: string): Promise<Digest> {
+    return (await this.putManifestAck(repo, reference, raw, mediaType)).digest;
+  }
+
+  /**
+   * PUT a manifest and say whether the registry processed its `subject`: a registry with the
+   * referrers API answers `OCI-Subject: <subject digest>` (distribution-spec 1.1); without it the
+   * pusher must maintain the referrers tag itself.
+   */
+  async putManifestAck(repo: string, reference: string, raw: Buffer, mediaType: string): Promise<{ digest: Digest; ociSubject?: string }> {
     const digest = sha256(raw);
     return withRetry(async () => {
       const call: Call = {
@@ -179,7 +188,22 @@ export class RegistryClient {
       if (got !== undefined && got !== digest) {
         throw new RegistryError(`PUT ${safeUrl(call.url)}: registry computed digest ${got}, expected ${digest}`, { method: "PUT", url: safeUrl(call.url), status: res.statusCode, temporary: false });
       }
-      return digest;
+      const ociSubject = header(res.headers, "oci-subject");
+      return ociSubject === undefined ? { digest } : { digest, ociSubject };
+    }, this.#retry);
+  }
+
+  /** The referrers API's index for `digest`, or undefined when the registry has no such API (404). */
+  async getReferrers(repo: string, digest: Digest): Promise<Buffer | undefined> {
+    return withRetry(async () => {
+      const call: Call = { method: "GET", url: this.url(`/v2/${repo}/referrers/${digest}`), repo, scopes: [`repository:${repo}:pull`], headers: { Accept: MediaType.OciIndex } };
+      const res = await this.#exchange(call);
+      if (res.statusCode === 404) {
+        await drain(res);
+        return undefined;
+      }
+      if (res.statusCode !== 200) throw await this.#statusError(call, res);
+      return readBody(res, MANIFEST_LIMIT, `referrers of ${this.registry}/${repo}@${digest}`);
     }, this.#retry);
   }
 

@@ -2,16 +2,20 @@
  * Push side: blobs (skipped when present, mounted when known elsewhere in the same
  * registry, else uploaded on a bounded pool), then per-platform manifests by digest,
  * then the index by digest, and only then the tag — so a failure part-way never
- * moves the tag.
+ * moves the tag. Manifests with a `subject` (our attestations) that the registry did not
+ * process are listed under the referrers tag fallback before the tag moves.
  */
 import { AotpackError } from "../errors.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { planPublish } from "../publish/blobs.ts";
 import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "../publish/types.ts";
 import { readSmall } from "../oci/blob-stream.ts";
-import { MAX_MANIFEST_BYTES } from "../oci/stored.ts";
+import { LIMITS } from "../oci/core.ts";
 import { RegistryClient, type RegistryClientOptions } from "./client.ts";
 import { makeReference, parseReference, type Reference } from "./reference.ts";
+import { addToReferrersTag, referrerOf } from "./referrers.ts";
+import type { Digest } from "../oci/digest.ts";
+import type { Descriptor } from "../oci/types.ts";
 import { runPool } from "./remote.ts";
 
 export interface RegistryPublisherOptions extends RegistryClientOptions {
@@ -60,12 +64,17 @@ export async function push(item: Image | ImageIndex, ref: string | Reference, op
 
     // Children before parents (a registry may refuse an index whose manifests it lacks), all by digest.
     let rootRaw: Buffer | undefined;
+    // Referrers (manifests with a `subject`) the registry did not process: listed under their subject's referrers tag.
+    const unlisted = new Map<Digest, Descriptor[]>();
     for (const m of manifests) {
-      const raw = await readSmall(await m.open(), MAX_MANIFEST_BYTES, `manifest ${m.digest}`);
-      await client.putManifest(repo, m.digest, raw, m.mediaType);
+      const raw = await readSmall(await m.open(), LIMITS.manifestBytes, `manifest ${m.digest}`);
+      const referrer = referrerOf(raw, m.digest, m.mediaType);
+      const ack = await client.putManifestAck(repo, m.digest, raw, m.mediaType);
+      if (referrer && ack.ociSubject === undefined) unlisted.set(referrer.subject, [...(unlisted.get(referrer.subject) ?? []), referrer.descriptor]);
       onProgress({ kind: "manifest", digest: m.digest });
       if (m.digest === plan.root.digest) rootRaw = raw;
     }
+    for (const [subject, referrers] of unlisted) await addToReferrersTag(client, repo, subject, referrers);
     // The tag moves last, and only onto a manifest that is complete.
     if (tag !== undefined) await client.putManifest(repo, tag, rootRaw!, plan.root.mediaType);
     return {

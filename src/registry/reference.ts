@@ -1,5 +1,6 @@
 import { UsageError } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
+import { NAME_COMPONENT, TAG } from "../oci/names.ts";
 
 /** A parsed image reference: `registry/repository[:tag][@digest]`, defaults applied. */
 export interface Reference {
@@ -18,8 +19,6 @@ export const DOCKER_HUB = "docker.io";
 export const DOCKER_HUB_API_HOST = "registry-1.docker.io";
 
 // Grammar after distribution/reference (reference.go).
-const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
 const DOMAIN_LABEL = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
 const DOMAIN = new RegExp(`^(?:${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?$`);
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
@@ -72,7 +71,7 @@ export function parseReference(input: string): Reference {
   if (parts.length === 0 || parts.some((p) => p === "")) throw bad(input, "empty repository path component");
   for (const p of parts) {
     if (p !== p.toLowerCase()) throw bad(input, `repository "${parts.join("/")}" must be lowercase`);
-    if (!COMPONENT.test(p)) throw bad(input, `repository component "${p}" has invalid characters`);
+    if (!NAME_COMPONENT.test(p)) throw bad(input, `repository component "${p}" has invalid characters`);
   }
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
   const repository = parts.join("/");

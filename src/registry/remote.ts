@@ -9,14 +9,17 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { cacheDir, noteCacheWrite, touchUsed } from "../cache.ts";
 import { AotpackError } from "../errors.ts";
-import { readSmall, verifiedFileStream, chain } from "../oci/blob-stream.ts";
+import { verifiedFileStream, chain } from "../oci/blob-stream.ts";
 import { decompressStream } from "../oci/compress.ts";
 import { digestHex, type Digest } from "../oci/digest.ts";
-import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
+import { BlobNotFoundError, itemFromManifest, type BlobStore } from "../oci/core.ts";
+import { isImageIndex, type Image, type ImageIndex, type Layer } from "../oci/interfaces.ts";
 import { isIndexMediaType, isManifestMediaType, layerCompression } from "../oci/media-types.ts";
-import { formatPlatform, hostPlatform, platformEntries, platformEquals, type Platform } from "../oci/platform.ts";
-import type { Descriptor, ImageConfigFile, ImageManifest, IndexManifest } from "../oci/types.ts";
-import { noteBlobHome, RegistryClient, type FetchedManifest, type RegistryClientOptions } from "./client.ts";
+import type { Platform } from "../oci/platform.ts";
+import { imageEntries, selectImage } from "../oci/select.ts";
+import type { Descriptor } from "../oci/types.ts";
+import { noteBlobHome, RegistryClient, type RegistryClientOptions } from "./client.ts";
+import { RegistryError } from "./errors.ts";
 import { parseReference, type Reference } from "./reference.ts";
 
 export interface RemoteOptions extends RegistryClientOptions {
@@ -25,8 +28,6 @@ export interface RemoteOptions extends RegistryClientOptions {
   /** Blob cache root; default cacheDir("blobs"). */
   blobDir?: string;
 }
-
-const CONFIG_LIMIT = 8 * 1024 * 1024;
 
 /** The content-addressed blob cache. Entries are written atomically and verified on every read. */
 export class BlobCache {
@@ -75,9 +76,42 @@ interface Origin {
   cache: BlobCache;
 }
 
-async function cachedBlob(origin: Origin, desc: { digest: Digest; size?: number }): Promise<Readable> {
-  await origin.cache.ensure(desc.digest, desc.size, (path) => origin.client.fetchBlobToFile(origin.repository, desc.digest, desc.size, path));
-  return origin.cache.open(desc.digest, desc.size);
+/** The registry as a blob store: blobs through the verified cache, manifests from the manifest endpoint. */
+class RegistryBlobs implements BlobStore {
+  readonly name: string;
+  constructor(
+    readonly ref: Reference,
+    readonly origin: Origin,
+  ) {
+    this.name = `${ref.registry}/${ref.repository}`;
+  }
+
+  /** The blob in the local cache, downloaded first when absent. */
+  async ensure(desc: { digest: Digest; size?: number }): Promise<void> {
+    const { cache, client, repository } = this.origin;
+    try {
+      await cache.ensure(desc.digest, desc.size, (path) => client.fetchBlobToFile(repository, desc.digest, desc.size, path));
+    } catch (err) {
+      if (err instanceof RegistryError && err.status === 404) throw new BlobNotFoundError(`blob ${desc.digest} is missing from ${this.name}`, { cause: err });
+      throw err;
+    }
+  }
+
+  async open(desc: Descriptor): Promise<Readable> {
+    await this.ensure(desc);
+    return this.origin.cache.open(desc.digest, desc.size);
+  }
+
+  async manifest(desc: Descriptor): Promise<{ raw: Buffer; mediaType: string }> {
+    const fetched = await this.origin.client.getManifest(this.origin.repository, desc.digest);
+    return { raw: fetched.raw, mediaType: fetched.mediaType };
+  }
+
+  layer(desc: Descriptor, diffId: Digest | undefined): Layer {
+    // A later push of this layer to another repository of this registry can mount it.
+    noteBlobHome(this.ref.registry, desc.digest, this.ref.repository);
+    return new RemoteLayer({ registry: this.ref.registry, repository: this.ref.repository }, desc, diffId!, this);
+  }
 }
 
 /** A layer in a registry repository; `origin` lets a push to the same registry mount it. */
@@ -86,98 +120,24 @@ export class RemoteLayer implements Layer {
     readonly origin: { registry: string; repository: string },
     readonly descriptor: Descriptor,
     readonly diffIdValue: Digest,
-    readonly source: Origin,
+    readonly store: RegistryBlobs,
   ) {}
   digest = async (): Promise<Digest> => this.descriptor.digest;
   diffId = async (): Promise<Digest> => this.diffIdValue;
   size = async (): Promise<number> => this.descriptor.size;
   mediaType = async (): Promise<string> => this.descriptor.mediaType;
-  compressed = async (): Promise<Readable> => cachedBlob(this.source, this.descriptor);
+  compressed = async (): Promise<Readable> => this.store.open(this.descriptor);
   uncompressed = async (): Promise<Readable> => chain(await this.compressed(), decompressStream(layerCompression(this.descriptor.mediaType)));
   /** Download into the cache without reading. */
-  prefetch = async (): Promise<void> => {
-    await this.source.cache.ensure(this.descriptor.digest, this.descriptor.size, (path) => this.source.client.fetchBlobToFile(this.source.repository, this.descriptor.digest, this.descriptor.size, path));
-  };
+  prefetch = (): Promise<void> => this.store.ensure(this.descriptor);
 }
 
-function parseJson<T>(raw: Buffer, what: string): T {
-  try {
-    return JSON.parse(raw.toString("utf8")) as T;
-  } catch {
-    throw new AotpackError(`${what} is not valid JSON`);
+async function fetchItem(origin: Origin, ref: Reference, reference: string): Promise<Image | ImageIndex> {
+  const fetched = await origin.client.getManifest(ref.repository, reference);
+  if (!isIndexMediaType(fetched.mediaType) && !isManifestMediaType(fetched.mediaType)) {
+    throw new AotpackError(`${ref} has media type ${fetched.mediaType}, which is neither an image manifest nor an index`);
   }
-}
-
-class RemoteImage implements Image {
-  #config: Promise<Buffer> | undefined;
-  constructor(
-    readonly ref: Reference,
-    readonly fetched: FetchedManifest,
-    readonly source: Origin,
-  ) {}
-  mediaType = async (): Promise<string> => this.fetched.mediaType;
-  rawManifest = async (): Promise<Buffer> => this.fetched.raw;
-  manifest = async (): Promise<ImageManifest> => parseJson<ImageManifest>(this.fetched.raw, `manifest ${this.fetched.digest}`);
-  digest = async (): Promise<Digest> => this.fetched.digest;
-  size = async (): Promise<number> => this.fetched.raw.length;
-  rawConfigFile = (): Promise<Buffer> => {
-    this.#config ??= (async () => {
-      const m = await this.manifest();
-      return readSmall(await cachedBlob(this.source, m.config), CONFIG_LIMIT, `config ${m.config.digest}`);
-    })();
-    return this.#config;
-  };
-  configFile = async (): Promise<ImageConfigFile> => parseJson<ImageConfigFile>(await this.rawConfigFile(), `config of ${this.fetched.digest}`);
-  layers = async (): Promise<Layer[]> => {
-    const [m, cfg] = await Promise.all([this.manifest(), this.configFile()]);
-    const diffIds = cfg.rootfs?.diff_ids ?? [];
-    if (diffIds.length !== m.layers.length) {
-      throw new AotpackError(`image ${this.ref.registry}/${this.ref.repository}@${this.fetched.digest}: ${m.layers.length} layers but ${diffIds.length} diff_ids in its config`);
-    }
-    // A later push of these layers to another repository of this registry can mount them.
-    for (const d of m.layers) noteBlobHome(this.ref.registry, d.digest, this.ref.repository);
-    return m.layers.map((d, i) => new RemoteLayer({ registry: this.ref.registry, repository: this.ref.repository }, d, diffIds[i]!, this.source));
-  };
-  layerByDigest = async (digest: Digest): Promise<Layer> => {
-    const found = (await this.layers()).find((l) => l instanceof RemoteLayer && l.descriptor.digest === digest);
-    if (!found) throw new AotpackError(`image ${this.fetched.digest} has no layer ${digest}`);
-    return found;
-  };
-}
-
-class RemoteIndex implements ImageIndex {
-  constructor(
-    readonly ref: Reference,
-    readonly fetched: FetchedManifest,
-    readonly source: Origin,
-  ) {}
-  mediaType = async (): Promise<string> => this.fetched.mediaType;
-  rawManifest = async (): Promise<Buffer> => this.fetched.raw;
-  indexManifest = async (): Promise<IndexManifest> => parseJson<IndexManifest>(this.fetched.raw, `index ${this.fetched.digest}`);
-  digest = async (): Promise<Digest> => this.fetched.digest;
-  size = async (): Promise<number> => this.fetched.raw.length;
-  image = async (digest: Digest): Promise<Image> => {
-    const item = await this.#child(digest);
-    if (!(item instanceof RemoteImage)) throw new AotpackError(`${digest} in ${this.ref} is an index, not an image`);
-    return item;
-  };
-  imageIndex = async (digest: Digest): Promise<ImageIndex> => {
-    const item = await this.#child(digest);
-    if (!(item instanceof RemoteIndex)) throw new AotpackError(`${digest} in ${this.ref} is an image, not an index`);
-    return item;
-  };
-  async #child(digest: Digest): Promise<RemoteImage | RemoteIndex> {
-    const desc = (await this.indexManifest()).manifests.find((d) => d.digest === digest);
-    if (!desc) throw new AotpackError(`index ${this.ref} has no manifest ${digest}`);
-    return fetchItem(this.source, { ...this.ref, tag: undefined, digest, toString: () => `${this.ref.registry}/${this.ref.repository}@${digest}` }, digest);
-  }
-}
-
-async function fetchItem(source: Origin, ref: Reference, reference: string): Promise<RemoteImage | RemoteIndex> {
-  const fetched = await source.client.getManifest(ref.repository, reference);
-  if (isIndexMediaType(fetched.mediaType)) return new RemoteIndex(ref, fetched, source);
-  if (isManifestMediaType(fetched.mediaType)) return new RemoteImage(ref, fetched, source);
-  throw new AotpackError(`${ref} has media type ${fetched.mediaType}, which is neither an image manifest nor an index`);
+  return itemFromManifest(fetched.raw, { digest: fetched.digest, mediaType: fetched.mediaType }, new RegistryBlobs(ref, origin));
 }
 
 function originFor(ref: Reference, options: RemoteOptions): Origin {
@@ -199,40 +159,20 @@ export async function remoteIndexOrImage(ref: string | Reference, options: Remot
 export async function remoteIndex(ref: string | Reference, options: RemoteOptions = {}): Promise<ImageIndex> {
   const r = toRef(ref);
   const item = await remoteIndexOrImage(r, options);
-  if (!(item instanceof RemoteIndex)) throw new AotpackError(`${r} is a single image, not an index`);
+  if (!isImageIndex(item)) throw new AotpackError(`${r} is a single image, not an index`);
   return item;
 }
 
 /** Platforms an index offers (attestation entries, `unknown/unknown`, left out). */
-export function indexPlatforms(index: IndexManifest): Array<{ platform: Platform; descriptor: Descriptor }> {
-  return platformEntries(index.manifests)
-    .filter((d) => d.platform && isManifestMediaType(d.mediaType))
-    .map((d) => ({ platform: d.platform!, descriptor: d }));
-}
-
-function missingPlatform(ref: Reference, wanted: Platform, available: Platform[]): AotpackError {
-  const list = available.length ? available.map(formatPlatform).join(", ") : "none";
-  return new AotpackError(`${ref} has no image for ${formatPlatform(wanted)}; available: ${list}`);
+export async function indexPlatforms(index: ImageIndex): Promise<Array<{ platform: Platform; descriptor: Descriptor }>> {
+  return (await imageEntries(index)).flatMap((e) => (e.platform ? [{ platform: e.platform, descriptor: e.descriptor }] : []));
 }
 
 /** One image: the reference's own, or the one for `platform` (default: this host's) from an index. */
 export async function remoteImage(ref: string | Reference, options: RemoteOptions & { platform?: Platform } = {}): Promise<Image> {
   const r = toRef(ref);
   const item = await remoteIndexOrImage(r, options);
-  const wanted = options.platform ?? hostPlatform();
-  if (item instanceof RemoteImage) {
-    if (options.platform) {
-      const cfg = await item.configFile();
-      const has: Platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
-      if (!platformEquals(has, options.platform)) throw missingPlatform(r, options.platform, [has]);
-    }
-    return item;
-  }
-  const index = item as RemoteIndex;
-  const entries = indexPlatforms(await index.indexManifest());
-  const match = entries.find((e) => platformEquals(e.platform, wanted));
-  if (!match) throw missingPlatform(r, wanted, entries.map((e) => e.platform));
-  return index.image(match.descriptor.digest);
+  return (await selectImage(item, { ...(options.platform ? { platform: options.platform } : {}), name: `${r}` })).image;
 }
 
 export interface PulledImage {
@@ -258,22 +198,11 @@ export async function pull(ref: string | Reference, options: RemoteOptions & { p
   const r = toRef(ref);
   const item = await remoteIndexOrImage(r, options);
   const images: PulledImage[] = [];
-  let index: ImageIndex | undefined;
-  if (item instanceof RemoteIndex) {
-    index = item;
-    const entries = indexPlatforms(await item.indexManifest());
-    const wanted = options.platforms ?? entries.map((e) => e.platform);
-    for (const p of wanted) {
-      const match = entries.find((e) => platformEquals(e.platform, p));
-      if (!match) throw missingPlatform(r, p, entries.map((e) => e.platform));
-      images.push({ platform: match.platform, image: await item.image(match.descriptor.digest) });
-    }
-  } else {
-    const image = item as RemoteImage;
-    const cfg = await image.configFile();
-    const has: Platform = { os: cfg.os, architecture: cfg.architecture, ...(cfg.variant ? { variant: cfg.variant } : {}) };
-    for (const p of options.platforms ?? []) if (!platformEquals(has, p)) throw missingPlatform(r, p, [has]);
-    images.push({ platform: has, image });
+  const index = isImageIndex(item) ? item : undefined;
+  const entries = await imageEntries(item);
+  for (const platform of options.platforms ?? entries.flatMap((e) => (e.platform ? [e.platform] : []))) {
+    const chosen = await selectImage(item, { platform, name: `${r}` });
+    images.push({ platform: chosen.platform ?? platform, image: chosen.image });
   }
   const layers = (await Promise.all(images.map((i) => i.image.layers()))).flat() as RemoteLayer[];
   await runPool(layers, options.concurrency ?? 3, (l) => l.prefetch());

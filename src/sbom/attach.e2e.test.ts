@@ -11,28 +11,11 @@ import { describe, test } from "node:test";
 import { runCli, REPO_ROOT } from "../../test/support/cli.ts";
 import { requireTool, runOk, tempDir } from "../../test/support/tools.ts";
 import { requireTrivy, trivyRootfs } from "../../test/support/trivy.ts";
+import { blobJson, layoutBlobs, readLayoutIndex as readIndex, type Desc } from "../../test/support/attestations.ts";
 import { debianMirrorReachable } from "../base/testing/fixtures.ts";
 import { unavailable } from "../../test/support/index.ts";
 
-interface Desc {
-  mediaType: string;
-  digest: string;
-  size: number;
-  platform?: { os: string; architecture: string };
-  annotations?: Record<string, string>;
-}
-
-async function blob(layout: string, digest: string): Promise<Buffer> {
-  return readFile(join(layout, "blobs", "sha256", digest.slice("sha256:".length)));
-}
-const json = async <T>(layout: string, digest: string): Promise<T> => JSON.parse((await blob(layout, digest)).toString("utf8")) as T;
-
-/** The index by hand, from the layout's files: no aotpack reader involved. */
-async function readIndex(layout: string): Promise<{ digest: string; manifests: Desc[] }> {
-  const top = JSON.parse(await readFile(join(layout, "index.json"), "utf8")) as { manifests: Desc[] };
-  const digest = top.manifests[0]!.digest;
-  return { digest, manifests: (await json<{ manifests: Desc[] }>(layout, digest)).manifests };
-}
+const json = <T>(layout: string, digest: string): Promise<T> => blobJson<T>(layoutBlobs(layout), digest);
 
 describe("attestations on the Todo API image", () => {
   test("SBOM + provenance per platform, read by hand, checked against Trivy; skopeo ignores them; reproducible", { timeout: 900_000 }, async (t) => {

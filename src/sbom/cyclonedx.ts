@@ -1,7 +1,7 @@
 /** CycloneDX 1.6 JSON through @cyclonedx/cyclonedx-library; serial number and timestamp are derived, so it is reproducible. */
 import { createHash } from "node:crypto";
 import { Enums, Models, Serialize, Spec } from "@cyclonedx/cyclonedx-library";
-import { components, subjectName, type Inventory } from "./inventory.ts";
+import { baseOs, components, subjectName, type Inventory } from "./inventory.ts";
 import { spdxLicense } from "./spdx.ts";
 
 export { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
@@ -14,14 +14,23 @@ export function cyclonedxDocument(inv: Inventory): Record<string, unknown> {
   });
   subject.hashes.set(Enums.HashAlgorithm["SHA-256"], inv.imageDigest.slice("sha256:".length));
   subject.properties.add(new Models.Property("aotpack:subject", subjectName(inv)));
+  subject.purl = { toString: () => subjectName(inv) } as unknown as Models.Component["purl"];
   if (inv.source?.revision) subject.properties.add(new Models.Property("aotpack:source.revision", inv.source.revision));
   if (inv.source?.url) subject.externalReferences.add(new Models.ExternalReference(inv.source.url, Enums.ExternalReferenceType.VCS));
   bom.metadata.component = subject;
   bom.metadata.timestamp = new Date(inv.created);
   bom.metadata.tools.components.add(new Models.Component(Enums.ComponentType.Application, inv.tool.name, { version: inv.tool.version }));
+  // The dependency graph scanners walk: image → OS → its Debian packages; image → every other package.
+  const base = baseOs(inv);
+  const os = base ? new Models.Component(Enums.ComponentType.OperatingSystem, base.name, { ...(base.version ? { version: base.version } : {}), bomRef: base.ref }) : undefined;
+  if (os) {
+    bom.components.add(os);
+    subject.dependencies.add(os.bomRef);
+  }
   for (const c of components(inv)) {
     const type = c.kind === "runtime" ? Enums.ComponentType.Application : Enums.ComponentType.Library;
     const comp = new Models.Component(type, c.name, { version: c.version, bomRef: c.ref });
+    (c.kind === "deb" && os ? os : subject).dependencies.add(comp.bomRef);
     // purl as a string: the library takes any object whose toString() is the purl.
     comp.purl = { toString: () => c.purl } as unknown as Models.Component["purl"];
     for (const h of c.hashes) comp.hashes.set(Enums.HashAlgorithm[h.alg], h.hex);

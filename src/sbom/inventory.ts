@@ -102,3 +102,13 @@ export function components(inv: Inventory): Component[] {
 export function subjectName(inv: Inventory): string {
   return `pkg:oci/${purlEncode(inv.name)}@${purlEncode(inv.imageDigest)}?platform=${purlEncode(formatPlatform(inv.platform))}`;
 }
+
+/** The base's OS as SBOMs name it, from the purl distro qualifier: `debian-12` → debian, version 12. */
+export function baseOs(inv: Inventory): { ref: string; name: string; version?: string } | undefined {
+  if (inv.base.packages.length === 0) return undefined;
+  const distro = inv.base.distro;
+  const dash = distro?.indexOf("-") ?? -1;
+  if (!distro || dash <= 0) return { ref: "OperatingSystem-debian", name: "debian" };
+  return { ref: `OperatingSystem-${distro}`, name: distro.slice(0, dash), version: distro.slice(dash + 1) };
+}
+

@@ -1,12 +1,14 @@
 /** Reading attestations back from any image source: what `inspect` lists and `aotpack sbom` prints. */
 import { AotpackError, UsageError } from "../errors.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, platformEquals, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
+import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
+import { selectImage } from "../oci/select.ts";
 import { isManifestMediaType } from "../oci/media-types.ts";
 import { IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, type Statement } from "./attestation.ts";
 import { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
 import { SPDX_PREDICATE } from "./spdx.ts";
 import { writeFileAtomic } from "../oci/fs-util.ts";
+import type { Digest } from "../oci/digest.ts";
 import type { SbomFormat } from "./index.ts";
 
 /** In-toto statements are small; a bigger layer is not one of ours, and is not read into memory. */
@@ -45,27 +47,59 @@ async function readStatement(image: Image, digest: string): Promise<Statement> {
   }
 }
 
+/**
+ * The referrer manifests of an image (OCI 1.1: the registry's referrers API, else the referrers
+ * tag): how an image reached by digest, without the index that lists its attestations, finds them.
+ */
+export type ReferrersLookup = (subject: Digest) => Promise<Image[]>;
+
+/** The attestation manifests among an image's referrers: in-toto layers only, naming it as subject. */
+export async function referrerAttestations(subject: Digest, referrers: ReferrersLookup): Promise<{ info: AttestationInfo; image: Image }[]> {
+  const out: { info: AttestationInfo; image: Image }[] = [];
+  for (const image of await referrers(subject)) {
+    const manifest = await image.manifest();
+    if (manifest.subject?.digest !== subject || manifest.layers.length === 0 || !manifest.layers.every((l) => l.mediaType === IN_TOTO_MEDIA_TYPE)) continue;
+    const statements = manifest.layers.map((l) => ({ predicateType: l.annotations?.[PREDICATE_TYPE_ANNOTATION] ?? "", digest: l.digest, bytes: l.size }));
+    out.push({ info: { digest: await image.digest(), subject, statements }, image });
+  }
+  return out;
+}
+
 /** The SBOM attached to the image for `platform` (default: the index's only platform, else the host's). */
-export async function readSbom(item: Image | ImageIndex, options: { platform?: Platform; format?: SbomFormat } = {}): Promise<{ platform: string; format: SbomFormat; document: unknown }> {
-  if (!isImageIndex(item)) {
+export async function readSbom(
+  item: Image | ImageIndex,
+  options: { platform?: Platform; format?: SbomFormat; referrers?: ReferrersLookup } = {},
+): Promise<{ platform: string; format: SbomFormat; document: unknown }> {
+  if (!isImageIndex(item) && !options.referrers) {
     throw new AotpackError("this is a single image with no index, so it carries no attestations", {
       hint: "docker-archive outputs keep their SBOM beside the archive (<file>.sbom.json)",
     });
   }
-  const entries = platformEntries((await item.indexManifest()).manifests).filter((d) => d.platform);
-  const wanted = options.platform ?? (entries.length === 1 ? entries[0]!.platform! : hostPlatform());
-  const image = entries.find((d) => platformEquals(d.platform!, wanted));
-  if (!image) throw new UsageError(`no ${formatPlatform(wanted)} image in the index (it has: ${entries.map((d) => formatPlatform(d.platform!)).join(", ") || "none"})`);
-  const attestation = (await listAttestations(item)).find((a) => a.subject === image.digest);
+  const chosen = await selectImage(item, {
+    ...(options.platform ? { platform: options.platform } : {}),
+    missing: (wanted, entries) =>
+      new UsageError(`no ${formatPlatform(wanted ?? hostPlatform())} image in the index (it has: ${entries.flatMap((d) => (d.platform ? [formatPlatform(d.platform)] : [])).join(", ") || "none"})`),
+  });
+  const wanted = chosen.platform ?? options.platform ?? hostPlatform();
+  const imageDigest = await chosen.image.digest();
+  const candidates: { info: AttestationInfo; image: () => Promise<Image> }[] = isImageIndex(item)
+    ? (await listAttestations(item)).filter((a) => a.subject === imageDigest).map((info) => ({ info, image: () => item.image(info.digest as Digest) }))
+    : [];
   const types = options.format ? [options.format === "spdx" ? SPDX_PREDICATE : CYCLONEDX_PREDICATE] : [SPDX_PREDICATE, CYCLONEDX_PREDICATE];
-  const layer = attestation?.statements.find((s) => types.includes(s.predicateType));
-  if (!attestation || !layer) {
-    const has = attestation?.statements.map((s) => s.predicateType).join(", ");
+  const hasSbom = (a: AttestationInfo) => a.statements.some((s) => types.includes(s.predicateType));
+  // Not in the index (or no index at all): ask the registry for the image's referrers.
+  if (!candidates.some((c) => hasSbom(c.info)) && options.referrers) {
+    for (const r of await referrerAttestations(imageDigest, options.referrers)) candidates.push({ info: r.info, image: async () => r.image });
+  }
+  const attestation = candidates.find((c) => hasSbom(c.info));
+  if (!attestation) {
+    const has = candidates.flatMap((c) => c.info.statements.map((s) => s.predicateType)).join(", ");
     throw new AotpackError(`the ${formatPlatform(wanted)} image has no ${options.format ?? ""} SBOM attached${has ? ` (its attestations: ${has})` : ""}`.replace("  ", " "), {
       hint: "build with --sbom spdx or --sbom cyclonedx",
     });
   }
-  const statement = await readStatement(await item.image(attestation.digest as `sha256:${string}`), layer.digest);
+  const layer = attestation.info.statements.find((s) => types.includes(s.predicateType))!;
+  const statement = await readStatement(await attestation.image(), layer.digest);
   return { platform: formatPlatform(wanted), format: layer.predicateType === SPDX_PREDICATE ? "spdx" : "cyclonedx", document: statement.predicate };
 }
 

@@ -100,6 +100,16 @@ describe("SBOM documents", () => {
     assert.ok(purls.includes("pkg:nuget/Microsoft.DotNet.ILCompiler@8.0.11"));
     assert.deepEqual(cyclonedxDocument(inventory), doc, "same inventory, same document (serial number included)");
   });
+  test("CycloneDX dependency graph: image → OS (debian 12) → Debian packages; image → the other packages", () => {
+    const doc = cyclonedxDocument(inventory) as { components: { "bom-ref": string; type: string; name: string; version?: string }[]; dependencies: { ref: string; dependsOn?: string[] }[] };
+    const name = new Map(doc.components.map((c) => [c["bom-ref"], c.name]));
+    const deps = (ref: string) => (doc.dependencies.find((d) => d.ref === ref)?.dependsOn ?? []).map((r) => name.get(r) ?? r).sort();
+    const os = doc.components.find((c) => c.type === "operating-system")!;
+    assert.deepEqual([os.name, os.version], ["debian", "12"]);
+    assert.deepEqual(deps("image"), ["@oven/bun-linux-aarch64", "@scope/odd", "Microsoft.DotNet.ILCompiler", "debian", "hono"]);
+    assert.deepEqual(deps(os["bom-ref"]), ["libc6"]);
+    assert.match((doc as unknown as { metadata: { component: { purl: string } } }).metadata.component.purl, /^pkg:oci\/todo-api@sha256%3A[0-9a-f]{64}\?platform=linux\/arm64$/);
+  });
   test("SPDX 2.3: required fields, purls, valid licence expressions only, reproducible namespace", () => {
     const doc = spdxDocument(inventory) as { spdxVersion: string; packages: { name: string; licenseDeclared: string; externalRefs: { referenceLocator: string }[] }[]; documentNamespace: string };
     assert.equal(doc.spdxVersion, "SPDX-2.3");
@@ -108,6 +118,18 @@ describe("SBOM documents", () => {
     assert.equal(byName.get("@scope/odd")?.licenseDeclared, "NOASSERTION");
     assert.equal(byName.get("libc6")?.externalRefs[0]?.referenceLocator, "pkg:deb/debian/libc6@2.36-9%2Bdeb12u13?arch=arm64&distro=debian-12");
     assert.equal((spdxDocument(inventory) as { documentNamespace: string }).documentNamespace, doc.documentNamespace);
+  });
+  test("SPDX tree as scanners read it: image → OS (debian 12) → Debian packages; image → one group per ecosystem → its packages", () => {
+    const doc = spdxDocument(inventory) as { packages: { SPDXID: string; name: string; versionInfo?: string; primaryPackagePurpose: string }[]; relationships: { spdxElementId: string; relationshipType: string; relatedSpdxElement: string }[] };
+    const byId = new Map(doc.packages.map((p) => [p.SPDXID, p]));
+    const children = (id: string) => doc.relationships.filter((r) => r.spdxElementId === id && r.relationshipType === "CONTAINS").map((r) => byId.get(r.relatedSpdxElement)!.name).sort();
+    const os = doc.packages.find((p) => p.primaryPackagePurpose === "OPERATING-SYSTEM")!;
+    assert.deepEqual([os.SPDXID, os.name, os.versionInfo], ["SPDXRef-OperatingSystem-debian-12", "debian", "12"]);
+    assert.deepEqual(children("SPDXRef-image"), ["debian", "npm", "nuget"]);
+    assert.deepEqual(children(os.SPDXID), ["libc6"]);
+    assert.deepEqual(children("SPDXRef-Application-npm"), ["@oven/bun-linux-aarch64", "@scope/odd", "hono"]);
+    assert.deepEqual(children("SPDXRef-Application-nuget"), ["Microsoft.DotNet.ILCompiler"]);
+    assert.ok(doc.relationships.every((r) => r.relationshipType === "DESCRIBES" || byId.has(r.relatedSpdxElement)), "every relationship names a package");
   });
   test("--sbom values", () => {
     assert.equal(parseSbomFormat("cyclonedx"), "cyclonedx");

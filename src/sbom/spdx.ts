@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import parseSpdx from "spdx-expression-parse";
-import { components, subjectName, type Component, type Inventory } from "./inventory.ts";
+import { baseOs, components, subjectName, type Component, type Inventory } from "./inventory.ts";
 
 export const SPDX_PREDICATE = "https://spdx.dev/Document";
 
@@ -34,10 +34,58 @@ function spdxPackage(c: Component, ids: Map<string, string>): Record<string, unk
     licenseConcluded: "NOASSERTION",
     licenseDeclared: c.kind === "npm" ? spdxLicense(c.license) : "NOASSERTION",
     copyrightText: "NOASSERTION",
-    primaryPackagePurpose: c.kind === "runtime" ? "APPLICATION" : c.kind === "deb" ? "OPERATING-SYSTEM" : "LIBRARY",
+    primaryPackagePurpose: c.kind === "runtime" ? "APPLICATION" : "LIBRARY",
     ...(c.hashes.length ? { checksums: c.hashes.map((h) => ({ algorithm: h.alg.replace("-", ""), checksumValue: h.hex })) } : {}),
     externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: c.purl }],
   };
+}
+
+/** A grouping package (the OS, or one package ecosystem): no purl of its own. */
+function groupPackage(id: string, name: string, purpose: string, extra: Record<string, string>): Record<string, unknown> {
+  return {
+    SPDXID: id,
+    name,
+    ...extra,
+    downloadLocation: "NOASSERTION",
+    filesAnalyzed: false,
+    licenseConcluded: "NOASSERTION",
+    licenseDeclared: "NOASSERTION",
+    copyrightText: "NOASSERTION",
+    primaryPackagePurpose: purpose,
+  };
+}
+
+/**
+ * The image CONTAINS its OS, which CONTAINS the Debian packages, and one package per ecosystem
+ * (npm, nuget), which CONTAINS that ecosystem's packages: the tree scanners build (Trivy's own
+ * SPDX has it, and its SBOM reader finds the OS and the language packages only through it). The
+ * SPDXID prefixes OperatingSystem- / Application- and the ecosystem as the group's name are the
+ * names Trivy reads; they are ordinary SPDX ids and names to every other reader.
+ */
+function groups(inv: Inventory, list: Component[], ids: Map<string, string>, imageId: string): { packages: Record<string, unknown>[]; relationships: Record<string, unknown>[] } {
+  const packages: Record<string, unknown>[] = [];
+  const relationships: Record<string, unknown>[] = [];
+  const contains = (parent: string, child: string) => relationships.push({ spdxElementId: parent, relationshipType: "CONTAINS", relatedSpdxElement: child });
+  const os = baseOs(inv);
+  if (os) {
+    const osId = spdxId(os.ref);
+    packages.push(groupPackage(osId, os.name, "OPERATING-SYSTEM", os.version ? { versionInfo: os.version } : {}));
+    contains(imageId, osId);
+    for (const c of list.filter((c) => c.kind === "deb")) contains(osId, ids.get(c.ref)!);
+  }
+  const ecosystems = new Map<string, Component[]>();
+  for (const c of list) {
+    if (c.kind === "deb") continue;
+    const type = /^pkg:([a-z]+)\//.exec(c.purl)?.[1] ?? c.kind;
+    ecosystems.set(type, [...(ecosystems.get(type) ?? []), c]);
+  }
+  for (const [type, members] of ecosystems) {
+    const id = spdxId(`Application-${type}`);
+    packages.push(groupPackage(id, type, "APPLICATION", { sourceInfo: `the ${type} packages in the image` }));
+    contains(imageId, id);
+    for (const c of members) contains(id, ids.get(c.ref)!);
+  }
+  return { packages, relationships };
 }
 
 export function spdxDocument(inv: Inventory): Record<string, unknown> {
@@ -63,11 +111,9 @@ export function spdxDocument(inv: Inventory): Record<string, unknown> {
     externalRefs: [{ referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: subjectName(inv) }],
     ...(inv.source?.revision ? { sourceInfo: `built from git commit ${inv.source.revision}${inv.source.url ? ` of ${inv.source.url}` : ""}` } : {}),
   };
-  const packages = [image, ...list.map((c) => spdxPackage(c, ids))];
-  const relationships = [
-    { spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId },
-    ...list.map((c) => ({ spdxElementId: imageId, relationshipType: "CONTAINS", relatedSpdxElement: ids.get(c.ref) })),
-  ];
+  const tree = groups(inv, list, ids, imageId);
+  const packages = [image, ...tree.packages, ...list.map((c) => spdxPackage(c, ids))];
+  const relationships = [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId }, ...tree.relationships];
   const body = {
     spdxVersion: "SPDX-2.3",
     dataLicense: "CC0-1.0",

@@ -14,8 +14,9 @@ import { join, posix } from "node:path";
 import { constants as osConstants } from "node:os";
 import { AotpackError, UsageError } from "../errors.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
-import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEquals, type Platform } from "../oci/platform.ts";
-import type { Descriptor, ImageConfigFile } from "../oci/types.ts";
+import { formatPlatform, hostPlatform, platformOfConfig, type Platform } from "../oci/platform.ts";
+import { imageEntries, selectImage } from "../oci/select.ts";
+import type { ImageConfigFile } from "../oci/types.ts";
 import { DEFAULT_PATH, diagnoseEntrypoint, type EntrypointFacts } from "./diagnose.ts";
 import { emulationFor, userNamespacesAvailable, type Emulation, type EmulationOptions } from "./host.ts";
 import { startLoopbackRelay, startNamespaceRelay, type Relay } from "./relay.ts";
@@ -134,47 +135,23 @@ function trackPid(pid: number): void {
 
 /** Pick the image for `platform` (or the host's, or the only one) from an image or an index. */
 export async function selectPlatformImage(source: Image | ImageIndex, platform?: Platform): Promise<{ image: Image; config: ImageConfigFile; platform: Platform }> {
-  if (!isImageIndex(source)) {
-    const config = await source.configFile();
-    const own = configPlatform(config);
-    if (platform && !platformEquals(platform, own)) {
-      throw new UsageError(`the image is for ${formatPlatform(own)}, not ${formatPlatform(platform)}`);
-    }
-    return { image: source, config, platform: own };
-  }
-  const candidates = await imageDescriptors(source);
-  const wanted = platform ?? hostPlatform();
-  let chosen = candidates.find((c) => c.platform && platformEquals(c.platform, wanted));
-  if (!chosen && !platform && candidates.length === 1) chosen = candidates[0];
-  if (!chosen) {
-    const have = candidates.map((c) => (c.platform ? formatPlatform(c.platform) : "unknown")).join(", ");
-    throw new UsageError(`the image has no ${formatPlatform(wanted)} variant; it has ${have || "no runnable images"}`, {
-      hint: "pick one with --platform",
-    });
-  }
-  const image = await chosen.index.image(chosen.digest);
+  const { image } = await selectImage(source, {
+    ...(platform ? { platform } : {}),
+    missing: (wanted, candidates) => {
+      if (!isImageIndex(source)) return new UsageError(`the image is for ${formatPlatform(candidates[0]!.platform!)}, not ${formatPlatform(wanted!)}`);
+      const have = candidates.map((c) => (c.platform ? formatPlatform(c.platform) : "unknown")).join(", ");
+      return new UsageError(`the image has no ${formatPlatform(wanted ?? hostPlatform())} variant; it has ${have || "no runnable images"}`, {
+        hint: "pick one with --platform",
+      });
+    },
+  });
   const config = await image.configFile();
-  return { image, config, platform: configPlatform(config) };
+  return { image, config, platform: platformOfConfig(config) };
 }
 
 /** The runnable platforms of an index (attestations and unknown/unknown left out). */
 export async function listPlatforms(source: Image | ImageIndex): Promise<Platform[]> {
-  if (!isImageIndex(source)) return [configPlatform(await source.configFile())];
-  return (await imageDescriptors(source)).flatMap((c) => (c.platform ? [c.platform] : []));
-}
-
-async function imageDescriptors(index: ImageIndex, depth = 0): Promise<(Descriptor & { index: ImageIndex })[]> {
-  const out: (Descriptor & { index: ImageIndex })[] = [];
-  for (const d of (await index.indexManifest()).manifests) {
-    if (d.mediaType.includes("index") || d.mediaType.includes("manifest.list")) {
-      if (depth < 4) out.push(...(await imageDescriptors(await index.imageIndex(d.digest), depth + 1)));
-    } else if (!isAttestationDescriptor(d)) out.push({ ...d, index });
-  }
-  return out;
-}
-
-function configPlatform(config: ImageConfigFile): Platform {
-  return config.variant ? { os: config.os, architecture: config.architecture, variant: config.variant } : { os: config.os, architecture: config.architecture };
+  return (await imageEntries(source)).flatMap((c) => (c.platform ? [c.platform] : []));
 }
 
 function envRecord(env: string[] | Record<string, string> | undefined): [string, string][] {

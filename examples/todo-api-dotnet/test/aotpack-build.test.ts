@@ -7,10 +7,11 @@
 import { after, before, describe, test } from "node:test";
 import { equal, match, ok } from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { REPO_ROOT, type CliResult } from "../../../test/support/cli.ts";
 import { skipOrFail } from "../../../test/support/index.ts";
 import { assertContract, todoContract } from "../../todo-api/test/contract.ts";
@@ -125,6 +126,18 @@ async function withImage(image: string, platform: string, env: Record<string, st
   }
 }
 
+/** The paths in the first (base) layer of one platform's image in an OCI layout. */
+async function baseLayerListing(layoutDir: string, architecture: string): Promise<string[]> {
+  const blob = (digest: string) => join(layoutDir, "blobs", "sha256", digest.split(":")[1]!);
+  const json = async (digest: string) => JSON.parse(await readFile(blob(digest), "utf8"));
+  const index = JSON.parse(await readFile(join(layoutDir, "index.json"), "utf8"));
+  const platforms = await json(index.manifests[0].digest);
+  const entry = platforms.manifests.find((m: { platform?: { architecture?: string } }) => m.platform?.architecture === architecture);
+  const manifest = await json(entry.digest);
+  const listing = await promisify(execFile)("tar", ["-tzf", blob(manifest.layers[0].digest)], { maxBuffer: 16 << 20 });
+  return listing.stdout.split("\n").map((p) => p.replace(/^\.?\//, ""));
+}
+
 describe("aotpack build examples/todo-api-dotnet for linux/amd64 and linux/arm64", { skip: skipOrFail(await whyCannotBuild()), timeout: BUILD_TIMEOUT_MS + 25 * 60_000 }, () => {
   let workDir = "";
   let layout = "";
@@ -158,6 +171,12 @@ describe("aotpack build examples/todo-api-dotnet for linux/amd64 and linux/arm64
     ok(existsSync(join(workDir, "out", "todo-dotnet.symbols", "linux-amd64", "TodoApi.dbg")), "symbols beside the output");
     ok(existsSync(join(workDir, "out", "todo-dotnet.symbols", "linux-arm64", "TodoApi.dbg")), "symbols beside the output");
     t.diagnostic(result.stdout.split("\n").filter((l) => /image total|startup|RSS/.test(l)).join("\n"));
+    // The config's "omit" is honoured and said: the Todo API ships without OpenSSL and the CA bundle.
+    match(result.stderr, /linux\/amd64: the base leaves out OpenSSL/, transcript);
+    const base = await baseLayerListing(layout, "amd64");
+    ok(base.includes("usr/lib/x86_64-linux-gnu/libc.so.6"), "the base has glibc");
+    ok(base.includes("usr/share/zoneinfo/Asia/Tokyo"), "the base has tzdata");
+    ok(!base.some((p) => /libssl|libcrypto|ca-certificates\.crt/.test(p)), `no OpenSSL, no CA bundle:\n${base.filter((p) => /ssl|crypto/.test(p)).join("\n")}`);
   });
 
   for (const platform of ["linux/amd64", "linux/arm64"]) {

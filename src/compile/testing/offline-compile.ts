@@ -9,7 +9,7 @@ import type { CompileRequest, RuntimeKind } from "../types.ts";
 
 const input = JSON.parse(process.argv[2] ?? "{}") as { runtime: RuntimeKind; requests: CompileRequest[] };
 try {
-  const artifacts = await compileAll(compilerFor(input.runtime), input.requests);
+  const artifacts = await compileAll(await compilerFor(input.runtime), input.requests);
   process.stdout.write(JSON.stringify({ artifacts }));
 } catch (err) {
   process.stdout.write(

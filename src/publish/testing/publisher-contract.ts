@@ -4,11 +4,11 @@
  * `describe` block of node:test tests.
  */
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
+import { contractDirs } from "../../oci/testing/contract-dirs.ts";
 import { isImageIndex, type Image, type ImageIndex, type Layer } from "../../oci/interfaces.ts";
 import { appendLayers, emptyImage, newIndex } from "../../oci/mutate.ts";
 import { parsePlatform } from "../../oci/platform.ts";
@@ -74,19 +74,7 @@ export function publisherContract(
 ): void {
   const timeout = options.timeoutMs ?? 120_000;
   describe(`Publisher contract: ${name}`, () => {
-    let root = "";
-    let n = 0;
-    before(async () => {
-      root = await mkdtemp(join(tmpdir(), "aotpack-contract-"));
-    });
-    after(async () => {
-      await rm(root, { recursive: true, force: true });
-    });
-    const context = async (): Promise<ContractContext> => {
-      const dir = join(root, `t${++n}`);
-      await mkdir(dir);
-      return { dir };
-    };
+    const context: () => Promise<ContractContext> = contractDirs("aotpack-contract-");
 
     test("publishes a two-platform index that reads back valid, with identical digests", { timeout }, async () => {
       const ctx = await context();

@@ -1,12 +1,14 @@
 /** `aotpack cache ls|prune|verify`. */
-import { UsageError } from "../errors.ts";
-import { cacheRoot } from "../cache.ts";
-import { bySection, listCache, parseAge, parseSize, pruneCache, verifyCache } from "../cache-admin.ts";
-import { GLOBAL, parse } from "./options.ts";
-import { formatBytes } from "./progress.ts";
-import type { CommandContext } from "./commands.ts";
+import { UsageError } from "../../errors.ts";
+import { cacheRoot } from "../../cache.ts";
+import { bySection, listCache, parseAge, parseSize, pruneCache, verifyCache } from "../../cache-admin.ts";
+import { GLOBAL, parse } from "../options.ts";
+import { formatBytes } from "../progress.ts";
+import type { Command, CommandContext } from "../command.ts";
 
-export const CACHE_HELP = `Usage: aotpack cache ls|prune|verify [options]
+const CACHE_FLAGS = { ...GLOBAL, "older-than": { type: "string" }, "max-size": { type: "string" } } as const;
+
+const CACHE_HELP = `Usage: aotpack cache ls|prune|verify [options]
 
 The cache holds compiled artifacts, layer blobs, Debian packages and runtimes. It lives in
 $AOTPACK_CACHE_DIR, else $XDG_CACHE_HOME/aotpack, else ~/.cache/aotpack. Every entry is
@@ -21,8 +23,8 @@ used first, keeping what that build (or any in the last 10 minutes) used.
   verify                 hash every entry; bad ones are removed and listed (exit 1 if any)
   --json                 print the result as JSON`;
 
-export async function runCache(argv: string[], ctx: CommandContext): Promise<number> {
-  const { positionals, values } = parse(argv, { ...GLOBAL, "older-than": { type: "string" }, "max-size": { type: "string" } });
+async function runCache(argv: string[], ctx: CommandContext): Promise<number> {
+  const { positionals, values } = parse(argv, CACHE_FLAGS);
   const [action, ...rest] = positionals;
   if (rest.length) throw new UsageError(`cache ${action} takes no arguments (got "${rest.join(" ")}")`);
   const root = cacheRoot();
@@ -59,3 +61,5 @@ export async function runCache(argv: string[], ctx: CommandContext): Promise<num
   }
   throw new UsageError(action === undefined ? "cache needs an action: ls, prune or verify" : `unknown cache action "${action}"`, { hint: "aotpack cache ls | prune --older-than 30d --max-size 5GB | verify" });
 }
+
+export const cacheCommand: Command = { name: "cache", usage: "cache ls|prune|verify", summary: "where the cache lives and what it holds; evict by age/size; check every entry", flags: CACHE_FLAGS, help: () => CACHE_HELP, run: runCache };

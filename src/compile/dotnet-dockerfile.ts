@@ -2,8 +2,8 @@
 import { readFile, readdir } from "node:fs/promises";
 import { basename } from "node:path";
 import { UsageError } from "../errors.ts";
-import { property, readCsproj } from "../compile/dotnet-aot.ts";
-import { DOTNET_RESTORE_INPUTS, type DotnetDockerfilePlan } from "./render-dotnet.ts";
+import { property, readCsproj } from "./dotnet-aot.ts";
+import { DOTNET_RESTORE_INPUTS, type DotnetDockerfilePlan } from "../dockerfile/render-dotnet.ts";
 
 type Shared = Pick<DotnetDockerfilePlan, "appName" | "platforms" | "port" | "user" | "env" | "sdkImage" | "runtimeImage">;
 
