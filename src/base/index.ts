@@ -14,6 +14,7 @@ import { assertElfMatchesPlatform } from "../elf/read-elf.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Image, Layer } from "../oci/interfaces.ts";
 import { createLayer, layerFromBlobFile } from "../oci/layer.ts";
+import { fileChunkCache } from "../oci/chunk-cache.ts";
 import { writeFileAtomic } from "../oci/fs-util.ts";
 import type { Descriptor } from "../oci/types.ts";
 import type { Compression } from "../oci/media-types.ts";
@@ -229,6 +230,8 @@ async function resolveDebianBase(
       compression,
       ...epoch(options),
       ...(options.blobDir ? { blobDir: options.blobDir } : {}),
+      // A corrupt chunk is dropped and made again; say so, as for every other cache entry.
+      chunkCache: fileChunkCache(cacheDir("chunks"), options.onProgress),
     });
     packages = deb.packages.map((p) => ({
       name: p.name,
