@@ -5,7 +5,7 @@
  * either as generated (cross-compiling build stage) or rewritten the way the post's first
  * attempt was (build stage on the target platform, so arm64 runs under qemu through binfmt).
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { chmod, copyFile, mkdtemp, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -15,6 +15,7 @@ import { ensureBunRuntime, installedBun } from "../src/compile/bun-runtime.ts";
 import { DebianArchive } from "../src/base/archive.ts";
 import { chooseMirror } from "../src/base/mirror.ts";
 import { parsePlatform } from "../src/oci/platform.ts";
+import { missingTools } from "../test/support/index.ts";
 
 const run = promisify(execFile);
 
@@ -27,9 +28,8 @@ const ARM64_LIB = "/usr/aarch64-linux-gnu/lib";
 
 /** Why buildah cannot run here, or undefined. */
 export function buildahUnavailable(): string | undefined {
-  for (const cmd of ["buildah", "qemu-aarch64-static"]) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status !== 0) return `${cmd} not installed`;
-  }
+  const tools = missingTools(["buildah", "qemu-aarch64-static"]);
+  if (tools) return tools;
   if (process.getuid?.() !== 0) return "buildah here needs root (no rootless storage configured)";
   if (process.arch !== "x64") return "the builder image is made from the host's x86-64 Bun and glibc";
   if (!existsSync(`${ARM64_LIB}/libc.so.6`)) return "libc6-arm64-cross not installed";

@@ -9,7 +9,7 @@
  *     both RIDs), as the image's own global packages folder, so restore needs no source.
  * The runtime image is bench/buildah.ts's glibc-only one: exactly a NativeAOT executable's ELF NEEDED.
  */
-import { execFile, spawnSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
@@ -17,6 +17,7 @@ import { basename, dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { CROSS_PACKAGES } from "../src/dockerfile/lint.ts";
 import { RUNTIME_IMAGE, makeRuntimeImage, type BuildahStore } from "./buildah.ts";
+import { missingTools } from "../test/support/index.ts";
 
 const run = promisify(execFile);
 
@@ -35,9 +36,8 @@ export function nugetPackagesDir(): string {
 
 /** Why the .NET buildah build cannot run here, or undefined. */
 export function dotnetBuildahUnavailable(): string | undefined {
-  for (const cmd of ["buildah", "dpkg-query", "tar", "qemu-aarch64-static"]) {
-    if (spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status !== 0) return `${cmd} not installed`;
-  }
+  const tools = missingTools(["buildah", "dpkg-query", "tar", "qemu-aarch64-static"]);
+  if (tools) return tools;
   if (process.getuid?.() !== 0) return "buildah here needs root (no rootless storage configured)";
   if (process.arch !== "x64") return "the SDK image is made from the host's x86-64 SDK and toolchain";
   if (!existsSync(join(DOTNET_ROOT, "dotnet"))) return `no .NET SDK at ${DOTNET_ROOT}`;

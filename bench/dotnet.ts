@@ -18,6 +18,7 @@ import { aotpackJson, copyProject, freshCache, REPO, type CliRun } from "./aotpa
 import { budToLayout, openStore, type BudResult } from "./buildah.ts";
 import { DOTNET_RUNTIME_IMAGE, DOTNET_SDK_IMAGE, dotnetBuildahUnavailable, makeDotnetImages } from "./dotnet-buildah.ts";
 import { fmtStats, mdTable, ratio, stats } from "./lib.ts";
+import { inCI } from "../test/support/index.ts";
 
 const run = promisify(execFile);
 
@@ -110,7 +111,7 @@ export async function dotnetSection(o: DotnetBenchOptions): Promise<string> {
   const missing = dotnetBuildahUnavailable();
   let bud: { cold: BudResult[]; warm: BudResult[]; layout: string } | undefined;
   if (missing) {
-    if (process.env.CI === "true") throw new Error(`CI=true but the .NET Dockerfile build cannot run: ${missing}`);
+    if (inCI()) throw new Error(`CI=true but the .NET Dockerfile build cannot run: ${missing}`);
   } else {
     const store = await openStore(o.work, "overlay");
     try {

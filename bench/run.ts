@@ -41,6 +41,7 @@ import { incrementalPushBytes, registryTimes } from "./registry-bench.ts";
 import { measureRuntime, type RuntimeResult } from "./runtime.ts";
 import { dotnetSection } from "./dotnet.ts";
 import { mergeReport } from "./merge.ts";
+import { inCI } from "../test/support/index.ts";
 
 const run = promisify(execFile);
 
@@ -50,7 +51,6 @@ const onlyArg = process.argv.find((a) => a.startsWith("--only="))?.slice("--only
 const only = onlyArg ? new Set(onlyArg.split(",")) : undefined;
 const SECTION_KEYS = ["builds", "chunked", "dockerfile", "sizes", "runtime", "registry", "compile", "dotnet", "meaning"];
 const merge = process.argv.includes("--merge");
-const inCI = process.env.CI === "true";
 const PROJECT = join(REPO, "examples", "todo-api");
 const PLATFORMS = "linux/amd64,linux/arm64";
 const OUTPUT = only && !merge
@@ -225,7 +225,7 @@ async function aotpackBuilds(s: State): Promise<string> {
 async function dockerfileBuilds(s: State): Promise<string> {
   const missing = buildahUnavailable();
   if (missing) {
-    if (inCI) throw new Error(`CI=true but the Dockerfile builds cannot run: ${missing}`);
+    if (inCI()) throw new Error(`CI=true but the Dockerfile builds cannot run: ${missing}`);
     return `Not run: ${missing}.`;
   }
   const store = await openStore(s.work);

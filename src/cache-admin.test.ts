@@ -1,12 +1,14 @@
 /** `aotpack cache ls|prune|verify` over a real cache layout, through the CLI. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { casPut, cacheFsError } from "./cache.ts";
+import { cacheFsError, cacheMaxBytes, casGet, casPut, keyedStore } from "./cache.ts";
+import { bySection, listCache, pruneCache, verifyCache } from "./cache-admin.ts";
 import { main } from "./cli/main.ts";
+import { tempCache } from "../test/support/index.ts";
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new PassThrough();
@@ -20,14 +22,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 test("cache ls says where the cache is; verify drops bad entries; prune by age and by size", async (t) => {
-  const root = await mkdtemp(join(tmpdir(), "aotpack-cache-cmd-"));
-  const before = process.env.AOTPACK_CACHE_DIR;
-  process.env.AOTPACK_CACHE_DIR = root;
-  t.after(async () => {
-    if (before === undefined) delete process.env.AOTPACK_CACHE_DIR;
-    else process.env.AOTPACK_CACHE_DIR = before;
-    await rm(root, { recursive: true, force: true });
-  });
+  const root = await tempCache(t, "aotpack-cache-cmd-");
   const good = await casPut("blobs", Buffer.alloc(3000, 1));
   const bad = await casPut("blobs", Buffer.alloc(2000, 2));
   const old = await casPut("blobs", Buffer.alloc(1000, 3));
@@ -65,4 +60,102 @@ test("a full disk in the cache gets a hint about disk space and where the cache 
   assert.match(e.hint ?? "", /disk/);
   assert.match(e.hint ?? "", /aotpack cache prune/);
   assert.doesNotMatch(e.hint ?? "", /network/);
+});
+
+async function ageTo(path: string, daysAgo: number): Promise<void> {
+  const when = new Date(Date.now() - daysAgo * 86400e3);
+  await utimes(path, when, when);
+}
+
+test("prune --max-size removes the least recently used entries first, in every section (chunks, .NET work dirs too), and keeps the ones in use", async (t) => {
+  const root = await tempCache(t);
+  const chunks = keyedStore(join(root, "chunks"), "chunk");
+  const key = (n: number): string => createHash("sha256").update(String(n)).digest("hex");
+  for (const n of [1, 2, 3]) await chunks.put(key(n), Buffer.alloc(1000, n));
+  const blob = await casPut("blobs", Buffer.alloc(1000, 7));
+  await mkdir(join(root, "dotnet-work", "abcd"), { recursive: true });
+  await writeFile(join(root, "dotnet-work", "abcd", "obj.bin"), Buffer.alloc(1000, 8));
+  const chunkPath = (n: number): string => join(root, "chunks", key(n).slice(0, 2), key(n));
+  // Oldest first: chunk 1 (9 days), the .NET work dir (8), chunk 2 (7), the blob (6), chunk 3 (5).
+  await ageTo(chunkPath(1), 9);
+  await ageTo(join(root, "dotnet-work", "abcd"), 8);
+  await ageTo(chunkPath(2), 7);
+  await ageTo(blob.path, 6);
+  await ageTo(chunkPath(3), 5);
+
+  const sections = bySection(await listCache(root));
+  assert.equal(sections.chunks?.entries, 3, "chunks are cache entries");
+  assert.equal(sections["dotnet-work"]?.entries, 1, ".NET work dirs are cache entries");
+
+  // A hit records the use: chunk 2 becomes the most recently used.
+  assert.deepEqual(await chunks.get(key(2)), Buffer.alloc(1000, 2));
+  const total = (await listCache(root)).reduce((n, e) => n + e.bytes, 0);
+  // Three entries must go (the work dir, the blob, a chunk of 1000 + 32 bytes), but the oldest (chunk 1) is in use: it stays.
+  const removed = await pruneCache({ maxBytes: total - (1000 + 1000 + 1032), keep: (e) => e.path === chunkPath(1) }, root);
+  assert.deepEqual(
+    removed.map((e) => e.path),
+    [join(root, "dotnet-work", "abcd"), blob.path, chunkPath(3)],
+    "least recently used first, skipping the kept entry; the chunk just read is kept",
+  );
+  assert.deepEqual(await chunks.get(key(1)), Buffer.alloc(1000, 1));
+  assert.ok(await chunks.get(key(2)));
+});
+
+test("prune --older-than goes by last use: an entry read since is kept", async (t) => {
+  const root = await tempCache(t);
+  const a = await casPut("blobs", Buffer.alloc(500, 1));
+  const b = await casPut("blobs", Buffer.alloc(500, 2));
+  await ageTo(a.path, 10);
+  await ageTo(b.path, 10);
+  assert.ok(await casGet("blobs", b.sha256), "a verified read counts as a use");
+  const removed = await pruneCache({ olderThanMs: 7 * 86400e3 }, root);
+  assert.deepEqual(removed.map((e) => e.path), [a.path]);
+});
+
+test("a corrupt chunk is found by cache verify and by a read, which drops it with a warning", async (t) => {
+  const root = await tempCache(t);
+  const warnings: string[] = [];
+  const chunks = keyedStore(join(root, "chunks"), "chunk", (m) => warnings.push(m));
+  const k = createHash("sha256").update("k").digest("hex");
+  const k2 = createHash("sha256").update("k2").digest("hex");
+  await chunks.put(k, Buffer.alloc(4000, 1));
+  await chunks.put(k2, Buffer.alloc(4000, 2));
+  const file = join(root, "chunks", k.slice(0, 2), k);
+  const bytes = await readFile(file);
+  bytes[bytes.length - 1]! ^= 0xff;
+  await writeFile(file, bytes);
+  const report = await verifyCache(root);
+  assert.deepEqual(report.problems.map((p) => p.path), [file]);
+  assert.equal(report.checked, 2);
+
+  await chunks.put(k, Buffer.alloc(4000, 1));
+  const again = await readFile(file);
+  again[40]! ^= 0xff;
+  await writeFile(file, again);
+  assert.equal(await chunks.get(k), undefined, "a corrupt chunk is a miss");
+  assert.match(warnings.join("\n"), /cache: chunk [0-9a-f]{12}… is corrupt.*dropped/);
+  await assert.rejects(readFile(file), { code: "ENOENT" });
+});
+
+test("concurrent writers of one key leave one whole entry and no temp files", async (t) => {
+  const root = await tempCache(t);
+  const chunks = keyedStore(join(root, "chunks"), "chunk");
+  const k = createHash("sha256").update("same").digest("hex");
+  const payload = Buffer.alloc(3 << 20, 5);
+  await Promise.all(Array.from({ length: 8 }, () => chunks.put(k, payload)));
+  await Promise.all(Array.from({ length: 8 }, () => casPut("blobs", payload)));
+  assert.ok(payload.equals((await chunks.get(k)) ?? Buffer.alloc(0)));
+  const blobs = await readdir(join(root, "blobs", "sha256"));
+  assert.deepEqual(blobs, [createHash("sha256").update(payload).digest("hex")]);
+  assert.deepEqual(await readdir(join(root, "chunks", k.slice(0, 2))), [k]);
+  assert.equal((await verifyCache(root)).problems.length, 0);
+});
+
+test("AOTPACK_CACHE_MAX_SIZE: a size, 0/off for no automatic eviction, else a usage error", () => {
+  assert.equal(cacheMaxBytes({}), 10 * 1024 ** 3);
+  assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "5g" }), 5e9);
+  assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "800MiB" }), 800 * 1024 ** 2);
+  assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "off" }), undefined);
+  assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "0" }), undefined);
+  assert.throws(() => cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "lots" }), (e: Error) => e.name === "UsageError" && /AOTPACK_CACHE_MAX_SIZE/.test(e.message));
 });

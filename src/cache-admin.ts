@@ -1,16 +1,21 @@
 /**
  * `aotpack cache ls|prune|verify`: where the cache lives, what it holds, eviction by age and
  * by total size (least recently used first), and a full content check. Entry = one unit
- * that is used and dropped whole: an artifact dir, a blob, a layer/base record, a .deb, an
- * extracted deb tree, a runtime, a Debian index file.
+ * that is used and dropped whole: an artifact dir, a blob, a layer/base record, a compressed
+ * chunk, a .deb, an extracted deb tree, a runtime, a Debian index file, a .NET work dir
+ * (CACHE_SECTIONS in cache.ts).
  */
-import { lstat, readdir, readFile, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
-import { cacheRoot, currentSha256 } from "./cache.ts";
+import { lstatSync, readdirSync, type Dirent, type Stats } from "node:fs";
+import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { CACHE_SECTIONS, cacheMaxBytes, cacheRoot, cacheWriteCount, currentSha256, keyedContent, type CacheSection } from "./cache.ts";
+import { formatBytes } from "./bytes.ts";
 import { removeDeadTemps } from "./oci/fs-util.ts";
 
+export { parseSize } from "./cache.ts";
+
 export interface CacheEntry {
-  /** Section: artifacts, blobs, layers, bases, debs, deb-trees, runtimes, debian. */
+  /** Section: a CACHE_SECTIONS name, or another top-level folder's. */
   section: string;
   path: string;
   bytes: number;
@@ -18,52 +23,90 @@ export interface CacheEntry {
   usedMs: number;
 }
 
-async function sizeOf(path: string): Promise<number> {
-  const st = await lstat(path).catch(() => undefined);
-  if (!st) return 0;
+// Listing is synchronous on purpose: 20,000 chunk entries took 1.6 s as one awaited lstat after
+// another (a thread-pool round trip each), 0.15 s synchronously (measured under load).
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function namesIn(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function sizeOf(path: string, st: Stats): number {
   if (!st.isDirectory()) return st.size;
   let total = 0;
-  for (const e of await readdir(path, { withFileTypes: true, recursive: true }).catch(() => [])) {
-    if (e.isFile()) total += (await lstat(join(e.parentPath, e.name)).catch(() => undefined))?.size ?? 0;
+  let entries: Dirent[] = [];
+  try {
+    entries = readdirSync(path, { withFileTypes: true, recursive: true });
+  } catch {
+    // vanished while listing: counts as empty
   }
+  for (const e of entries) if (e.isFile()) total += lstatOrUndefined(join(e.parentPath, e.name))?.size ?? 0;
   return total;
 }
 
-async function entriesIn(section: string, dir: string, filter: (name: string) => boolean = () => true): Promise<CacheEntry[]> {
+async function entriesIn(section: CacheSection, root: string): Promise<CacheEntry[]> {
   const out: CacheEntry[] = [];
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
+  const base = join(root, ...section.dir);
+  const add = (path: string): void => {
+    const st = lstatOrUndefined(path);
+    if (st) out.push({ section: section.name, path, bytes: sizeOf(path, st), usedMs: st.mtimeMs });
+  };
+  for (const name of namesIn(base)) {
     // Dot names are writers' temp files (prune removes the dead ones), not entries.
-    if (name.startsWith(".") || !filter(name)) continue;
-    const path = join(dir, name);
-    const st = await lstat(path).catch(() => undefined);
-    if (!st) continue;
-    out.push({ section, path, bytes: await sizeOf(path), usedMs: st.mtimeMs });
+    if (name.startsWith(".") || section.skip?.includes(name)) continue;
+    if (section.depth(name) === 1) add(join(base, name));
+    else for (const inner of namesIn(join(base, name))) if (!inner.startsWith(".")) add(join(base, name, inner));
   }
   return out;
 }
 
+/** The known sections, plus one per other top-level folder, so nothing in the cache escapes prune. */
+async function sectionsOf(root: string): Promise<CacheSection[]> {
+  const known = new Set(CACHE_SECTIONS.map((s) => s.dir[0]!));
+  const others: CacheSection[] = [];
+  for (const e of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory() && !e.name.startsWith(".") && !known.has(e.name)) others.push({ name: e.name, dir: [e.name], depth: () => 1 });
+  }
+  return [...CACHE_SECTIONS, ...others];
+}
+
 /** Every entry in the cache, by section. */
 export async function listCache(root = cacheRoot()): Promise<CacheEntry[]> {
-  const runtimes: CacheEntry[] = [];
-  for (const scope of await readdir(join(root, "runtimes")).catch(() => [] as string[])) {
-    // npm scopes (@oven/…) are one level deeper.
-    if (scope.startsWith("@")) runtimes.push(...(await entriesIn("runtimes", join(root, "runtimes", scope))));
-    else runtimes.push(...(await entriesIn("runtimes", join(root, "runtimes"), (n) => n === scope)));
+  const out: CacheEntry[] = [];
+  for (const section of await sectionsOf(root)) out.push(...(await entriesIn(section, root)));
+  return out;
+}
+
+/** Entries and sizes per section (`cache ls`). */
+export function bySection(entries: CacheEntry[]): Record<string, { entries: number; bytes: number }> {
+  const out: Record<string, { entries: number; bytes: number }> = {};
+  for (const e of entries) {
+    const s = (out[e.section] ??= { entries: 0, bytes: 0 });
+    s.entries++;
+    s.bytes += e.bytes;
   }
-  const debian: CacheEntry[] = [];
-  for (const sub of await readdir(join(root, "debian")).catch(() => [] as string[])) {
-    debian.push(...(await entriesIn("debian", join(root, "debian", sub))));
+  return out;
+}
+
+/** Folders where entries (and so writers' temp files) live: each section's dir, and its shards for depth 2. */
+async function entryDirs(root: string): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const section of await sectionsOf(root)) {
+    const base = join(root, ...section.dir);
+    dirs.push(base);
+    for (const name of await readdir(base).catch(() => [] as string[])) if (!name.startsWith(".") && section.depth(name) === 2) dirs.push(join(base, name));
   }
-  return [
-    ...(await entriesIn("artifacts", join(root, "artifacts"))),
-    ...(await entriesIn("blobs", join(root, "blobs", "sha256"))),
-    ...(await entriesIn("layers", join(root, "layers"))),
-    ...(await entriesIn("bases", join(root, "bases"))),
-    ...(await entriesIn("debs", join(root, "debs"), (n) => n !== "tree")),
-    ...(await entriesIn("deb-trees", join(root, "debs", "tree"))),
-    ...runtimes,
-    ...debian,
-  ];
+  return dirs;
 }
 
 export interface PruneOptions {
@@ -72,11 +115,17 @@ export interface PruneOptions {
   /** Then drop least recently used entries until the cache is at most this big. */
   maxBytes?: number;
   now?: number;
+  /** Entries never dropped (in use); they still count towards maxBytes. */
+  keep?: (entry: CacheEntry) => boolean;
 }
 
 /** Remove entries by age and size; returns what was removed. Temp files of dead writers always go. */
 export async function pruneCache(options: PruneOptions, root = cacheRoot()): Promise<CacheEntry[]> {
-  for (const dir of ["blobs/sha256", "layers", "bases", "debs", "debs/tree", "artifacts", "debian/indexes"]) await removeDeadTemps(join(root, dir));
+  return (await prune(options, root)).removed;
+}
+
+async function prune(options: PruneOptions, root: string): Promise<{ removed: CacheEntry[]; remainingBytes: number }> {
+  for (const dir of await entryDirs(root)) await removeDeadTemps(dir);
   const now = options.now ?? Date.now();
   const entries = (await listCache(root)).sort((a, b) => a.usedMs - b.usedMs);
   const removed: CacheEntry[] = [];
@@ -84,12 +133,12 @@ export async function pruneCache(options: PruneOptions, root = cacheRoot()): Pro
   for (const e of entries) {
     const old = options.olderThanMs !== undefined && now - e.usedMs > options.olderThanMs;
     const over = options.maxBytes !== undefined && total > options.maxBytes;
-    if (!old && !over) continue;
+    if ((!old && !over) || options.keep?.(e)) continue;
     await rm(e.path, { recursive: true, force: true });
     total -= e.bytes;
     removed.push(e);
   }
-  return removed;
+  return { removed, remainingBytes: total };
 }
 
 export interface VerifyProblem {
@@ -120,6 +169,13 @@ export async function verifyCache(root = cacheRoot()): Promise<{ checked: number
   await byName(join(root, "blobs", "sha256"), "");
   await byName(join(root, "debs"), ".deb");
   await byName(join(root, "debian", "indexes"), ".xz");
+
+  // Keyed entries carry the sha256 of their bytes in front of them.
+  for (const e of await entriesIn(CACHE_SECTIONS.find((s) => s.name === "chunks")!, root)) {
+    checked++;
+    const file = await readFile(e.path).catch(() => undefined);
+    if (!file || !keyedContent(file)) await drop(e.path, "its bytes do not hash to the sha256 stored with them");
+  }
 
   // Records that name the sha256 of each file they point to.
   for (const key of await readdir(join(root, "artifacts")).catch(() => [] as string[])) {
@@ -152,7 +208,7 @@ export async function verifyCache(root = cacheRoot()): Promise<{ checked: number
       await drop(dir, (err as Error).message);
     }
   }
-  for (const entry of (await listCache(root)).filter((e) => e.section === "runtimes")) {
+  for (const entry of await entriesIn(CACHE_SECTIONS.find((s) => s.name === "runtimes")!, root)) {
     for (const name of await readdir(entry.path).catch(() => [] as string[])) {
       if (!name.endsWith(".sha256")) continue;
       checked++;
@@ -175,18 +231,42 @@ export async function verifyCache(root = cacheRoot()): Promise<{ checked: number
   return { checked, problems };
 }
 
-const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 };
 const AGE_UNITS: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
-
-/** "2GB", "500MB", "1.5g", "800MiB" → bytes; undefined when it does not parse. */
-export function parseSize(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text.trim());
-  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
-  return m && unit !== undefined ? Math.round(Number(m[1]) * unit) : undefined;
-}
 
 /** "30d", "12h", "90m", "2w" → milliseconds; undefined when it does not parse. */
 export function parseAge(text: string): number | undefined {
   const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/i.exec(text.trim());
   return m ? Number(m[1]) * AGE_UNITS[m[2]!.toLowerCase()]! : undefined;
+}
+
+/** Entries used this recently are never evicted after a build: another build may be using them. */
+const IN_USE_GRACE_MS = 10 * 60e3;
+
+/**
+ * After a build: when it wrote to the cache (cacheWriteCount moved past `writesAtStart`), cut the
+ * cache to cacheMaxBytes(), least recently used first, keeping every entry used since the build
+ * started (each hit bumps its mtime; a new entry is new) or in the last minutes, and `keep` (paths
+ * the result still reads lazily, e.g. a registry base's blobs). A build that only read the cache
+ * does not even list it. Best effort: a failure is a warning, never a failed build.
+ */
+export async function evictAfterBuild(options: { startedMs: number; writesAtStart: number; keep?: Iterable<string>; report?: (message: string) => void; root?: string; env?: NodeJS.ProcessEnv }): Promise<CacheEntry[]> {
+  const maxBytes = cacheMaxBytes(options.env);
+  if (maxBytes === undefined || cacheWriteCount() === options.writesAtStart) return [];
+  // A kept path keeps the entry that holds it (a runtime file keeps its runtimes/<pkg>@<version>).
+  const keep = new Set<string>();
+  for (const p of options.keep ?? []) for (let d = p; !keep.has(d) && d !== dirname(d); d = dirname(d)) keep.add(d);
+  // 1 s of slack: file-system timestamps can trail Date.now() by a clock tick.
+  const since = Math.min(options.startedMs, Date.now() - IN_USE_GRACE_MS) - 1000;
+  try {
+    const { removed, remainingBytes } = await prune({ maxBytes, keep: (e) => e.usedMs >= since || keep.has(e.path) }, options.root ?? cacheRoot());
+    if (removed.length || remainingBytes > maxBytes) {
+      const freed = removed.reduce((n, e) => n + e.bytes, 0);
+      const left = remainingBytes > maxBytes ? `; the ${formatBytes(remainingBytes)} left is in use (this build, or one in the last 10 minutes)` : "";
+      options.report?.(`cache: evicted ${removed.length} least recently used entries (${formatBytes(freed)}) for AOTPACK_CACHE_MAX_SIZE ${formatBytes(maxBytes)}${left}`);
+    }
+    return removed;
+  } catch (err) {
+    options.report?.(`cache: could not evict old entries: ${(err as Error).message}`);
+    return [];
+  }
 }

@@ -13,7 +13,7 @@ import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { DigestVerifier, sha256 } from "../oci/digest.ts";
 import { writeFileAtomic } from "../oci/fs-util.ts";
-import { currentSha256 } from "../cache.ts";
+import { currentSha256, noteCacheWrite, touchUsed } from "../cache.ts";
 import { downloadToFile } from "./http.ts";
 import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
 import { readPackagesXz, type PackageRecord } from "./packages-index.ts";
@@ -35,10 +35,11 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** Stream `path` through a DigestVerifier; resolves true when it matches. */
+/** Stream a cache entry through a DigestVerifier; resolves true (and records the use) when it matches. */
 async function fileMatches(path: string, sha256Hex: string, size: number | undefined): Promise<boolean> {
   try {
     await pipeline(createReadStream(path), new DigestVerifier(`sha256:${sha256Hex}`, size, path), new Writable({ write: (_c, _e, cb) => cb() }));
+    await touchUsed(path);
     return true;
   } catch {
     return false;
@@ -160,6 +161,7 @@ export class DebianArchive {
           await downloadToFile(plain, file, { verifier: verifier() });
         }
       } else await downloadToFile(plain, file, { verifier: verifier() });
+      noteCacheWrite();
     }
     // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads in one.
     // .v2: records carry the status.d control fields (a v1 entry lacks them).
@@ -167,6 +169,7 @@ export class DebianArchive {
     if (await exists(parsed)) {
       try {
         const records = JSON.parse(await readFile(parsed, "utf8")) as PackageRecord[];
+        await touchUsed(parsed);
         return new Map(records.map((r) => [r.name, r]));
       } catch {
         // unreadable cache entry: rebuild it below
@@ -188,6 +191,7 @@ export class DebianArchive {
     await downloadToFile(url, file, {
       verifier: new DigestVerifier(`sha256:${record.sha256}`, record.size, `${record.name}_${record.version}_${record.architecture}.deb`),
     });
+    noteCacheWrite();
     return file;
   }
 
@@ -234,7 +238,10 @@ export class DebianArchive {
       files.map(async (e) => (e.sha256 !== undefined && (await currentSha256(join(dir, "root", e.path))) === e.sha256 ? undefined : e.path)),
     );
     const bad = results.find((p) => p !== undefined);
-    if (bad === undefined) return list;
+    if (bad === undefined) {
+      await touchUsed(dir);
+      return list;
+    }
     this.#progress(`cache: extracted tree of ${label} is corrupt (${bad} changed since extraction); extracting it again`);
     return undefined;
   }

@@ -5,14 +5,15 @@
  */
 import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
-import { link, mkdir, open, rename, rm, writeFile } from "node:fs/promises";
+import { link, mkdir, open, rm, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { randomBytes } from "node:crypto";
 import tar from "tar-stream";
 import { AotpackError, errorMessage } from "../errors.ts";
+import { placeDirEntry } from "../cache.ts";
 import { DigestCounter } from "../oci/digest.ts";
+import { tempPathBeside } from "../oci/fs-util.ts";
 
 export interface ArMember {
   name: string;
@@ -128,7 +129,7 @@ export function worthExtracting(path: string): boolean {
  * `destDir/manifest.json` lists every entry; `destDir/root/PATH` holds the bytes we keep.
  */
 export async function extractDeb(debPath: string, destDir: string): Promise<TreeEntry[]> {
-  const tmp = `${destDir}.tmp-${randomBytes(6).toString("hex")}`;
+  const tmp = tempPathBeside(destDir);
   const root = join(tmp, "root");
   await mkdir(root, { recursive: true });
   const entries: TreeEntry[] = [];
@@ -178,14 +179,8 @@ export async function extractDeb(debPath: string, destDir: string): Promise<Tree
     })();
     await Promise.all([pipeline(tarStream, extract), consumed, done]);
     await writeFile(join(tmp, "manifest.json"), JSON.stringify(entries));
-    try {
-      await rename(tmp, destDir);
-    } catch (err) {
-      // Another build extracted the same .deb (same sha256, same bytes) first: keep theirs.
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
-      await rm(tmp, { recursive: true, force: true });
-    }
+    // Another build extracted the same .deb (same sha256, same bytes) first: keep theirs.
+    if (!(await placeDirEntry(tmp, destDir))) await rm(tmp, { recursive: true, force: true });
     return entries;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });

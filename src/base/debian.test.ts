@@ -13,7 +13,8 @@ import { parsePlatform } from "../oci/platform.ts";
 import { resolveBase, type BaseSummary } from "./index.ts";
 import { readLockfile } from "./lockfile.ts";
 import { MULTIARCH } from "./slices.ts";
-import { BUN_VERSION, REAL_MIRROR, bunBinary, debianMirrorReachable, extractLayer, run, unavailable } from "./testing/fixtures.ts";
+import { BUN_VERSION, REAL_MIRROR, bunBinary, debianMirrorReachable, extractLayer, run } from "./testing/fixtures.ts";
+import { unavailable } from "../../test/support/index.ts";
 
 function sizeReport(arch: string, s: BaseSummary): string {
   const kb = (n: number | undefined) => `${((n ?? 0) / 1024).toFixed(0)} KiB`;

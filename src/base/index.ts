@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { encoderFromEnv } from "../oci/compress.ts";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { cacheDir, cacheRoot, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheRoot, noteCacheWrite, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
 import type { RuntimeLibrary } from "../compile/types.ts";
@@ -14,6 +14,7 @@ import { assertElfMatchesPlatform } from "../elf/read-elf.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Image, Layer } from "../oci/interfaces.ts";
 import { createLayer, layerFromBlobFile } from "../oci/layer.ts";
+import { fileChunkCache } from "../oci/chunk-cache.ts";
 import { writeFileAtomic } from "../oci/fs-util.ts";
 import type { Descriptor } from "../oci/types.ts";
 import type { Compression } from "../oci/media-types.ts";
@@ -229,6 +230,8 @@ async function resolveDebianBase(
       compression,
       ...epoch(options),
       ...(options.blobDir ? { blobDir: options.blobDir } : {}),
+      // A corrupt chunk is dropped and made again; say so, as for every other cache entry.
+      chunkCache: fileChunkCache(cacheDir("chunks"), options.onProgress),
     });
     packages = deb.packages.map((p) => ({
       name: p.name,
@@ -342,4 +345,5 @@ async function writeCachedBase(key: string, layer: Layer, blobDir: string, facts
   if ((await stat(entry.blob).catch(() => undefined))?.size !== entry.descriptor.size) return;
   await mkdir(cacheDir("bases"), { recursive: true });
   await writeFileAtomic(join(cacheDir("bases"), `${key}.json`), JSON.stringify(entry));
+  noteCacheWrite();
 }

@@ -13,9 +13,10 @@ import type { ElfInfo } from "../elf/types.ts";
 import { emptyImage, newIndex, withConfig } from "../oci/mutate.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { push } from "../registry/publisher.ts";
-import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "../../test/support/registry.ts";
+import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "../../test/support/index.ts";
 import { resolveBase, type ResolvedBase } from "./index.ts";
-import { REAL_MIRROR, debianMirrorReachable, unavailable } from "./testing/fixtures.ts";
+import { REAL_MIRROR, debianMirrorReachable } from "./testing/fixtures.ts";
+import { unavailable } from "../../test/support/index.ts";
 
 const ELF: Record<"amd64" | "arm64", ElfInfo> = {
   amd64: { class: 64, machine: "x86_64", interpreter: "/lib64/ld-linux-x86-64.so.2", needed: ["libc.so.6"], static: false },

@@ -11,7 +11,8 @@ import { describe, test } from "node:test";
 import { dotnetRuntimeLibraries } from "../compile/dotnet-aot.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { resolveBase } from "./index.ts";
-import { REAL_MIRROR, debianMirrorReachable, extractLayer, unavailable } from "./testing/fixtures.ts";
+import { REAL_MIRROR, debianMirrorReachable, extractLayer } from "./testing/fixtures.ts";
+import { unavailable } from "../../test/support/index.ts";
 
 const ELF = { class: 64 as const, machine: "x86_64", interpreter: "/lib64/ld-linux-x86-64.so.2", needed: ["libc.so.6"], static: false };
 

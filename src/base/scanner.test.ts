@@ -10,7 +10,8 @@ import { describe, test } from "node:test";
 import { readElf } from "../elf/read-elf.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { resolveBase } from "./index.ts";
-import { REAL_MIRROR, bunBinary, debianMirrorReachable, extractLayer, unavailable } from "./testing/fixtures.ts";
+import { REAL_MIRROR, bunBinary, debianMirrorReachable, extractLayer } from "./testing/fixtures.ts";
+import { unavailable } from "../../test/support/index.ts";
 import { requireTrivy, trivyRootfs } from "../../test/support/trivy.ts";
 
 describe("deb: bases are visible to vulnerability scanners", () => {

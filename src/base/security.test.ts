@@ -16,7 +16,8 @@ import { DebianArchive } from "./archive.ts";
 import { resolveBase, type ResolveBaseOptions } from "./index.ts";
 import { readLockfile } from "./lockfile.ts";
 import type { PackageRecord } from "./packages-index.ts";
-import { REAL_MIRROR, debianMirrorReachable, startFakeMirror, unavailable, type FakeMirror } from "./testing/fixtures.ts";
+import { REAL_MIRROR, debianMirrorReachable, startFakeMirror, type FakeMirror } from "./testing/fixtures.ts";
+import { unavailable } from "../../test/support/index.ts";
 
 // What a glibc binary such as Bun asks for; a real ELF is not needed to exercise the chain of trust.
 const GLIBC_ELF: ElfInfo = { class: 64, machine: "x86_64", interpreter: "/lib64/ld-linux-x86-64.so.2", needed: ["libc.so.6", "libm.so.6"], static: false };

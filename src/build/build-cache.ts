@@ -5,13 +5,14 @@
  */
 import { createHash } from "node:crypto";
 import { encoderFromEnv } from "../oci/compress.ts";
-import { mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { AotpackError } from "../errors.ts";
-import { cacheDir, cacheFsError, currentSha256, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheFsError, currentSha256, noteCacheWrite, placeDirEntry, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { fileChunkCache } from "../oci/chunk-cache.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { createLayer, layerFromBlobFile, type LayerEntry } from "../oci/layer.ts";
-import { removeDeadTemps, sha256File, writeFileAtomic } from "../oci/fs-util.ts";
+import { removeDeadTemps, sha256File, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Layer } from "../oci/interfaces.ts";
 import type { Compression } from "../oci/media-types.ts";
 import type { Descriptor } from "../oci/types.ts";
@@ -78,7 +79,11 @@ export async function compileCached(
   await mkdir(root, { recursive: true }).catch((err: unknown) => {
     throw cacheFsError(err, "creating", root);
   });
-  const tmp = await mkdtemp(join(root, `${key}.tmp-`));
+  // A dot name with our pid: never listed as an entry, and `cache prune` sweeps it if we die.
+  const tmp = tempPathBeside(dir);
+  await mkdir(tmp).catch((err: unknown) => {
+    throw cacheFsError(err, "creating", tmp);
+  });
   try {
     const artifact = await compiler.compile({ ...request, outDir: tmp });
     const cachedLayers: CachedArtifact["layers"] = [];
@@ -103,10 +108,18 @@ export async function compileCached(
     const symbols = artifact.symbols?.map((f) => resolve(f).slice(resolve(tmp).length + 1));
     if (symbols) meta.symbols = symbols;
     await writeFileAtomic(join(tmp, "artifact.json"), JSON.stringify(meta, null, 2));
-    await rm(dir, { recursive: true, force: true });
-    await rename(tmp, dir).catch((err: unknown) => {
-      throw cacheFsError(err, "renaming", dir);
-    });
+    // --no-cache (or a stale artifact) replaces the entry. Otherwise a dir here now was placed by
+    // another build of the same key: theirs wins when it checks out, else it is dropped and ours placed.
+    if (!useCache) await rm(dir, { recursive: true, force: true });
+    if (!(await placeDirEntry(tmp, dir))) {
+      const theirs = await readCachedArtifact(dir, key, warn);
+      if (theirs) {
+        await rm(tmp, { recursive: true, force: true });
+        return { ...theirs, fromCache: false };
+      }
+      await rm(dir, { recursive: true, force: true });
+      if (!(await placeDirEntry(tmp, dir))) throw cacheFsError(new Error("another build keeps replacing it"), "renaming", dir);
+    }
     const placed: Artifact = {
       ...artifact,
       layers: artifact.layers.map((l) => ({ name: l.name, files: l.files.map((f) => ({ ...f, source: final.get(f.source) ?? f.source })) })),
@@ -171,18 +184,18 @@ export async function layerCached(
       const blob = join(blobs, "sha256", String(m.descriptor?.digest ?? "").slice("sha256:".length));
       if (/^sha256:[0-9a-f]{64}$/.test(m.descriptor?.digest ?? "") && (await stat(blob).catch(() => undefined))?.size === m.descriptor.size) {
         await touchUsed(metaPath, blob);
-        const make = () => makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath);
+        const make = () => makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath, warn);
         return { layer: healingLayer(blob, m, make, warn), fromCache: true };
       }
       await rm(metaPath, { force: true });
     }
   }
-  return { layer: await makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath), fromCache: false };
+  return { layer: await makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath, warn), fromCache: false };
 }
 
-async function makeLayer(entries: LayerEntry[], sourceHashes: string[], compression: Compression, epoch: number, blobs: string, metaPath: string): Promise<Layer> {
+async function makeLayer(entries: LayerEntry[], sourceHashes: string[], compression: Compression, epoch: number, blobs: string, metaPath: string, warn: CacheWarn): Promise<Layer> {
   await checkSources(entries, sourceHashes);
-  const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: blobs });
+  const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: blobs, chunkCache: fileChunkCache(cacheDir("chunks"), warn) });
   const blob = join(blobs, "sha256", (await layer.digest()).slice(7));
   const meta: CachedLayerMeta = {
     descriptor: { mediaType: await layer.mediaType(), digest: await layer.digest(), size: await layer.size() },
@@ -192,6 +205,7 @@ async function makeLayer(entries: LayerEntry[], sourceHashes: string[], compress
   };
   // A unique temp name per write: in layered mode both platforms record the same app layer at once.
   await writeFileAtomic(metaPath, JSON.stringify(meta));
+  noteCacheWrite();
   return layer;
 }
 

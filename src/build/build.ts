@@ -25,6 +25,8 @@ import { projectFingerprint } from "./fingerprint.ts";
 import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact } from "./build-cache.ts";
 import { redactVcsUrl } from "../redact.ts";
 import { limiter, type Limiter } from "../limit.ts";
+import { cacheDir, cacheMaxBytes, cacheWriteCount } from "../cache.ts";
+import { evictAfterBuild } from "../cache-admin.ts";
 
 import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
 import { describeEpoch } from "./epoch.ts";
@@ -127,6 +129,8 @@ export function build(plan: BuildPlan, deps?: BuildDeps): Promise<BuildResult>;
 export function build(options: BuildOptions): Promise<BuildResult>;
 export async function build(input: BuildOptions | BuildPlan, deps: BuildDeps = {}): Promise<BuildResult> {
   const started = Date.now();
+  const cacheWrites = cacheWriteCount();
+  cacheMaxBytes(); // a bad AOTPACK_CACHE_MAX_SIZE is a usage error before any work, not after
   const options = isBuildPlan(input) ? undefined : input;
   const plan = isBuildPlan(input) ? input : await resolveBuildPlan(input);
   const ctx = await prepare(plan, deps.compiler ?? options?.compiler, deps.reporter ?? options?.reporter ?? silentReporter);
@@ -145,6 +149,9 @@ export async function build(input: BuildOptions | BuildPlan, deps: BuildDeps = {
   );
   // Structure, digests, sizes and platforms; the layers themselves were hashed as they were written or reused.
   await validate(index, { scanLayers: false });
+  // What publishing still reads lazily (a registry base's blobs; layers made again from the artifact) stays.
+  const inUse = platforms.flatMap((b) => [...b.layers.map((l) => join(cacheDir("blobs"), "sha256", l.digest.slice("sha256:".length))), ...b.artifact.layers.flatMap((l) => l.files.map((f) => f.source))]);
+  await evictAfterBuild({ startedMs: started, writesAtStart: cacheWrites, keep: inUse, report: (m) => ctx.reporter.info(m) });
   return { appName: plan.appName, index, digest: await index.digest(), platforms, elapsedMs: Date.now() - started };
 }
 

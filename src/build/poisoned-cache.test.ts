@@ -17,6 +17,7 @@ import { validate } from "../oci/validate.ts";
 import { layoutPublisher } from "../publish/layout.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { build, type BuildReporter } from "./build.ts";
+import { withEnv } from "../../test/support/index.ts";
 
 const run = promisify(execFile);
 const AMD64 = parsePlatform("linux/amd64");
@@ -59,13 +60,8 @@ interface Env { root: string; project: string; runtimeDir: string; compiler: Ret
 
 async function setup(t: TestContext): Promise<Env> {
   const root = await mkdtemp(join(tmpdir(), "aotpack-poison-"));
-  const before = process.env.AOTPACK_CACHE_DIR;
-  process.env.AOTPACK_CACHE_DIR = join(root, "cache");
-  t.after(async () => {
-    if (before === undefined) delete process.env.AOTPACK_CACHE_DIR;
-    else process.env.AOTPACK_CACHE_DIR = before;
-    await rm(root, { recursive: true, force: true });
-  });
+  withEnv(t, { AOTPACK_CACHE_DIR: join(root, "cache") });
+  t.after(() => rm(root, { recursive: true, force: true }));
   const project = join(root, "app");
   const runtimeDir = join(root, "runtimes");
   await mkdir(project);
@@ -158,4 +154,56 @@ test("a git remote with a token loses it before it becomes a label or annotation
   const everything = JSON.stringify([await image.manifest(), await image.configFile(), await result.index.indexManifest()]);
   assert.doesNotMatch(everything, /SECRET/);
   assert.match(everything, /https:\/\/git\.example\/team\/app\.git/);
+});
+
+test("a corrupt chunk in the chunk cache is found (with a warning), not shipped, and healed", async (t) => {
+  const e = await setup(t);
+  const clean = await buildOnce(e);
+  const chunks = await filesUnder(join(e.root, "cache", "chunks"), (n) => /^[0-9a-f]{64}$/.test(n));
+  assert.ok(chunks.length > 0, "the layer's chunks are cached");
+  for (const c of chunks) await poison(c, 40);
+  // Make the layer again from the same artifact: the chunks are asked for.
+  await rm(join(e.root, "cache", "layers"), { recursive: true, force: true });
+  await rm(join(e.root, "cache", "blobs"), { recursive: true, force: true });
+  const again = await buildOnce(e);
+  assert.equal(again.digest, clean.digest, "the image is the clean one");
+  assert.ok(e.warnings.some((w) => /cache: chunk/.test(w) && /corrupt/.test(w)), `a warning names the bad chunk: ${e.warnings.join(" | ")}`);
+  const { verifyCache } = await import("../cache-admin.ts");
+  const report = await verifyCache(join(e.root, "cache"));
+  assert.deepEqual(report.problems, [], "the chunk was written again");
+  assert.ok(report.checked >= chunks.length);
+});
+
+test("after a build that added to the cache, AOTPACK_CACHE_MAX_SIZE evicts least recently used entries, never the build's own", async (t) => {
+  const e = await setup(t);
+  const { casPut, keyedStore } = await import("../cache.ts");
+  const { utimes } = await import("node:fs/promises");
+  const cache = join(e.root, "cache");
+  const monthAgo = new Date(Date.now() - 30 * 86400e3);
+  const junk = [(await casPut("blobs", Buffer.alloc(100_000, 1))).path, (await casPut("blobs", Buffer.alloc(100_000, 2))).path];
+  await keyedStore(join(cache, "chunks"), "chunk").put("ab".repeat(32), Buffer.alloc(100_000, 3));
+  junk.push(join(cache, "chunks", "ab", "ab".repeat(32)));
+  for (const j of junk) await utimes(j, monthAgo, monthAgo);
+  withEnv(t, { AOTPACK_CACHE_MAX_SIZE: "1" });
+  const first = await buildOnce(e);
+  for (const j of junk) await assert.rejects(stat(j), { code: "ENOENT" }, `${j} was evicted`);
+  // Everything the build made or used is still there: the image publishes, and a rebuild is all cache hits.
+  const out = join(e.root, "out");
+  await layoutPublisher(out).publish(first.index, { tag: "v1" });
+  await validate(await (await readLayout(out)).resolve("v1"));
+  const appLayer = first.platforms[0]!.layers.find((l) => l.origin === "app")!;
+  await stat(join(cache, "blobs", "sha256", appLayer.digest.slice(7)));
+  const again = await buildOnce(e);
+  assert.equal(again.digest, first.digest);
+  assert.equal(e.compiler.compiles, 1, "the artifact was kept");
+  assert.equal(again.platforms[0]!.compiledFromCache, true);
+  // A build that only read the cache adds nothing, so it does not scan it (the warm path stays cheap).
+  const late = (await casPut("blobs", Buffer.alloc(1000, 9))).path;
+  await utimes(late, monthAgo, monthAgo);
+  await buildOnce(e);
+  await stat(late);
+  process.env.AOTPACK_CACHE_MAX_SIZE = "off";
+  await rm(join(cache, "layers"), { recursive: true, force: true });
+  await buildOnce(e);
+  await stat(late);
 });

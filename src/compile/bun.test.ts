@@ -9,7 +9,8 @@ import type { Platform } from "../oci/platform.ts";
 import { bunCompiler, describeBunError } from "./bun.ts";
 import { bunTargetFor, ensureBunRuntime } from "./bun-runtime.ts";
 import { canUnshareNet, compileOffline } from "./testing/compile-offline.ts";
-import { hasQemuArm64, requireReal, runArgv, startServer } from "./testing/serve.ts";
+import { runArgv, startServer } from "./testing/serve.ts";
+import { hasQemuArm64, requireReal } from "../../test/support/index.ts";
 import { sha256File } from "./npm-runtime.ts";
 import type { Artifact, ArtifactLayout, CompileRequest } from "./types.ts";
 

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { after } from "node:test";
 import { tmpdir } from "node:os";
 import { parsePlatform, parsePlatformList } from "../oci/platform.ts";
-import { skipOrFail } from "../../examples/todo-api/test/server-process.ts";
+import { skipOrFail } from "../../test/support/index.ts";
 import { checkDotnetToolchain } from "./dotnet-aot.ts";
 import { compilerFor } from "./registry.ts";
 import { compilerContract } from "./testing/compiler-contract.ts";

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { execFileSync } from "node:child_process";
 import { parsePlatform } from "../oci/platform.ts";
 import { AotpackError } from "../errors.ts";
+import { findTool, requireTool } from "../../test/support/index.ts";
 import { checkDotnetToolchain, dotnetAotCompiler, explainPublishFailure, isDotnetAotProject, publishArguments, readCsproj } from "./dotnet-aot.ts";
 
 const CSPROJ = `<Project Sdk="Microsoft.NET.Sdk.Web">
@@ -50,14 +50,7 @@ test("a missing cross toolchain names the Debian packages", async () => {
   const pkgs = problems.map((p) => p.debianPackage);
   assert.ok(pkgs.includes("libc6-dev-arm64-cross"));
   // The cross gcc and binutils are looked up on PATH; on a host without them they must be named too.
-  const hasCrossGcc = (() => {
-    try {
-      execFileSync("sh", ["-c", "command -v aarch64-linux-gnu-gcc"]);
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+  const hasCrossGcc = findTool("aarch64-linux-gnu-gcc") !== undefined;
   assert.equal(pkgs.includes("gcc-aarch64-linux-gnu"), !hasCrossGcc);
 });
 
@@ -83,13 +76,7 @@ test("a failed native link quotes the linker's own lines, not only clang's summa
 });
 
 test("real dotnet publish: builds an x86_64 executable, or says exactly which packages the NuGet source lacks", { timeout: 600_000 }, async (t) => {
-  try {
-    execFileSync("sh", ["-c", "command -v dotnet"]);
-  } catch {
-    if (process.env.CI === "true") assert.fail("dotnet is not installed");
-    t.skip("dotnet is not installed");
-    return;
-  }
+  if (!requireTool(t, "dotnet", "the .NET SDK")) return;
   const dir = await mkdtemp(join(tmpdir(), "aotpack-dotnet-pub-"));
   try {
     await writeFile(join(dir, "hello.csproj"), CSPROJ.replace("Microsoft.NET.Sdk.Web", "Microsoft.NET.Sdk").replace("<PropertyGroup>", "<PropertyGroup><OutputType>Exe</OutputType>"));

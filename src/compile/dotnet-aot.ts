@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { access, copyFile, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { cacheDir } from "../cache.ts";
+import { cacheDir, touchUsed } from "../cache.ts";
 import { nugetPackages } from "./nuget-assets.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../oci/platform.ts";
@@ -207,6 +207,7 @@ export function dotnetAotCompiler(): Compiler {
       const publishDir = join(workDir, "publish");
       await rm(publishDir, { recursive: true, force: true });
       await mkdir(publishDir, { recursive: true });
+      await touchUsed(workDir); // in use: never evicted while MSBuild works in it
       const args = publishArguments(facts.path, request.platform, publishDir, join(workDir, "artifacts"));
       request.onProgress?.(`dotnet ${args.join(" ")}`);
       const output = await new Promise<{ code: number; text: string }>((resolveRun, reject) => {

@@ -19,7 +19,7 @@ import { runCli } from "../../test/support/cli.ts";
 import { extractLayer, run } from "../base/testing/fixtures.ts";
 import { openSource } from "../sources.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
-import { skipOrFail } from "../../examples/todo-api/test/server-process.ts";
+import { skipOrFail } from "../../test/support/index.ts";
 import { parsePlatform } from "../oci/platform.ts";
 import { checkDotnetToolchain } from "./dotnet-aot.ts";
 

@@ -8,7 +8,8 @@ import { AotpackError, UsageError } from "../errors.ts";
 import type { Platform } from "../oci/platform.ts";
 import { ensureNodeRuntime, nodeRuntimeSpec, nodeSeaCompiler, NODE_SEA_VERSION } from "./node-sea.ts";
 import { canUnshareNet, compileOffline } from "./testing/compile-offline.ts";
-import { hasQemuArm64, requireReal, runArgv, startServer } from "./testing/serve.ts";
+import { runArgv, startServer } from "./testing/serve.ts";
+import { hasQemuArm64, requireReal } from "../../test/support/index.ts";
 import { sha256File } from "./npm-runtime.ts";
 import type { Artifact, ArtifactLayout, CompileRequest } from "./types.ts";
 

@@ -20,7 +20,7 @@ import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import { cacheDir, cacheFsError, DISK_FULL_HINT, touchUsed } from "../cache.ts";
+import { cacheDir, cacheFsError, DISK_FULL_HINT, noteCacheWrite, touchUsed } from "../cache.ts";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { redactText, redactUrl } from "../redact.ts";
 import { DigestCounter } from "../oci/digest.ts";
@@ -82,6 +82,7 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
     );
   }
   await fetchIntoCache(spec, target, options);
+  noteCacheWrite();
   return target;
 }
 

@@ -9,7 +9,8 @@ import type { Platform } from "../oci/platform.ts";
 import { ensureBunRuntime } from "./bun-runtime.ts";
 import { ensureNodeRuntime } from "./node-sea.ts";
 import { canUnshareNet, compileOffline } from "./testing/compile-offline.ts";
-import { hasQemuArm64, requireReal, runArgv, startServer } from "./testing/serve.ts";
+import { runArgv, startServer } from "./testing/serve.ts";
+import { hasQemuArm64, requireReal } from "../../test/support/index.ts";
 import type { Artifact, RuntimeKind } from "./types.ts";
 
 const TODO_API = fileURLToPath(new URL("../../examples/todo-api/", import.meta.url));

@@ -6,7 +6,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { cpSync, existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,7 +18,7 @@ import { renderDockerfile, type DockerfilePlan } from "./render.ts";
 import { readLayout } from "../oci/layout-source.ts";
 import { formatVerifyReport, verifyImage } from "../verify/verify.ts";
 import { build } from "../build/build.ts";
-import { freePort } from "../../test/support/registry.ts";
+import { ARM64_LIB, freePort, missingTools, QEMU_AARCH64, skipOrFail } from "../../test/support/index.ts";
 
 const run = promisify(execFile);
 const fixture = fileURLToPath(new URL("./testdata/project/", import.meta.url));
@@ -26,26 +26,17 @@ const BUILDER = "localhost/aotpack-test-bun-builder:latest";
 const RUNTIME = "localhost/aotpack-test-glibc:latest";
 const GREETING = 'say "hi" to $USER \\o/';
 
-function which(cmd: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
-}
-
 /** Why this machine cannot run the test, or undefined. */
 function missingComponent(): string | undefined {
-  for (const cmd of ["buildah", "skopeo", "umoci", "qemu-aarch64-static", "npm", "tar"]) {
-    if (!which(cmd)) return `${cmd} not installed`;
-  }
+  const tools = missingTools(["buildah", "skopeo", "umoci", QEMU_AARCH64, "npm", "tar"]);
+  if (tools) return tools;
   if (process.getuid?.() !== 0) return "buildah here needs root (no rootless storage configured)";
   if (process.arch !== "x64") return "the test's builder image is made from the host's x86-64 Bun and glibc";
-  if (!existsSync("/usr/aarch64-linux-gnu/lib/libc.so.6")) return "libc6-arm64-cross not installed";
+  if (!existsSync(`${ARM64_LIB}/libc.so.6`)) return "libc6-arm64-cross not installed";
   return undefined;
 }
 
-const missing = missingComponent();
-if (missing && process.env.CI === "true") {
-  test("dockerfile build test prerequisites", () => assert.fail(`CI=true but ${missing}`));
-}
-const skip = missing ? `skipped: ${missing}` : false;
+const skip = skipOrFail(missingComponent());
 
 let work = "";
 let storage: string[] = [];

@@ -1,24 +1,15 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { AotpackError } from "../errors.ts";
+import { ARM64_LIB, requireFile } from "../../test/support/index.ts";
 import { assertElfMatchesPlatform, machineToPlatformArch, readElf } from "./read-elf.ts";
 
-const ARM64_LIB = "/usr/aarch64-linux-gnu/lib";
 const QEMU = "/usr/bin/qemu-aarch64-static";
 const HOST_BUN = join(dirname(createRequire(import.meta.url).resolve("bun/package.json")), "bin", "bun.exe");
-
-/** Skip when a real file is missing, but fail in CI where it must be installed. */
-function need(t: { skip: (m: string) => void }, path: string, pkg: string): boolean {
-  if (existsSync(path)) return true;
-  if (process.env.CI === "true") throw new Error(`${path} (${pkg}) is required in CI`);
-  t.skip(`${path} missing (install ${pkg})`);
-  return false;
-}
 
 /** A minimal 32-bit big-endian ELF (PowerPC) with PT_INTERP and two DT_NEEDED: no such binary is installed here. */
 function elf32BigEndian(): Buffer {
@@ -74,18 +65,18 @@ describe("readElf on real binaries", () => {
   });
 
   test("qemu-aarch64-static: static (no PT_INTERP, no NEEDED)", async (t) => {
-    if (!need(t, QEMU, "qemu-user-static")) return;
+    if (!requireFile(t, QEMU, "qemu-user-static")) return;
     const info = await readElf(QEMU);
     assert.deepEqual(info, { class: 64, machine: "x86_64", needed: [], static: true });
   });
 
   test("aarch64 libc.so.6 (an executable library) and libstdc++.so.6 (no interpreter)", async (t) => {
-    if (!need(t, `${ARM64_LIB}/libc.so.6`, "libc6-arm64-cross")) return;
+    if (!requireFile(t, `${ARM64_LIB}/libc.so.6`, "libc6-arm64-cross")) return;
     const libc = await readElf(`${ARM64_LIB}/libc.so.6`);
     assert.equal(libc.machine, "aarch64");
     assert.equal(libc.interpreter, "/lib/ld-linux-aarch64.so.1");
     assert.deepEqual(libc.needed, ["ld-linux-aarch64.so.1"]);
-    if (!need(t, `${ARM64_LIB}/libstdc++.so.6`, "libstdc++6-arm64-cross")) return;
+    if (!requireFile(t, `${ARM64_LIB}/libstdc++.so.6`, "libstdc++6-arm64-cross")) return;
     const cxx = await readElf(`${ARM64_LIB}/libstdc++.so.6`);
     assert.equal(cxx.machine, "aarch64");
     assert.equal(cxx.interpreter, undefined);

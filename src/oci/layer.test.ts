@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, symlink, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 import * as tarStream from "tar-stream";
-import { findTool, requireRoot, run, runOk, tempDir } from "../../test/support/tools.ts";
+import { findTool, run, smallTmpfs, tempDir, withEnv } from "../../test/support/index.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { zstdAvailable } from "./compress.ts";
 import type { Layer } from "./interfaces.ts";
@@ -171,12 +170,7 @@ test("reproducible: same inputs and epoch in different dirs with different file 
   );
 
   // The whole two-platform index, via SOURCE_DATE_EPOCH from the environment.
-  const saved = process.env.SOURCE_DATE_EPOCH;
-  process.env.SOURCE_DATE_EPOCH = "1700000000";
-  t.after(() => {
-    if (saved === undefined) delete process.env.SOURCE_DATE_EPOCH;
-    else process.env.SOURCE_DATE_EPOCH = saved;
-  });
+  withEnv(t, { SOURCE_DATE_EPOCH: "1700000000" });
   const ia = await buildHelloIndex(a);
   await new Promise((r) => setTimeout(r, 1100)); // a later wall-clock second for the second build
   const ib = await buildHelloIndex(b);
@@ -265,27 +259,8 @@ test("bad input: missing file, FIFO, path through a file, bad paths, duplicates 
   await assertNothingWritten(dir);
 });
 
-async function withTmpfs(t: TestContext, sizeArg: string): Promise<string | undefined> {
-  if (!requireRoot(t, "mounts a small tmpfs to simulate a full disk")) return undefined;
-  const dir = await mkdtemp(join(tmpdir(), "aotpack-full-"));
-  const mnt = join(dir, "mnt");
-  await mkdir(mnt);
-  const r = await run("mount", ["-t", "tmpfs", "-o", `size=${sizeArg}`, "tmpfs", mnt], { timeoutMs: 10_000 });
-  // One hook, in order: unmount first, then remove the mount point.
-  t.after(async () => {
-    if (r.code === 0) await runOk("umount", [mnt], { timeoutMs: 10_000 });
-    await rm(dir, { recursive: true, force: true });
-  });
-  if (r.code !== 0) {
-    if (process.env.CI === "true") throw new Error(`mount tmpfs failed: ${r.stderr}`);
-    t.skip(`cannot mount tmpfs here: ${r.stderr.trim()}`);
-    return undefined;
-  }
-  return mnt;
-}
-
 test("full disk: 'no space left on device writing <path>' and no partial blob", async (t) => {
-  const mnt = await withTmpfs(t, "2m");
+  const mnt = await smallTmpfs(t, "2m");
   if (!mnt) return;
   const src = join(await tempDir(t), "random");
   await writeFile(src, randomBytes(4 * 1024 * 1024)); // incompressible, bigger than the disk

@@ -3,12 +3,11 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { startDockerd } from "../../test/support/dockerd.ts";
-import { findTool, inCI, requireRoot, requireTool, run, runOk, tempDir } from "../../test/support/tools.ts";
+import { findTool, requireRoot, requireTool, run, runOk, smallTmpfs, tempDir } from "../../test/support/tools.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { createLayer } from "../oci/layer.ts";
 import { readLayout } from "../oci/layout-source.ts";
@@ -223,21 +222,9 @@ describe("output paths and failures", () => {
   });
 
   test("full disk: layout and archives fail with 'no space left on device writing …' and leave nothing", async (t) => {
-    if (!requireRoot(t, "mounts a small tmpfs")) return;
-    const dir = await mkdtemp(join(tmpdir(), "aotpack-full-"));
-    const mnt = join(dir, "mnt");
-    await mkdir(mnt);
-    const mount = await run("mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt], { timeoutMs: 10_000 });
-    t.after(async () => {
-      if (mount.code === 0) await runOk("umount", [mnt], { timeoutMs: 10_000 });
-      await rm(dir, { recursive: true, force: true });
-    });
-    if (mount.code !== 0) {
-      if (inCI()) throw new Error(`mount tmpfs failed: ${mount.stderr}`);
-      return t.skip(`cannot mount tmpfs: ${mount.stderr.trim()}`);
-    }
-    const work = join(dir, "work");
-    await mkdir(work);
+    const mnt = await smallTmpfs(t, "2m");
+    if (!mnt) return;
+    const work = await tempDir(t);
     const big = join(work, "big");
     await writeFile(big, randomBytes(3 * 1024 * 1024)); // incompressible, more than the 2 MB disk
     const layer = await createLayer([{ path: "/big", type: "file", source: big }], { blobDir: join(work, "blobs") });

@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validate } from "../oci/validate.ts";
-import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "../../test/support/registry.ts";
+import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "../../test/support/index.ts";
 import { RegistryClient } from "./client.ts";
 import { RegistryError } from "./errors.ts";
 import { push } from "./publisher.ts";

@@ -10,7 +10,7 @@ import { readLayout } from "../oci/layout-source.ts";
 import { validate } from "../oci/validate.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
 import { AotpackError } from "../errors.ts";
-import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "../../test/support/registry.ts";
+import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "../../test/support/index.ts";
 import { RegistryClient } from "./client.ts";
 import { push } from "./publisher.ts";
 import { BlobCache, pull, remoteImage, remoteIndex, remoteIndexOrImage, RemoteLayer } from "./remote.ts";

@@ -7,7 +7,7 @@ import { rmSync } from "node:fs";
 import { stat, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { cacheDir } from "../cache.ts";
+import { cacheDir, noteCacheWrite, touchUsed } from "../cache.ts";
 import { AotpackError } from "../errors.ts";
 import { verifiedFileStream, chain } from "../oci/blob-stream.ts";
 import { decompressStream } from "../oci/compress.ts";
@@ -43,12 +43,16 @@ export class BlobCache {
   async ensure(digest: Digest, size: number | undefined, fetchTo: (path: string) => Promise<void>): Promise<string> {
     const path = this.path(digest);
     const st = await stat(path).catch(() => undefined);
-    if (st?.isFile() && (size === undefined || st.size === size)) return path;
+    if (st?.isFile() && (size === undefined || st.size === size)) {
+      await touchUsed(path); // for LRU eviction; the bytes are verified as they are read (open)
+      return path;
+    }
     let p = this.#inflight.get(digest);
     if (!p) {
       p = (async () => {
         if (st) await rm(path, { force: true });
         await fetchTo(path);
+        noteCacheWrite();
         return path;
       })().finally(() => this.#inflight.delete(digest));
       this.#inflight.set(digest, p);

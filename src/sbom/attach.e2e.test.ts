@@ -12,7 +12,8 @@ import { runCli, REPO_ROOT } from "../../test/support/cli.ts";
 import { requireTool, runOk, tempDir } from "../../test/support/tools.ts";
 import { requireTrivy, trivyRootfs } from "../../test/support/trivy.ts";
 import { blobJson, layoutBlobs, readLayoutIndex as readIndex, type Desc } from "../../test/support/attestations.ts";
-import { debianMirrorReachable, unavailable } from "../base/testing/fixtures.ts";
+import { debianMirrorReachable } from "../base/testing/fixtures.ts";
+import { unavailable } from "../../test/support/index.ts";
 
 const json = <T>(layout: string, digest: string): Promise<T> => blobJson<T>(layoutBlobs(layout), digest);
 

@@ -6,7 +6,7 @@
 import { test, describe, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { createServer } from "node:net";
+import { freePort } from "../../test/support/index.ts";
 import { chmod, mkdir, readFile, readdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -380,12 +380,7 @@ describe("stopping: no process and no rootfs left behind", { concurrency: false,
     const stale = join(runTmp, "aotpack-run-stale");
     await mkdir(join(stale, "rootfs"), { recursive: true });
     await writeFile(join(stale, "owner"), "999999999 1\n");
-    const port = await new Promise<number>((resolve) => {
-      const srv = createServer().listen(0, "127.0.0.1", () => {
-        const a = srv.address();
-        srv.close(() => resolve(typeof a === "object" && a ? a.port : 0));
-      });
-    });
+    const port = await freePort();
     let closedPipe = false;
     const r = await cli(["run", ref, "-p", `${port}:8080`], {
       onOutput: (all, child) => {

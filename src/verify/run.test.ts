@@ -8,12 +8,12 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { newIndex } from "../oci/mutate.ts";
 import type { Image } from "../oci/interfaces.ts";
 import { createLayer } from "../oci/layer.ts";
-import { namespacesAvailable, userNamespacesAvailable } from "./host.ts";
+import { userNamespacesAvailable } from "./host.ts";
 import { runImage, selectPlatformImage, startImage, type RunningImage } from "./run.ts";
 import { verifyImage } from "./verify.ts";
 import { resolveUser } from "./user.ts";
-import { AMD64, ARM64, compileTodoServer, imageOf, requireTool, todoImage, type TodoImageOptions, sandboxWorkDir } from "./testing/images.ts";
-import { freePort } from "../../test/support/registry.ts";
+import { AMD64, ARM64, compileTodoServer, imageOf, requireTool, runTestWork, todoImage, type TodoImageOptions } from "./testing/images.ts";
+import { freePort, unavailable } from "../../test/support/index.ts";
 
 let work: string;
 let runDir: string;
@@ -22,14 +22,7 @@ let amd64Binary: string;
 let namespaces = false;
 
 before(async () => {
-  work = await sandboxWorkDir("aotpack-run-test-");
-  runDir = join(work, "runs");
-  emptyDir = join(work, "empty");
-  await mkdir(runDir);
-  await mkdir(emptyDir);
-  namespaces = await namespacesAvailable();
-  if (!namespaces && process.env.CI === "true") throw new Error("CI runs as root with namespaces; unshare failed");
-  amd64Binary = await compileTodoServer(AMD64, join(work, "bin"));
+  ({ work, runDir, emptyDir, namespaces, amd64Binary } = await runTestWork("aotpack-run-test-"));
 });
 
 after(async () => {
@@ -110,10 +103,7 @@ describe("runImage", () => {
   });
 
   test("rootless: the same namespaces inside an unprivileged user namespace (forced here even as root)", async (t) => {
-    if (!(await userNamespacesAvailable())) {
-      if (process.env.CI === "true") assert.fail("CI's kernel allows user namespaces");
-      return t.skip("user namespaces are not available");
-    }
+    if (!(await userNamespacesAvailable())) return unavailable(t, "user namespaces are not available (CI's kernel allows them)");
     const warnings: string[] = [];
     const running = await startImage({
       image: await image({ user: "app" }),

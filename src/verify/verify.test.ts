@@ -5,16 +5,16 @@
  */
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { newIndex } from "../oci/mutate.ts";
 import type { Image } from "../oci/interfaces.ts";
 import { formatVerifyReport, judge, parseHttpCheck, verifyImage, type HttpCheck, type PlatformReport, type VerifyOptions } from "./verify.ts";
-import { namespacesAvailable } from "./host.ts";
 import { BINFMT_DIR, readBinfmtEntry, removeBinfmtEntry, setupBinfmt } from "./binfmt.ts";
-import { AMD64, ARM64, compileTodoServer, requireTool, todoImage, type TodoImageOptions, sandboxWorkDir } from "./testing/images.ts";
+import { AMD64, ARM64, compileTodoServer, requireTool, runTestWork, todoImage, type TodoImageOptions } from "./testing/images.ts";
+import { inCI, requireRoot } from "../../test/support/index.ts";
 
 const TODO_CHECKS: HttpCheck[] = [
   { path: "/todos", expectStatus: 200, expectContentType: "application/json", expectJsonType: "array" },
@@ -32,20 +32,13 @@ let namespaces = false;
 let emptyDir: string;
 
 before(async () => {
-  work = await sandboxWorkDir("aotpack-verify-test-");
-  runDir = join(work, "runs");
-  emptyDir = join(work, "empty");
-  await mkdir(runDir);
-  await mkdir(emptyDir);
-  namespaces = await namespacesAvailable();
-  if (!namespaces && process.env.CI === "true") throw new Error("CI runs as root with namespaces; unshare failed");
-  amd64Binary = await compileTodoServer(AMD64, join(work, "bin"));
+  ({ work, runDir, emptyDir, namespaces, amd64Binary } = await runTestWork("aotpack-verify-test-"));
   arm64Skip = await requireTool("/usr/bin/qemu-aarch64-static", "qemu-user-static");
   if (!arm64Skip) {
     try {
       arm64Binary = await compileTodoServer(ARM64, join(work, "bin"));
     } catch (err) {
-      if (process.env.CI === "true") throw err;
+      if (inCI()) throw err;
       arm64Skip = `cannot compile for arm64 (the Bun runtime comes from the npm registry): ${String(err)}`;
     }
   }
@@ -103,10 +96,7 @@ describe("verifyImage: working images", () => {
 
   test("linux/arm64 through binfmt_misc with the F flag (aotpack setup-binfmt)", async (t) => {
     if (!arm64Binary) return t.skip(arm64Skip);
-    if (process.getuid?.() !== 0) {
-      if (process.env.CI === "true") assert.fail("CI runs as root");
-      return t.skip("setup-binfmt needs root");
-    }
+    if (!requireRoot(t, "aotpack setup-binfmt")) return;
     const hadEntry = await readBinfmtEntry("aarch64");
     const result = await setupBinfmt();
     try {

@@ -3,14 +3,12 @@
  * a free port, a temp storage dir; optional htpasswd Basic or token auth. Stopped by PID.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, request } from "node:http";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import assert from "node:assert/strict";
-import type { TestContext } from "node:test";
+import { freePort } from "./ports.ts";
 
 export const REGISTRY_BIN = "/usr/bin/docker-registry";
 
@@ -28,41 +26,9 @@ export interface TestRegistry {
   stop(): Promise<void>;
 }
 
-function onPath(cmd: string): boolean {
-  try {
-    execFileSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Why a real-component test cannot run here, or undefined when it can. */
-export function missingTools(tools: string[]): string | undefined {
-  const missing = tools.filter((t) => (t.startsWith("/") ? !existsSync(t) : !onPath(t)));
-  return missing.length ? `missing: ${missing.join(", ")}` : undefined;
-}
-
-/** Skip (outside CI) or fail (CI=true) when tools are missing. Returns true when the test may go on. */
-export function requireTools(t: TestContext, tools: string[]): boolean {
-  const reason = missingTools(tools);
-  if (reason === undefined) return true;
-  if (process.env.CI === "true") assert.fail(`${reason} (required in CI)`);
-  t.skip(reason);
-  return false;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// One home each (test/support/tools.ts, ports.ts); re-exported here for the importers of this file.
+export { missingTools, requireTools } from "./tools.ts";
+export { freePort };
 
 function bcryptHtpasswd(users: Record<string, string>): string {
   // distribution 2.8 accepts bcrypt entries only.

@@ -1,15 +1,16 @@
 /**
  * Finding and running real external tools in tests (skopeo, umoci, docker, qemu …).
- * A missing tool skips the test with a reason locally, and fails it when CI=true.
+ * A missing tool skips the test with a reason locally, and fails it when CI=true (skip.ts).
  */
 import { spawn } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { accessSync, constants, existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import type { TestContext } from "node:test";
+import { inCI, unavailable } from "./skip.ts";
 
-export const inCI = (): boolean => process.env.CI === "true";
+export { inCI };
 
 const EXTRA_DIRS = ["/usr/sbin", "/sbin", "/usr/local/sbin"];
 
@@ -36,17 +37,41 @@ export function findTool(name: string): string | undefined {
 export function requireTool(t: TestContext, name: string, install = `apt-get install ${name}`): string | undefined {
   const found = findTool(name);
   if (found) return found;
-  const reason = `${name} not found (install: ${install})`;
-  if (inCI()) throw new Error(`${reason}; required in CI`);
-  t.skip(reason);
+  unavailable(t, `${name} not found (install: ${install})`);
   return undefined;
+}
+
+/** Why a file a test needs (a library, a keyring) is not here, or undefined; `install` names its package. */
+export function missingFile(path: string, install: string): string | undefined {
+  return existsSync(path) ? undefined : `${path} missing (install ${install})`;
+}
+
+/** The file is there, or the test is skipped (failed in CI). */
+export function requireFile(t: Pick<TestContext, "skip">, path: string, install: string): boolean {
+  const reason = missingFile(path, install);
+  if (reason === undefined) return true;
+  unavailable(t, reason);
+  return false;
+}
+
+/** Why tools (names on PATH) or files (absolute paths: a keyring, a library) are not here, or undefined when all are. */
+export function missingTools(tools: string[]): string | undefined {
+  const missing = tools.filter((t) => (t.startsWith("/") ? !existsSync(t) : findTool(t) === undefined));
+  return missing.length ? `missing: ${missing.join(", ")}` : undefined;
+}
+
+/** Skip (outside CI) or fail (CI=true) when tools are missing. Returns true when the test may go on. */
+export function requireTools(t: TestContext, tools: string[]): boolean {
+  const reason = missingTools(tools);
+  if (reason === undefined) return true;
+  unavailable(t, reason);
+  return false;
 }
 
 /** Skip (or fail in CI) unless running as root, for tests that mount or start daemons. */
 export function requireRoot(t: TestContext, why: string): boolean {
   if (process.getuid?.() === 0) return true;
-  if (inCI()) throw new Error(`needs root: ${why}`);
-  t.skip(`needs root: ${why}`);
+  unavailable(t, `needs root: ${why}`);
   return false;
 }
 
@@ -103,6 +128,26 @@ export async function runOk(cmd: string, args: string[], options: RunOptions = {
     throw new Error(`${cmd} ${args.join(" ")} exited with ${r.code ?? r.signal}:\n${r.stderr || r.stdout}`);
   }
   return r;
+}
+
+/**
+ * A tmpfs of `size` (e.g. "2m") mounted for the test, to simulate a full disk; unmounted and
+ * removed after it. Undefined (the test skipped, failed in CI) without root or mount.
+ */
+export async function smallTmpfs(t: TestContext, size: string): Promise<string | undefined> {
+  if (!requireRoot(t, "mounts a small tmpfs to simulate a full disk")) return undefined;
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-full-"));
+  const mnt = join(dir, "mnt");
+  await mkdir(mnt);
+  const r = await run("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", mnt], { timeoutMs: 10_000 });
+  // One hook, in order: unmount first, then remove the mount point.
+  t.after(async () => {
+    if (r.code === 0) await runOk("umount", [mnt], { timeoutMs: 10_000 });
+    await rm(dir, { recursive: true, force: true });
+  });
+  if (r.code === 0) return mnt;
+  unavailable(t, `cannot mount tmpfs here: ${r.stderr.trim()}`);
+  return undefined;
 }
 
 /** A fresh temp directory removed after the test (t.after), whatever the outcome. */

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { REPO_ROOT, type CliResult } from "../../../test/support/cli.ts";
-import { skipOrFail } from "../../todo-api/test/server-process.ts";
+import { skipOrFail } from "../../../test/support/index.ts";
 import { assertContract, todoContract } from "../../todo-api/test/contract.ts";
 import { checkDotnetToolchain } from "../../../src/compile/dotnet-aot.ts";
 import { parsePlatform } from "../../../src/oci/platform.ts";

@@ -11,7 +11,8 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertContract, httpRequest, todoContract } from "../../todo-api/test/contract.ts";
-import { attachServer, runToExit, skipOrFail, spawnServer, type Launcher, type RunningServer } from "../../todo-api/test/server-process.ts";
+import { attachServer, runToExit, spawnServer, type Launcher, type RunningServer } from "../../todo-api/test/server-process.ts";
+import { skipOrFail } from "../../../test/support/index.ts";
 import { buildForJit, dotnetExampleDir, dotnetMissing, freePort } from "./dotnet.ts";
 
 const FAKE_NOW = "2026-01-31T23:30:00Z";

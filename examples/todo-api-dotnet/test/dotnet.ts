@@ -62,4 +62,4 @@ export function buildForJit(artifactsDir: string, timeoutMs: number): Promise<st
 }
 
 /** A loopback port free at the time of asking (one home: test/support). */
-export { freePort } from "../../../test/support/registry.ts";
+export { freePort } from "../../../test/support/index.ts";

@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { build } from "esbuild";
 import { assertContract, todoContract } from "./contract.ts";
-import { bunBinary, bunMissing, exampleDir, repoRoot, serverEntry, skipOrFail, startServer, type Launcher } from "./server-process.ts";
+import { bunBinary, bunMissing, exampleDir, repoRoot, serverEntry, startServer, type Launcher } from "./server-process.ts";
+import { skipOrFail } from "../../../test/support/index.ts";
 
 const TEST_TIMEOUT = 120_000;
 

@@ -35,12 +35,8 @@ export function bunMissing(): string | undefined {
   return probe.status === 0 ? undefined : `bun does not run: ${probe.stderr || probe.error?.message || "no output"}`;
 }
 
-/** node:test `skip` value: the reason outside CI; throws in CI so the run fails. */
-export function skipOrFail(reason: string | undefined): string | false {
-  if (reason === undefined) return false;
-  if (process.env.CI === "true") throw new Error(`required component missing in CI: ${reason}`);
-  return reason;
-}
+// node:test `skip` value (the reason outside CI; throws in CI): one home in test/support, re-exported here.
+export { skipOrFail } from "../../../test/support/index.ts";
 
 export interface Exit {
   code: number | null;

@@ -1,5 +1,4 @@
 /** Test helpers for src/base (excluded from the build): real Bun binaries, the real mirror, a tampering fake mirror. */
-import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
@@ -7,7 +6,6 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { TestContext } from "node:test";
 import { promisify } from "node:util";
 import { cacheDir } from "../../cache.ts";
 import type { Layer } from "../../oci/interfaces.ts";
@@ -17,11 +15,8 @@ export const REPO_ROOT = new URL("../../../", import.meta.url).pathname;
 export const REAL_MIRROR = "http://deb.debian.org/debian";
 export const BUN_VERSION = "1.4.5";
 
-/** Skip outside CI, fail in CI: the rule for every missing real component. */
-export function unavailable(t: TestContext, reason: string): void {
-  if (process.env.CI === "true") assert.fail(`${reason} (required in CI)`);
-  t.skip(reason);
-}
+// The skip-outside-CI, fail-in-CI rule has one home (test/support/skip.ts); re-exported for this file's importers.
+export { unavailable } from "../../../test/support/index.ts";
 
 let mirrorReachable: Promise<boolean> | undefined;
 export function debianMirrorReachable(): Promise<boolean> {

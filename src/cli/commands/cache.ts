@@ -1,7 +1,7 @@
 /** `aotpack cache ls|prune|verify`. */
 import { UsageError } from "../../errors.ts";
 import { cacheRoot } from "../../cache.ts";
-import { listCache, parseAge, parseSize, pruneCache, verifyCache, type CacheEntry } from "../../cache-admin.ts";
+import { bySection, listCache, parseAge, parseSize, pruneCache, verifyCache } from "../../cache-admin.ts";
 import { GLOBAL, parse } from "../options.ts";
 import { formatBytes } from "../progress.ts";
 import type { Command, CommandContext } from "../command.ts";
@@ -12,24 +12,16 @@ const CACHE_HELP = `Usage: aotpack cache ls|prune|verify [options]
 
 The cache holds compiled artifacts, layer blobs, Debian packages and runtimes. It lives in
 $AOTPACK_CACHE_DIR, else $XDG_CACHE_HOME/aotpack, else ~/.cache/aotpack. Every entry is
-re-hashed when a build uses it; a bad one is dropped and rebuilt.
+re-hashed when a build uses it; a bad one is dropped and rebuilt. After a build that added to
+it, the cache is cut to $AOTPACK_CACHE_MAX_SIZE (default 10GiB; off: never), least recently
+used first, keeping what that build (or any in the last 10 minutes) used.
 
   ls                     where the cache is, and its size per section
   prune                  remove entries (least recently used first):
     --older-than AGE       not used for AGE (30d, 12h, 90m, 2w)
-    --max-size SIZE        until the cache is at most SIZE (2GB, 500MB)
+    --max-size SIZE        until the cache is at most SIZE (2GB, 500MB, 5g)
   verify                 hash every entry; bad ones are removed and listed (exit 1 if any)
   --json                 print the result as JSON`;
-
-function bySection(entries: CacheEntry[]): Record<string, { entries: number; bytes: number }> {
-  const out: Record<string, { entries: number; bytes: number }> = {};
-  for (const e of entries) {
-    const s = (out[e.section] ??= { entries: 0, bytes: 0 });
-    s.entries++;
-    s.bytes += e.bytes;
-  }
-  return out;
-}
 
 async function runCache(argv: string[], ctx: CommandContext): Promise<number> {
   const { positionals, values } = parse(argv, CACHE_FLAGS);

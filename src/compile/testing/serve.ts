@@ -2,35 +2,11 @@
  * Test helpers for the compile tests: find real tools, run a compiled server, wait for
  * its first 200, stop it with SIGTERM. Every wait is bounded; every process is ours, by PID.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import type { TestContext } from "node:test";
+import { spawn, type ChildProcess } from "node:child_process";
 
-export const QEMU_AARCH64 = "qemu-aarch64-static";
-export const ARM64_SYSROOT = "/usr/aarch64-linux-gnu";
-
-export function onPath(tool: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
-}
-
-/**
- * True when the real component is there. Otherwise: skip with the reason, but fail in CI
- * (CI=true), where a missing component is a broken setup, not an excuse.
- */
-export function requireReal(t: TestContext, ok: boolean, what: string): boolean {
-  if (ok) return true;
-  if (process.env.CI === "true") throw new Error(`${what} is required in CI but missing`);
-  t.skip(`${what} is missing`);
-  return false;
-}
-
-export function hasQemuArm64(): boolean {
-  return onPath(QEMU_AARCH64) && existsSync(`${ARM64_SYSROOT}/lib/ld-linux-aarch64.so.1`);
-}
-
-import { freePort } from "../../../test/support/registry.ts";
-
-export { freePort };
+// Ports, tools, platforms and the skip-or-fail rule live in test/support; re-exported for this file's importers.
+import { ARM64_SYSROOT, freePort, QEMU_AARCH64 } from "../../../test/support/index.ts";
+export { ARM64_SYSROOT, freePort, hasQemuArm64, QEMU_AARCH64, requireReal } from "../../../test/support/index.ts";
 
 export interface RunningServer {
   child: ChildProcess;

@@ -20,6 +20,8 @@ import type { Platform } from "../../oci/platform.ts";
 import type { RuntimeConfig } from "../../oci/types.ts";
 import { ensureBunRuntime, installedBun } from "../../compile/bun-runtime.ts";
 import { readElf } from "../../elf/read-elf.ts";
+import { missingFile, skipOrFail } from "../../../test/support/index.ts";
+import { namespacesAvailable } from "../host.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const TODO_SERVER_SOURCE = join(here, "..", "testdata", "todo-server.js");
@@ -140,15 +142,30 @@ export async function todoImage(binary: string, platform: Platform, layerDir: st
   });
 }
 
-/** Is a real component installed? In CI a missing one is a failure, elsewhere a skip reason. */
+/** Is a real component installed? In CI a missing one is a failure, elsewhere a skip reason (test/support's rule). */
 export async function requireTool(path: string, what: string): Promise<string | undefined> {
-  try {
-    await access(path);
-    return undefined;
-  } catch {
-    if (process.env.CI === "true") throw new Error(`${what} (${path}) is required in CI but missing`);
-    return `${what} not installed (${path})`;
-  }
+  return skipOrFail(missingFile(path, what)) || undefined;
+}
+
+/** What the run and verify tests share: a sandbox-reachable work dir with runs/ and empty/, namespaces, an amd64 Todo server. */
+export interface RunTestWork {
+  work: string;
+  runDir: string;
+  /** An empty directory: as a binfmt_misc mount point it hides any registration; as PATH it holds no qemu. */
+  emptyDir: string;
+  namespaces: boolean;
+  amd64Binary: string;
+}
+
+export async function runTestWork(prefix: string): Promise<RunTestWork> {
+  const work = await sandboxWorkDir(prefix);
+  const runDir = join(work, "runs");
+  const emptyDir = join(work, "empty");
+  await mkdir(runDir);
+  await mkdir(emptyDir);
+  const namespaces = await namespacesAvailable();
+  if (!namespaces) skipOrFail("no namespaces here (unshare failed); CI runs as root with them");
+  return { work, runDir, emptyDir, namespaces, amd64Binary: await compileTodoServer(AMD64, join(work, "bin")) };
 }
 
 /**

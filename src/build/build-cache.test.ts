@@ -1,0 +1,43 @@
+/** The build cache's own rules, on a fake compiler: atomic placement of artifact entries. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parsePlatform } from "../oci/platform.ts";
+import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
+import { compileCached } from "./build-cache.ts";
+import { tempCache } from "../../test/support/index.ts";
+
+const AMD64 = parsePlatform("linux/amd64");
+
+test("two builds compiling the same key at once both succeed and leave one whole entry", async (t) => {
+  const root = await tempCache(t, "aotpack-build-cache-");
+  let compiles = 0;
+  const compiler: Compiler = {
+    runtime: "bun",
+    supportedPlatforms: () => [AMD64],
+    async compile(req: CompileRequest): Promise<Artifact> {
+      compiles++;
+      await sleep(20);
+      await writeFile(join(req.outDir, "server"), "same bytes every time\n", { mode: 0o755 });
+      return {
+        platform: req.platform, runtime: "bun", layout: "single-file", compileMs: 1, entrypoint: ["/app/server"],
+        elf: { class: 64, machine: "x86_64", interpreter: undefined, needed: [] } as unknown as Artifact["elf"],
+        layers: [{ name: "app", files: [{ path: "/app/server", source: join(req.outDir, "server"), mode: 0o755 }] }],
+      };
+    },
+  };
+  const request = { projectDir: root, platform: AMD64, layout: "single-file" as const };
+  const key = "c".repeat(64);
+  const results = await Promise.allSettled(Array.from({ length: 4 }, () => compileCached(compiler, request, key, true, () => {})));
+  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "fulfilled", "fulfilled", "fulfilled"], JSON.stringify(results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))));
+  assert.equal(compiles, 4);
+  for (const r of results) {
+    const source = (r as PromiseFulfilledResult<Awaited<ReturnType<typeof compileCached>>>).value.artifact.layers[0]!.files[0]!.source;
+    assert.equal(await readFile(source, "utf8"), "same bytes every time\n");
+  }
+  assert.deepEqual((await readdir(join(root, "artifacts"))).filter((n) => !n.startsWith(".")), [key]);
+  const hit = await compileCached(compiler, request, key, true, () => {});
+  assert.equal(hit.fromCache, true);
+});
