@@ -53,9 +53,9 @@ export { dotnetAotCompiler, isDotnetAotProject, readCsproj, checkDotnetToolchain
 export { parseBaseSpec, resolveBase, type BaseSpec, type BaseRequirements, type ResolvedBase, type BaseSummary } from "./base/index.ts";
 
 // The builder and its outputs
-export { build, resolveBuildOptions, resolveBuildPlan, type BuildOptions, type BuildPlan, type BuildDeps, type BuildResult, type BuildReporter, type PlatformBuild, type LayerReport } from "./build/build.ts";
-export { loadProject, checkProjectConfig, type ProjectConfig, type HttpCheckConfig } from "./build/config.ts";
-export { parseOutputSpec, checkOutputs, preflightOutputs, publishAll, type OutputSpec } from "./build/outputs.ts";
+export { build, resolveBuildOptions, resolveBuildPlan, type BuildOptions, type BuildPlan, type BuildDeps, type BuildResult, type BuildReporter, type PlatformBuild, type LayerReport } from "./builder/build.ts";
+export { loadProject, checkProjectConfig, type ProjectConfig, type HttpCheckConfig } from "./builder/config.ts";
+export { parseOutputSpec, checkOutputs, preflightOutputs, publishAll, type OutputSpec } from "./builder/outputs.ts";
 export { openSource, type OpenedSource } from "./sources.ts";
 
 // Run and verify without Docker

@@ -22,7 +22,7 @@ export const LAYERS: string[][] = [
   ["compile", "registry"],
   ["transports", "base", "file:sources.ts", "file:cache-admin.ts"],
   ["sbom"],
-  ["build"],
+  ["builder"],
   ["cli"],
   ["file:index.ts"],
 ];

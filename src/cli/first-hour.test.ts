@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT, runCli } from "../../test/support/cli.ts";
-import { defaultSourceDateEpoch } from "../build/epoch.ts";
+import { defaultSourceDateEpoch } from "../builder/epoch.ts";
 import { stripAnsi } from "../ansi.ts";
 
 test("a missing project directory is a usage error: exit 2, one line naming it", async () => {

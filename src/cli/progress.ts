@@ -5,7 +5,7 @@
  */
 import { formatBytes } from "../bytes.ts";
 import type { Writable } from "node:stream";
-import type { BuildReporter, BuildStep } from "../build/build.ts";
+import type { BuildReporter, BuildStep } from "../builder/build.ts";
 import type { ProgressEvent } from "../publish/index.ts";
 
 const STEPS: BuildStep[] = ["compile", "base", "layer", "image"];

@@ -1,5 +1,5 @@
 /** Tables for the end of a build, and JSON for --json. Every table's heading names its metric. */
-import type { BuildResult } from "../build/build.ts";
+import type { BuildResult } from "../builder/build.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import type { Compression } from "../oci/media-types.ts";
 import { formatBytes } from "./progress.ts";

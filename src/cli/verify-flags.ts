@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import { loadProject, type HttpCheckConfig } from "../build/config.ts";
+import { loadProject, type HttpCheckConfig } from "../builder/config.ts";
 import type { VerifyOptions } from "../verify/verify.ts";
 import { GLOBAL, VERIFY_CHECK_FLAGS, parseWithTokens } from "./options.ts";
 import { specSyntax } from "../transports/index.ts";

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { executableName as compileAppName } from "./common.ts";
-import { appNameFor as buildAppName, loadProject } from "../build/config.ts";
+import { appNameFor as buildAppName, loadProject } from "../builder/config.ts";
 
 test("the compiler and the build derive the same app name from a package name", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "aotpack-appname-"));

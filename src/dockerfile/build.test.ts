@@ -17,7 +17,7 @@ import { parsePlatform, parsePlatformList } from "../oci/platform.ts";
 import { renderDockerfile, type DockerfilePlan } from "./render.ts";
 import { readLayout } from "../oci/layout-source.ts";
 import { formatVerifyReport, verifyImage } from "../verify/verify.ts";
-import { build } from "../build/build.ts";
+import { build } from "../builder/build.ts";
 import { ARM64_LIB, freePort, missingTools, QEMU_AARCH64, skipOrFail } from "../../test/support/index.ts";
 
 const run = promisify(execFile);

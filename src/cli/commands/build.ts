@@ -1,7 +1,7 @@
 /** `aotpack build`: compile per platform, assemble the images, publish them, and (--verify) run them. */
 import { UsageError } from "../../errors.ts";
-import type { BuildOptions, BuildResult } from "../../build/build.ts";
-import { checkOutputs, parseOutputSpec, preflightOutputs, publishAll, type OutputSpec } from "../../build/outputs.ts";
+import type { BuildOptions, BuildResult } from "../../builder/build.ts";
+import { checkOutputs, parseOutputSpec, preflightOutputs, publishAll, type OutputSpec } from "../../builder/outputs.ts";
 import { RUNTIME_LIBRARY_IDS, type ArtifactLayout, type RuntimeKind, type RuntimeLibraryId } from "../../compile/types.ts";
 import { compilerEntries, DEFAULT_RUNTIME, runtimeKinds } from "../../compile/registry.ts";
 import type { Compression } from "../../oci/media-types.ts";
@@ -168,7 +168,7 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   const cmd = buildCommand(argv);
   const view = new ProgressView(ctx.io.stderr, ctx.json ? { live: false } : {});
   // Loaded lazily: --help and usage errors should not pay for the compilers and the registry client.
-  const { resolveBuildPlan } = await import("../../build/plan.ts");
+  const { resolveBuildPlan } = await import("../../builder/plan.ts");
   // The config and the flags, resolved once: the outputs, build() and --verify all read this plan.
   const plan = await resolveBuildPlan(cmd.build);
   const appName = plan.appName;
@@ -179,7 +179,7 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   checkOutputs(outputs, [...plan.platforms], cmd.dockerPlatform);
   await preflightOutputs(outputs);
 
-  const { build } = await import("../../build/build.ts");
+  const { build } = await import("../../builder/build.ts");
   const result: BuildResult = await build(plan, { reporter: view });
   const published = [];
   const imageName = tag.includes(":") ? tag.slice(0, tag.lastIndexOf(":")) : tag;
@@ -190,7 +190,7 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     published.push({ output: spec.raw, reference: r.reference, digest: r.digest });
     view.info(`wrote ${spec.raw} → ${r.reference} (${r.digest})`);
   }
-  const { writeSymbols } = await import("../../build/symbols.ts");
+  const { writeSymbols } = await import("../../builder/symbols.ts");
   for (const dir of await writeSymbols(result.platforms, outputs)) view.info(`wrote debug symbols to ${dir}`);
   view.finish();
   let verifyReport: VerifyReport | undefined;

@@ -44,7 +44,7 @@ async function runDockerfile(argv: string[], ctx: CommandContext): Promise<numbe
     rest.push(a);
   }
   const cmd = buildCommand(rest);
-  const { resolveBuildPlan, DEFAULT_USER } = await import("../../build/plan.ts");
+  const { resolveBuildPlan, DEFAULT_USER } = await import("../../builder/plan.ts");
   // A Dockerfile serves every platform buildx asks for; when none is named, say both in its header.
   const plan = await resolveBuildPlan(cmd.build, { platforms: parsePlatformList("linux/amd64,linux/arm64") });
   const render = compilerEntry(plan.runtime).dockerfile;
@@ -52,7 +52,7 @@ async function runDockerfile(argv: string[], ctx: CommandContext): Promise<numbe
     throw new UsageError(`aotpack dockerfile renders ${dockerfileRuntimes().join(", ")} projects, not ${plan.runtime}`);
   }
   // The same files build ships (secret-looking ones stay out, as there).
-  const { matchProjectFiles } = await import("../../build/files.ts");
+  const { matchProjectFiles } = await import("../../builder/files.ts");
   const rendered = await render({
     projectDir: plan.project.dir,
     appName: plan.appName,

@@ -1,6 +1,6 @@
 /** `aotpack verify`: run every platform's image, check its HTTP answers and its SIGTERM exit. */
-import type { HttpCheckConfig } from "../../build/config.ts";
-import { loadProject } from "../../build/config.ts";
+import type { HttpCheckConfig } from "../../builder/config.ts";
+import { loadProject } from "../../builder/config.ts";
 import type { Platform } from "../../oci/platform.ts";
 import type { VerifyReport } from "../../verify/verify.ts";
 import { keyValues, parsePort, platformSelection, SANDBOX_FLAGS } from "../options.ts";

@@ -41,7 +41,7 @@ export function renderConfigDocs(): string {
   const out: string[] = [
     "# Configuration reference",
     "",
-    "<!-- Generated from src/build/config.ts by `npm run docs:config`; a test fails when this file is stale. -->",
+    "<!-- Generated from src/builder/config.ts by `npm run docs:config`; a test fails when this file is stale. -->",
     "",
     'aotpack reads its configuration from the `"aotpack"` field of package.json or from `aotpack.config.json`',
     "in the project directory (not both). Command-line flags win over the file; the file wins over the defaults.",
