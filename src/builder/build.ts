@@ -189,6 +189,7 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
 
 /** One platform: compile → base → layers → config. */
 async function buildPlatform(ctx: BuildContext, platform: Platform): Promise<PlatformBuild> {
+  await earlyBaseStep(ctx, platform);
   const first = await ctx.compiles.run(() => compileStep(ctx, platform));
   const base = await ctx.bases.run(() => baseStep(ctx, platform, first.compiled.artifact));
   const { compiled, additions } = await layersStep(ctx, platform, first);
@@ -239,8 +240,24 @@ async function compileStep(ctx: BuildContext, platform: Platform): Promise<Compi
   return { compiled, request };
 }
 
-async function baseStep(ctx: BuildContext, platform: Platform, artifact: Artifact): Promise<ResolvedBase> {
-  const { plan, reporter } = ctx;
+/**
+ * Where the compiler knows the executable's ELF before compiling, the deb: base is resolved first:
+ * a lock that lacks what this runtime needs is extended (and says so), or refused under --frozen-lock,
+ * before minutes of compiling instead of after. The base step after the compile then finds the same
+ * base in the cache (its key is the ELF's interpreter, NEEDED and machine).
+ */
+async function earlyBaseStep(ctx: BuildContext, platform: Platform): Promise<void> {
+  if (ctx.baseSpec.kind !== "deb" || !ctx.compiler.executableElf) return;
+  const p = formatPlatform(platform);
+  const request = { projectDir: ctx.plan.project.dir, baseline: ctx.plan.baseline, onProgress: (m: string) => ctx.reporter.info(`${p}: ${m}`) };
+  const elf = await ctx.compiler.executableElf(platform, request);
+  await ctx.bases.run(() => baseStep(ctx, platform, { elf }, { quiet: true }));
+}
+
+async function baseStep(ctx: BuildContext, platform: Platform, artifact: Pick<Artifact, "elf" | "runtimeLibraries">, opts: { quiet?: boolean } = {}): Promise<ResolvedBase> {
+  const { plan } = ctx;
+  // The early resolution reports only what it changes (the lock), not a second base step.
+  const reporter: BuildReporter = opts.quiet ? { ...ctx.reporter, step() {} } : ctx.reporter;
   const p = formatPlatform(platform);
   reporter.step(p, "base", "start", plan.base);
   const baseOptions: Parameters<typeof resolveBase>[3] = {

@@ -23,6 +23,9 @@ export function bunCompiler(): Compiler {
     runtime: "bun",
     supportedPlatforms: () => BUN_PLATFORMS.map((p) => ({ ...p })),
     compile: compileWithBun,
+    // The executable is the runtime plus the appended bundle: the runtime's NEEDED and interpreter are its own.
+    executableElf: async (platform, r) =>
+      checkedElf(await ensureBunRuntime(platform, { baseline: r.baseline, libc: r.libc, cwd: r.projectDir, onProgress: r.onProgress }), platform),
   };
 }
 

@@ -55,6 +55,8 @@ export function nodeSeaCompiler(): Compiler {
     runtime: "node",
     supportedPlatforms: () => NODE_PLATFORMS.map((p) => ({ ...p })),
     compile: compileNodeSea,
+    // A SEA is the node binary with the app injected: its ELF facts are node's.
+    executableElf: async (platform, r) => checkedElf(await ensureNodeRuntime(platform, { cwd: r.projectDir, onProgress: r.onProgress }), platform),
   };
 }
 

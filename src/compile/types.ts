@@ -106,6 +106,12 @@ export interface Compiler {
   preflight?(platforms: Platform[]): Promise<void>;
   /** What besides the project's files decides the output, for the compile cache's fingerprint. */
   compileInputs?(projectDir: string): Promise<CompileInputs>;
+  /**
+   * The ELF facts of what `compile` will produce, where they are known before compiling: the prebuilt
+   * runtime the app is appended to (Bun, Node SEA). The builder resolves the base from them first, so a
+   * lock that lacks what this runtime needs is extended, or refused under --frozen-lock, before the compile.
+   */
+  executableElf?(platform: Platform, request: Pick<CompileRequest, "projectDir" | "baseline" | "libc" | "onProgress">): Promise<ElfInfo>;
 }
 
 export interface CompileInputs {

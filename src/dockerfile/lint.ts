@@ -24,7 +24,8 @@ import {
 } from "./model.ts";
 import { isRootUser } from "./render.ts";
 
-export type RuleId = "AOT001" | "AOT002" | "AOT003" | "AOT004" | "AOT005" | "AOT006" | "AOT007" | "AOT008" | "AOT009";
+/** The rule ids, from RULES: adding a rule is one entry there. */
+export type RuleId = (typeof RULES)[number]["id"];
 
 export interface LintFinding {
   file: string;
@@ -46,17 +47,23 @@ export interface LintOptions {
   invariantGlobalization?: boolean;
 }
 
-export const LINT_RULES: Readonly<Record<RuleId, string>> = {
-  AOT001: "compile stage without --platform=$BUILDPLATFORM (emulated build)",
-  AOT002: "platform ARG used in a stage that does not declare it",
-  AOT003: "dotnet publish/build without -a/-r for the target",
-  AOT004: "arm64 NativeAOT without a cross toolchain or with the host objcopy",
-  AOT005: "final base image larger than a NativeAOT app needs",
-  AOT006: "debug symbols (*.dbg) copied into the final image",
-  AOT007: "final stage runs as root",
-  AOT008: "ENTRYPOINT/CMD in shell form",
-  AOT009: "apt-get install without --no-install-recommends or without clearing the lists",
-};
+/**
+ * Every rule, in the order findings on one line are reported: its id, the one-line summary that
+ * `lint` prints, and the check that adds its findings (with the edits `--fix` applies) to ctx.out.
+ */
+const RULES = [
+  { id: "AOT001", summary: "compile stage without --platform=$BUILDPLATFORM (emulated build)", check: ruleEmulatedCompile },
+  { id: "AOT002", summary: "platform ARG used in a stage that does not declare it", check: rulePlatformArgs },
+  { id: "AOT003", summary: "dotnet publish/build without -a/-r for the target", check: ruleDotnetTarget },
+  { id: "AOT004", summary: "arm64 NativeAOT without a cross toolchain or with the host objcopy", check: ruleCrossToolchain },
+  { id: "AOT005", summary: "final base image larger than a NativeAOT app needs", check: ruleFinalBase },
+  { id: "AOT006", summary: "debug symbols (*.dbg) copied into the final image", check: ruleDebugSymbols },
+  { id: "AOT007", summary: "final stage runs as root", check: ruleRootUser },
+  { id: "AOT008", summary: "ENTRYPOINT/CMD in shell form", check: ruleShellForm },
+  { id: "AOT009", summary: "apt-get install without --no-install-recommends or without clearing the lists", check: ruleApt },
+] as const satisfies readonly { id: `AOT${string}`; summary: string; check: (ctx: Ctx) => void }[];
+
+export const LINT_RULES: Readonly<Record<RuleId, string>> = Object.fromEntries(RULES.map((r) => [r.id, r.summary])) as Record<RuleId, string>;
 
 /** A text edit on the original Dockerfile; `fixDockerfile` applies a rule's edits together. */
 export interface TextEdit {
@@ -82,15 +89,7 @@ export function analyzeDockerfile(text: string, options: LintOptions): AnalyzedF
   const model = parseModel(text);
   const ctx: Ctx = { model, options, nativeAot: options.nativeAot ?? inferNativeAot(model), out: [] };
   if (model.stages.length === 0) return [];
-  ruleEmulatedCompile(ctx);
-  rulePlatformArgs(ctx);
-  ruleDotnetTarget(ctx);
-  ruleCrossToolchain(ctx);
-  ruleFinalBase(ctx);
-  ruleDebugSymbols(ctx);
-  ruleRootUser(ctx);
-  ruleShellForm(ctx);
-  ruleApt(ctx);
+  for (const rule of RULES) rule.check(ctx);
   return ctx.out.sort((a, b) => a.line - b.line || a.rule.localeCompare(b.rule));
 }
 
