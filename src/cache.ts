@@ -19,16 +19,14 @@
  *   size; after a build that wrote to the cache, the cache is cut to AOTPACK_CACHE_MAX_SIZE
  *   (default 10 GiB), never evicting an entry used since the build started (cache-admin.ts).
  */
-import { createWriteStream } from "node:fs";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { AotpackError, UsageError } from "./errors.ts";
 import { DigestCounter } from "./oci/digest.ts";
-import { errnoCode, fsError, sha256File, tempPathBeside, writeFileAtomic } from "./oci/fs-util.ts";
+import { errnoCode, fsError, pipelineToNewFile, sha256File, tempPathBeside, writeFileAtomic } from "./oci/fs-util.ts";
 
 /**
  * Root of aotpack's on-disk caches (runtimes, blobs, Debian packages, build cache).
@@ -128,7 +126,7 @@ export async function casPut(sub: string, data: Buffer | Readable): Promise<{ sh
   const tmp = tempPathBeside(join(dir, "blob"));
   const counter = new DigestCounter();
   try {
-    await pipeline(Buffer.isBuffer(data) ? Readable.from([data]) : data, counter, createWriteStream(tmp, { flags: "wx" }));
+    await pipelineToNewFile(tmp, [Buffer.isBuffer(data) ? Readable.from([data]) : data, counter]);
     const { digest, size } = counter.result();
     const sha = digest.slice("sha256:".length);
     const path = join(dir, sha);

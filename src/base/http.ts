@@ -1,11 +1,10 @@
 /** Streaming HTTP downloads for the Debian mirror: bounded by a timeout, written atomically. */
-import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable, type Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import { AotpackError, errorMessage } from "../errors.ts";
+import { pipelineToNewFile } from "../oci/fs-util.ts";
 
 export interface DownloadOptions {
   timeoutMs?: number;
@@ -37,8 +36,7 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
   const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
   try {
     const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
-    if (options.verifier) await pipeline(body, options.verifier, createWriteStream(tmp));
-    else await pipeline(body, createWriteStream(tmp));
+    await pipelineToNewFile(tmp, options.verifier ? [body, options.verifier] : [body]);
     await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { force: true });

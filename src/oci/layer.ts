@@ -2,18 +2,17 @@
  * Reproducible layers: files → deterministic tar → (gzip | zstd | none) → a
  * content-addressed blob file, with diff_id, digest and size from the same pass.
  */
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { access, constants, lstat, mkdir, readdir, readlink, rename, rm, stat } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { PassThrough, Readable, type Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { cacheDir } from "../cache.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { chain, verifiedFileStream } from "./blob-stream.ts";
 import { fileChunkCache, type ChunkCache } from "./chunk-cache.ts";
 import { assertCompressionAvailable, compressStages, decompressStream, encoderFromEnv, type Encoder } from "./compress.ts";
 import { DigestCounter, digestHex, type Digest } from "./digest.ts";
-import { errnoCode, fsError, tempPathBeside } from "./fs-util.ts";
+import { errnoCode, fsError, pipelineToNewFile, tempPathBeside } from "./fs-util.ts";
 import type { Layer } from "./interfaces.ts";
 import { layerCompression, ociLayerMediaType, type Compression } from "./media-types.ts";
 import { tarChunks, type TarEntry, type TarHeader } from "./tar.ts";
@@ -248,13 +247,7 @@ async function writeLayerBlob(
     });
   }
   try {
-    await pipeline([
-      Readable.from(tarChunks(entries), { objectMode: false }),
-      uncompressed,
-      ...stages,
-      compressed,
-      createWriteStream(tmp, { flags: "wx" }),
-    ]);
+    await pipelineToNewFile(tmp, [Readable.from(tarChunks(entries), { objectMode: false }), uncompressed, ...stages, compressed]);
     const { digest, size } = compressed.result();
     const { digest: diffId, size: uncompressedSize } = uncompressed.result();
     const final = join(dir, digestHex(digest));

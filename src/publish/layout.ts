@@ -4,13 +4,11 @@
  * rename, existing ones skipped), index.json last via temp + rename. A failed
  * publish removes what it added.
  */
-import { createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { pipeline } from "node:stream/promises";
 import { AotpackError } from "../errors.ts";
 import { DigestVerifier, digestHex } from "../oci/digest.ts";
-import { errnoCode, fsError, processAlive, removeDeadTemps, sha256File, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
+import { errnoCode, fsError, pipelineToNewFile, processAlive, removeDeadTemps, sha256File, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { LIMITS, parseIndexManifest } from "../oci/core.ts";
 import { canonicalJson } from "../oci/json.ts";
@@ -102,12 +100,11 @@ export async function storeBlob(
   }
   const tmp = tempPathBeside(target);
   try {
-    await pipeline(
+    await pipelineToNewFile(tmp, [
       await blob.open(),
       new DigestVerifier(blob.digest, blob.size, `${blob.kind} ${blob.digest}`),
       progressCounter(blob.digest, blob.size, blob.kind === "manifest" ? undefined : onProgress),
-      createWriteStream(tmp, { flags: "wx" }),
-    );
+    ]);
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });

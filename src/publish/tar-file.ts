@@ -1,11 +1,9 @@
 /** Write a tar file atomically: stream to a temp file beside the target, then rename. */
-import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { AotpackError } from "../errors.ts";
-import { errnoCode, fsError, tempPathBeside } from "../oci/fs-util.ts";
+import { errnoCode, fsError, pipelineToNewFile, tempPathBeside } from "../oci/fs-util.ts";
 import { tarChunks, type TarEntry } from "../oci/tar.ts";
 
 export async function writeTarAtomic(target: string, entries: TarEntry[]): Promise<void> {
@@ -16,7 +14,7 @@ export async function writeTarAtomic(target: string, entries: TarEntry[]): Promi
   }
   const tmp = tempPathBeside(target);
   try {
-    await pipeline(Readable.from(tarChunks(entries)), createWriteStream(tmp, { flags: "wx" }));
+    await pipelineToNewFile(tmp, [Readable.from(tarChunks(entries))]);
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });

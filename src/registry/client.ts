@@ -3,15 +3,13 @@
  * Every public method is one idempotent step, retried on temporary failures.
  */
 import type { IncomingMessage } from "node:http";
-import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AotpackError } from "../errors.ts";
 import { DigestVerifier, isDigest, sha256, type Digest } from "../oci/digest.ts";
-import { fsError, tempPathBeside } from "../oci/fs-util.ts";
+import { fsError, pipelineToNewFile, tempPathBeside } from "../oci/fs-util.ts";
 import { chain } from "../oci/blob-stream.ts";
 import { MediaType } from "../oci/media-types.ts";
 import { basicHeader, credentialsFor, mergeScopes, parseChallenge, type Challenge, type Credentials } from "./auth.ts";
@@ -248,7 +246,7 @@ export class RegistryClient {
       const tmp = tempPathBeside(path);
       try {
         const stream = await this.blobStream(repo, digest, size);
-        await pipeline(stream, createWriteStream(tmp));
+        await pipelineToNewFile(tmp, [stream]);
         await rename(tmp, path);
       } catch (err) {
         await rm(tmp, { force: true });
