@@ -204,7 +204,7 @@ async function aotpackBuilds(s: State): Promise<string> {
   s.headline.push(`layered push after a one-line change: ${((s.layeredPushFraction ?? NaN) * 100).toFixed(2)} % of image bytes`);
 
   return [
-    "Wall time of `aotpack build examples/todo-api --platform linux/amd64,linux/arm64 -o oci:DIR` as a child process (the CLI under `node --import tsx`, so Node start-up and TypeScript loading are included). " +
+    "Wall time of `aotpack build examples/todo-api --platform linux/amd64,linux/arm64 -o oci:DIR` as a child process (`node bin/aotpack.js`, the compiled CLI users run, so Node start-up and module loading are included). " +
       "Cold: a fresh `AOTPACK_CACHE_DIR` whose downloads (Bun/Node runtimes, Debian indexes and packages) are pre-seeded, so nothing is compiled or layered yet but nothing is downloaded either. Warm: the same cache again, nothing changed.",
     "",
     mdTable(["build", "time, seconds (median, min, max)", "same index digest as the first cold build"], [
