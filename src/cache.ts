@@ -126,7 +126,7 @@ export async function casPut(sub: string, data: Buffer | Readable): Promise<{ sh
   const tmp = tempPathBeside(join(dir, "blob"));
   const counter = new DigestCounter();
   try {
-    await pipelineToNewFile(tmp, [Buffer.isBuffer(data) ? Readable.from([data]) : data, counter]);
+    await pipelineToNewFile(tmp, () => [Buffer.isBuffer(data) ? Readable.from([data]) : data, counter]);
     const { digest, size } = counter.result();
     const sha = digest.slice("sha256:".length);
     const path = join(dir, sha);

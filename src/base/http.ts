@@ -35,8 +35,10 @@ export async function downloadToFile(url: string, dest: string, options: Downloa
   await mkdir(dirname(dest), { recursive: true });
   const tmp = `${dest}.tmp-${randomBytes(6).toString("hex")}`;
   try {
-    const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
-    await pipelineToNewFile(tmp, options.verifier ? [body, options.verifier] : [body]);
+    await pipelineToNewFile(tmp, () => {
+      const body = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+      return options.verifier ? [body, options.verifier] : [body];
+    });
     await rename(tmp, dest);
   } catch (err) {
     await rm(tmp, { force: true });

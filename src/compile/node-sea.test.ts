@@ -3,69 +3,35 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { AotpackError, UsageError } from "../errors.ts";
-import type { Platform } from "../oci/platform.ts";
 import { ensureNodeRuntime, nodeRuntimeSpec, nodeSeaCompiler, NODE_SEA_VERSION } from "./node-sea.ts";
-import { canUnshareNet, compileOffline } from "./testing/compile-offline.ts";
 import { runArgv, startServer } from "./testing/serve.ts";
 import { hasQemuArm64, requireReal } from "../../test/support/index.ts";
-import { sha256File } from "./npm-runtime.ts";
-import type { Artifact, ArtifactLayout, CompileRequest } from "./types.ts";
+import type { Artifact } from "./types.ts";
+import { AMD64, ARM64, EXPECTED_ELF, HELLO_SERVER, compileHelloMatrix, matrixKey, testOfflineAndReproducible } from "./testing/hello-matrix.ts";
 
-const FIXTURE = fileURLToPath(new URL("../../test/fixtures/hello-server/", import.meta.url));
-const AMD64: Platform = { os: "linux", architecture: "amd64" };
-const ARM64: Platform = { os: "linux", architecture: "arm64" };
-const EXPECTED = {
-  amd64: { machine: "x86_64", interpreter: "/lib64/ld-linux-x86-64.so.2" },
-  arm64: { machine: "aarch64", interpreter: "/lib/ld-linux-aarch64.so.1" },
-} as const;
+const FIXTURE = HELLO_SERVER;
+const EXPECTED = EXPECTED_ELF;
 
 describe("node SEA compiler: hello-server for linux/amd64 and linux/arm64 (real esbuild + SEA blob + postject)", () => {
   let out: string;
   let offline = false;
   const built = new Map<string, Artifact>();
-  const key = (arch: string, layout: ArtifactLayout): string => `${arch}/${layout}`;
+  const key = matrixKey;
 
   before(async () => {
     out = await mkdtemp(join(tmpdir(), "aotpack-sea-test-"));
-    await ensureNodeRuntime(AMD64);
-    await ensureNodeRuntime(ARM64);
-    const requests: Omit<CompileRequest, "onProgress">[] = [];
-    for (const platform of [AMD64, ARM64]) {
-      for (const layout of ["single-file", "layered"] as const) {
-        requests.push({ projectDir: FIXTURE, platform, layout, outDir: join(out, platform.architecture, layout) });
-      }
-    }
-    offline = await canUnshareNet();
-    let artifacts: Artifact[];
-    if (offline) {
-      const result = await compileOffline("node", requests);
-      assert.equal(result.error, undefined, `offline compile failed: ${result.error}`);
-      artifacts = result.artifacts ?? [];
-    } else {
-      const compiler = nodeSeaCompiler();
-      artifacts = [];
-      for (const r of requests) artifacts.push(await compiler.compile(r));
-    }
-    for (const a of artifacts) built.set(key(a.platform.architecture, a.layout), a);
+    // Online once: fill the runtime cache. Everything after this must work without network.
+    const matrix = await compileHelloMatrix("node", nodeSeaCompiler, (p) => ensureNodeRuntime(p), out);
+    offline = matrix.offline;
+    for (const [k, a] of matrix.built) built.set(k, a);
   });
 
   after(async () => {
     if (out) await rm(out, { recursive: true, force: true });
   });
 
-  test("compiles inside a network namespace without network (unshare -n) once runtimes are cached", (t) => {
-    if (!requireReal(t, offline, "unshare -n (root or user namespaces)")) return;
-    assert.equal(built.size, 4);
-  });
-
-  test("reproducible: the same input compiled again elsewhere gives the same bytes (arm64 single-file)", async () => {
-    const first = built.get(key("arm64", "single-file"));
-    assert.ok(first);
-    const again = await nodeSeaCompiler().compile({ projectDir: FIXTURE, platform: ARM64, layout: "single-file", outDir: join(out, "again") });
-    assert.equal(await sha256File(again.layers[0]!.files[0]!.source), await sha256File(first.layers[0]!.files[0]!.source));
-  });
+  testOfflineAndReproducible(nodeSeaCompiler, () => ({ offline, built, out }));
 
   for (const arch of ["amd64", "arm64"] as const) {
     test(`${arch}: SEA executable shape and ELF facts (machine, interpreter, NEEDED)`, async () => {

@@ -44,16 +44,19 @@ export function tempPathBeside(target: string): string {
   return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
+type PipeStream = NodeJS.ReadableStream | NodeJS.ReadWriteStream;
+
 /**
- * Pipe `streams` into a new file at `tmp`, created (exclusively) before any byte flows. A caller that
- * removes `tmp` on failure then always removes it: `createWriteStream(tmp)` opens on a thread-pool
- * thread, and when the source fails first, the pipeline rejects, the caller's rm finds nothing, and
- * the open creates the file after it (68 leftovers in 2,000 failed writes, seen here).
+ * Pipe the streams `makeStreams` returns into a new file at `tmp`, created (exclusively) before any
+ * byte flows. A caller that removes `tmp` on failure then always removes it: `createWriteStream(tmp)`
+ * opens on a thread-pool thread, and when the source fails first, the pipeline rejects, the caller's
+ * rm finds nothing, and the open creates the file after it (68 leftovers in 2,000 failed writes, seen
+ * here). The streams are made only after the open, so none can fail while nothing listens.
  */
-export async function pipelineToNewFile(tmp: string, streams: readonly (NodeJS.ReadableStream | NodeJS.ReadWriteStream)[], mode = 0o644): Promise<void> {
+export async function pipelineToNewFile(tmp: string, makeStreams: () => readonly PipeStream[] | Promise<readonly PipeStream[]>, mode = 0o644): Promise<void> {
   const handle = await open(tmp, "wx", mode);
   try {
-    await pipeline([...streams, handle.createWriteStream()]);
+    await pipeline([...(await makeStreams()), handle.createWriteStream()]);
   } finally {
     await handle.close().catch(() => {}); // already closed by the stream, or closed now
   }

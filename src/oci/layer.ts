@@ -247,7 +247,7 @@ async function writeLayerBlob(
     });
   }
   try {
-    await pipelineToNewFile(tmp, [Readable.from(tarChunks(entries), { objectMode: false }), uncompressed, ...stages, compressed]);
+    await pipelineToNewFile(tmp, () => [Readable.from(tarChunks(entries), { objectMode: false }), uncompressed, ...stages, compressed]);
     const { digest, size } = compressed.result();
     const { digest: diffId, size: uncompressedSize } = uncompressed.result();
     const final = join(dir, digestHex(digest));

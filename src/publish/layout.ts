@@ -100,7 +100,7 @@ export async function storeBlob(
   }
   const tmp = tempPathBeside(target);
   try {
-    await pipelineToNewFile(tmp, [
+    await pipelineToNewFile(tmp, async () => [
       await blob.open(),
       new DigestVerifier(blob.digest, blob.size, `${blob.kind} ${blob.digest}`),
       progressCounter(blob.digest, blob.size, blob.kind === "manifest" ? undefined : onProgress),

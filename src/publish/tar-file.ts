@@ -14,7 +14,7 @@ export async function writeTarAtomic(target: string, entries: TarEntry[]): Promi
   }
   const tmp = tempPathBeside(target);
   try {
-    await pipelineToNewFile(tmp, [Readable.from(tarChunks(entries))]);
+    await pipelineToNewFile(tmp, () => [Readable.from(tarChunks(entries))]);
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -245,8 +245,7 @@ export class RegistryClient {
     await withRetry(async () => {
       const tmp = tempPathBeside(path);
       try {
-        const stream = await this.blobStream(repo, digest, size);
-        await pipelineToNewFile(tmp, [stream]);
+        await pipelineToNewFile(tmp, async () => [await this.blobStream(repo, digest, size)]);
         await rename(tmp, path);
       } catch (err) {
         await rm(tmp, { force: true });
