@@ -7,12 +7,24 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { bunCompiler, describeBunError } from "./bun.ts";
 import { bunTargetFor, ensureBunRuntime } from "./bun-runtime.ts";
 import { runArgv, startServer } from "./testing/serve.ts";
-import { hasQemuArm64, requireReal } from "../../test/support/index.ts";
+import { hasQemuArm64, requireReal, suiteTempDir } from "../../test/support/index.ts";
 import type { Artifact } from "./types.ts";
 import { AMD64, ARM64, EXPECTED_ELF, HELLO_SERVER, compileHelloMatrix, matrixKey, testOfflineAndReproducible } from "./testing/hello-matrix.ts";
 
 const FIXTURE = HELLO_SERVER;
 const EXPECTED = EXPECTED_ELF;
+
+/** The server answers GET / with "hello", and exits 0 on SIGTERM (not killed). */
+async function servesHelloAndStops(argv: string[]): Promise<void> {
+  const server = await startServer(argv, { timeoutMs: 120_000 });
+  try {
+    assert.equal(server.body, "hello");
+  } finally {
+    const exit = await server.stop();
+    assert.equal(exit.killed, false, "did not exit after SIGTERM");
+    assert.equal(exit.code, 0, server.output());
+  }
+}
 
 describe("bun compiler: hello-server for linux/amd64 and linux/arm64 (real bun build --compile)", () => {
   let out: string;
@@ -72,14 +84,7 @@ describe("bun compiler: hello-server for linux/amd64 and linux/arm64 (real bun b
       if (arch === "arm64" && process.arch !== "arm64" && !requireReal(t, hasQemuArm64(), "qemu-aarch64-static + libc6-arm64-cross")) return;
       const a = built.get(key(arch, "single-file"));
       assert.ok(a);
-      const server = await startServer(runArgv(arch, a.layers[0]!.files[0]!.source), { timeoutMs: 120_000 });
-      try {
-        assert.equal(server.body, "hello");
-      } finally {
-        const exit = await server.stop();
-        assert.equal(exit.killed, false, "did not exit after SIGTERM");
-        assert.equal(exit.code, 0, server.output());
-      }
+      await servesHelloAndStops(runArgv(arch, a.layers[0]!.files[0]!.source));
     });
 
     test(`${arch}: the layered pair (runtime + app.js) answers ${how}`, async (t) => {
@@ -88,26 +93,13 @@ describe("bun compiler: hello-server for linux/amd64 and linux/arm64 (real bun b
       assert.ok(a);
       const runtime = a.layers[0]!.files[0]!.source;
       const app = a.layers[1]!.files.find((f) => f.path === "/app/app.js")!.source;
-      const server = await startServer(runArgv(arch, runtime, app), { timeoutMs: 120_000 });
-      try {
-        assert.equal(server.body, "hello");
-      } finally {
-        const exit = await server.stop();
-        assert.equal(exit.killed, false, "did not exit after SIGTERM");
-        assert.equal(exit.code, 0, server.output());
-      }
+      await servesHelloAndStops(runArgv(arch, runtime, app));
     });
   }
 });
 
 describe("bun compiler: --sourcemap and --bytecode", () => {
-  let out: string;
-  before(async () => {
-    out = await mkdtemp(join(tmpdir(), "aotpack-bun-opts-"));
-  });
-  after(async () => {
-    await rm(out, { recursive: true, force: true });
-  });
+  const outDir = suiteTempDir("aotpack-bun-opts-");
 
   for (const layout of ["single-file", "layered"] as const) {
     test(`${layout}: the output still serves on amd64${layout === "layered" ? "; app layer carries app.js, .jsc and .map" : ""}`, async () => {
@@ -116,7 +108,7 @@ describe("bun compiler: --sourcemap and --bytecode", () => {
         projectDir: FIXTURE,
         platform: AMD64,
         layout,
-        outDir: join(out, layout),
+        outDir: join(outDir(), layout),
         sourcemap: true,
         bytecode: true,
         appName: "svc",
@@ -152,16 +144,10 @@ describe("bun compiler: musl on request", () => {
 });
 
 describe("bun compiler: bad input", () => {
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), "aotpack-bun-bad-"));
-  });
-  after(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const work = suiteTempDir("aotpack-bun-bad-");
 
   async function project(name: string, pkg: object, files: Record<string, string>): Promise<string> {
-    const p = join(dir, name);
+    const p = join(work(), name);
     await mkdir(p, { recursive: true });
     await writeFile(join(p, "package.json"), JSON.stringify(pkg));
     for (const [f, text] of Object.entries(files)) {
@@ -213,7 +199,7 @@ describe("bun compiler: bad input", () => {
       { os: "linux", architecture: "riscv64" },
     ]) {
       await assert.rejects(
-        bunCompiler().compile({ projectDir: join(dir, "does-not-exist"), platform, layout: "single-file", outDir: join(dir, "x") }),
+        bunCompiler().compile({ projectDir: join(work(), "does-not-exist"), platform, layout: "single-file", outDir: join(work(), "x") }),
         (err: unknown) =>
           err instanceof UsageError && err.exitCode === 2 && err.message.includes("supported: linux/amd64, linux/arm64"),
       );

@@ -10,10 +10,10 @@ import { sha256 } from "./digest.ts";
 import { descriptorOf, isImageIndex, type ImageIndex } from "./interfaces.ts";
 import { createLayer } from "./layer.ts";
 import { MediaType } from "./media-types.ts";
-import { appendLayers, imageFromParts, newIndex } from "./mutate.ts";
+import { appendLayers, newIndex } from "./mutate.ts";
 import type { IndexManifest } from "./types.ts";
 import { readLayout } from "./layout-source.ts";
-import { buildHelloIndex } from "./testing/fixtures.ts";
+import { buildHelloIndex, dockerImage } from "./testing/fixtures.ts";
 import { validate } from "./validate.ts";
 
 for (const kind of ["directory", "oci-archive"] as const) {
@@ -76,29 +76,20 @@ test("Docker schema2 manifests and manifest lists read through the same interfac
   const rawConfig = Buffer.from(
     JSON.stringify({ architecture: "amd64", os: "linux", config: {}, rootfs: { type: "layers", diff_ids: [await layer.diffId()] } }),
   );
-  const dockerImage = imageFromParts(async () => ({
-    manifest: {
-      schemaVersion: 2,
-      mediaType: MediaType.DockerManifest,
-      config: { mediaType: MediaType.DockerConfig, digest: sha256(rawConfig), size: rawConfig.length },
-      layers: [{ mediaType: MediaType.DockerLayerGzip, digest: await layer.digest(), size: await layer.size() }],
-    },
-    rawConfig,
-    layers: [{ ...layer, mediaType: async () => MediaType.DockerLayerGzip }],
-  }));
+  const docker = dockerImage(rawConfig, [layer]);
   // A manifest list, serialised the way Docker does (not our canonical form).
   const listRaw = Buffer.from(
     JSON.stringify(
       {
         schemaVersion: 2,
         mediaType: MediaType.DockerManifestList,
-        manifests: [{ ...(await descriptorOf(dockerImage)), platform: { architecture: "amd64", os: "linux" } }],
+        manifests: [{ ...(await descriptorOf(docker)), platform: { architecture: "amd64", os: "linux" } }],
       },
       null,
       3,
     ),
   );
-  const ociIndex = newIndex([{ image: dockerImage }]);
+  const ociIndex = newIndex([{ image: docker }]);
   const dockerList: ImageIndex = {
     ...ociIndex,
     mediaType: async () => MediaType.DockerManifestList,
@@ -115,7 +106,7 @@ test("Docker schema2 manifests and manifest lists read through the same interfac
   assert.equal(await back.mediaType(), MediaType.DockerManifestList);
   assert.deepEqual(await back.rawManifest(), listRaw, "stored bytes kept exactly");
   await validate(back);
-  const image = await back.image(await dockerImage.digest());
+  const image = await back.image(await docker.digest());
   assert.equal(await image.mediaType(), MediaType.DockerManifest);
   assert.equal(await (await image.layers())[0]?.mediaType(), MediaType.DockerLayerGzip);
   // Building on it converts to OCI.

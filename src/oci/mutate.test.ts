@@ -4,11 +4,12 @@ import { test } from "node:test";
 import { tempDir } from "../../test/support/tools.ts";
 import { UsageError } from "../errors.ts";
 import { sha256 } from "./digest.ts";
-import type { Layer } from "./interfaces.ts";
+import type { Image, Layer } from "./interfaces.ts";
 import { canonicalJson } from "./json.ts";
 import { createLayer } from "./layer.ts";
 import { MediaType } from "./media-types.ts";
-import { appendLayers, emptyImage, imageFromParts, newIndex, withConfig, withManifestAnnotations } from "./mutate.ts";
+import { appendLayers, emptyImage, newIndex, withConfig, withManifestAnnotations } from "./mutate.ts";
+import { dockerImage } from "./testing/fixtures.ts";
 import { parsePlatform } from "./platform.ts";
 import { validate } from "./validate.ts";
 
@@ -35,7 +36,7 @@ test("canonical JSON: key order of the input does not change the bytes", () => {
   assert.deepEqual(canonicalJson({ b: 1, a: { d: [2, { z: 1, y: 2 }], c: undefined } }), Buffer.from(`{"a":{"d":[2,{"y":2,"z":1}]},"b":1}`));
 });
 
-async function dockerBase(dir: string): Promise<{ base: ReturnType<typeof imageFromParts>; baseLayer: Layer }> {
+async function dockerBase(dir: string): Promise<{ base: Image; baseLayer: Layer }> {
   const layer = await createLayer([{ path: "/etc/os-release", type: "file", content: "ID=test\n" }], { blobDir: dir });
   const dockerLayer: Layer = { ...layer, mediaType: async () => MediaType.DockerLayerGzip };
   const config = {
@@ -48,16 +49,7 @@ async function dockerBase(dir: string): Promise<{ base: ReturnType<typeof imageF
     history: [{ created: "2020-01-01T00:00:00Z", created_by: "ADD rootfs" }],
   };
   const rawConfig = Buffer.from(JSON.stringify(config, null, 2));
-  const base = imageFromParts(async () => ({
-    manifest: {
-      schemaVersion: 2,
-      mediaType: MediaType.DockerManifest,
-      config: { mediaType: MediaType.DockerConfig, digest: sha256(rawConfig), size: rawConfig.length },
-      layers: [{ mediaType: MediaType.DockerLayerGzip, digest: await layer.digest(), size: await layer.size() }],
-    },
-    rawConfig,
-    layers: [dockerLayer],
-  }));
+  const base = dockerImage(rawConfig, [layer]);
   return { base, baseLayer: dockerLayer };
 }
 

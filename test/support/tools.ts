@@ -7,7 +7,7 @@ import { accessSync, constants, existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
-import type { TestContext } from "node:test";
+import { after, before, type TestContext } from "node:test";
 import { inCI, unavailable } from "./skip.ts";
 
 export { inCI };
@@ -155,4 +155,19 @@ export async function tempDir(t: TestContext | { after(fn: () => Promise<void> |
   const dir = await mkdtemp(join(tmpdir(), prefix));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
+}
+
+/**
+ * A temp dir for the tests of the enclosing describe(): made before its first test, removed after its
+ * last. Call it at describe level; the getter gives the path inside the tests.
+ */
+export function suiteTempDir(prefix = "aotpack-test-"): () => string {
+  let dir = "";
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+  return () => dir;
 }

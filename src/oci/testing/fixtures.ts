@@ -1,8 +1,10 @@
 /** Test images built with the real layer code: a two-platform index of tiny static hello binaries. */
 import { join } from "node:path";
-import type { ImageIndex, Image } from "../interfaces.ts";
+import type { ImageIndex, Image, Layer } from "../interfaces.ts";
+import { sha256 } from "../digest.ts";
+import { MediaType } from "../media-types.ts";
 import { createLayer, type LayerOptions } from "../layer.ts";
-import { appendLayers, emptyImage, newIndex, withConfig } from "../mutate.ts";
+import { appendLayers, emptyImage, imageFromParts, newIndex, withConfig } from "../mutate.ts";
 import { parsePlatform } from "../platform.ts";
 import { writeStaticHello } from "./static-elf.ts";
 
@@ -44,4 +46,21 @@ export async function buildHelloIndex(
     );
   }
   return { index: newIndex([{ image: images.amd64 }, { image: images.arm64 }]), amd64: images.amd64, arm64: images.arm64, lines };
+}
+
+/**
+ * An image as Docker writes one (Docker media types for the manifest, config and layers) over a
+ * config's raw bytes and layers made by createLayer: what a pulled docker.io base looks like.
+ */
+export function dockerImage(rawConfig: Buffer, layers: Layer[]): Image {
+  return imageFromParts(async () => ({
+    manifest: {
+      schemaVersion: 2,
+      mediaType: MediaType.DockerManifest,
+      config: { mediaType: MediaType.DockerConfig, digest: sha256(rawConfig), size: rawConfig.length },
+      layers: await Promise.all(layers.map(async (l) => ({ mediaType: MediaType.DockerLayerGzip, digest: await l.digest(), size: await l.size() }))),
+    },
+    rawConfig,
+    layers: layers.map((l) => ({ ...l, mediaType: async () => MediaType.DockerLayerGzip })),
+  }));
 }
