@@ -11,6 +11,7 @@ import { AotpackError, errorMessage } from "../errors.ts";
 import type { Artifact, CompileInputs, CompileRequest, Compiler, RuntimeLibrary, RuntimeLibraryId } from "../compile/types.ts";
 import { compilerEntry } from "../compile/registry.ts";
 import { parseBaseSpec, resolveBase, type BaseSpec, type ResolvedBase } from "../base/index.ts";
+import type { ElfInfo } from "../elf/types.ts";
 import { epochToIso, type LayerEntry } from "../oci/layer.ts";
 
 import { appendLayers, newIndex, withConfig, withManifestAnnotations } from "../oci/mutate.ts";
@@ -189,9 +190,14 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
 
 /** One platform: compile → base → layers → config. */
 async function buildPlatform(ctx: BuildContext, platform: Platform): Promise<PlatformBuild> {
-  await earlyBaseStep(ctx, platform);
+  const early = await earlyBaseStep(ctx, platform);
   const first = await ctx.compiles.run(() => compileStep(ctx, platform));
-  const base = await ctx.bases.run(() => baseStep(ctx, platform, first.compiled.artifact));
+  const artifact = first.compiled.artifact;
+  // The early base is the base when the executable needs what was predicted (Bun and Node always):
+  // resolving it again would re-read the lock and re-hash the cached base layer.
+  const base = early && sameBaseNeeds(early.elf, artifact)
+    ? reportBase(ctx, platform, early.base)
+    : await ctx.bases.run(() => baseStep(ctx, platform, artifact));
   const { compiled, additions } = await layersStep(ctx, platform, first);
   return configStep(ctx, platform, compiled, base, additions);
 }
@@ -243,15 +249,34 @@ async function compileStep(ctx: BuildContext, platform: Platform): Promise<Compi
 /**
  * Where the compiler knows the executable's ELF before compiling, the deb: base is resolved first:
  * a lock that lacks what this runtime needs is extended (and says so), or refused under --frozen-lock,
- * before minutes of compiling instead of after. The base step after the compile then finds the same
- * base in the cache (its key is the ELF's interpreter, NEEDED and machine).
+ * before minutes of compiling instead of after. When the compiled executable needs what was predicted,
+ * this is the image's base; otherwise the base step after the compile resolves it again.
  */
-async function earlyBaseStep(ctx: BuildContext, platform: Platform): Promise<void> {
-  if (ctx.baseSpec.kind !== "deb" || !ctx.compiler.executableElf) return;
+async function earlyBaseStep(ctx: BuildContext, platform: Platform): Promise<{ elf: ElfInfo; base: ResolvedBase } | undefined> {
+  if (ctx.baseSpec.kind !== "deb" || !ctx.compiler.executableElf) return undefined;
   const p = formatPlatform(platform);
   const request = { projectDir: ctx.plan.project.dir, baseline: ctx.plan.baseline, onProgress: (m: string) => ctx.reporter.info(`${p}: ${m}`) };
   const elf = await ctx.compiler.executableElf(platform, request);
-  await ctx.bases.run(() => baseStep(ctx, platform, { elf }, { quiet: true }));
+  return { elf, base: await ctx.bases.run(() => baseStep(ctx, platform, { elf }, { quiet: true })) };
+}
+
+/** What the base is made from (the ELF facts the base key uses, and no declared run-time libraries) is what was predicted. */
+function sameBaseNeeds(predicted: ElfInfo, artifact: Pick<Artifact, "elf" | "runtimeLibraries">): boolean {
+  const { elf } = artifact;
+  return (
+    (artifact.runtimeLibraries ?? []).length === 0 &&
+    elf.machine === predicted.machine &&
+    elf.interpreter === predicted.interpreter &&
+    elf.needed.join("\0") === predicted.needed.join("\0")
+  );
+}
+
+/** The base step's progress, for a base resolved before the compile. */
+function reportBase(ctx: BuildContext, platform: Platform, base: ResolvedBase): ResolvedBase {
+  const p = formatPlatform(platform);
+  ctx.reporter.step(p, "base", "start", ctx.plan.base);
+  ctx.reporter.step(p, "base", "done", base.name);
+  return base;
 }
 
 async function baseStep(ctx: BuildContext, platform: Platform, artifact: Pick<Artifact, "elf" | "runtimeLibraries">, opts: { quiet?: boolean } = {}): Promise<ResolvedBase> {

@@ -4,7 +4,6 @@
  */
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import { writeSbomBeside } from "../sbom/read.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { isImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, platformEquals, type Platform } from "../oci/platform.ts";
@@ -76,7 +75,8 @@ export async function publishAll(
       if (entries.length === 1) target = await entries[0]!.open();
     }
     const result = await publisher.publish(target, opts);
-    if (spec.kind === "docker-archive") await writeSbomBeside(item, result.digest, resolve(spec.target));
+    // Loaded here, not at start-up: the SBOM reader pulls in the layer and compression code.
+    if (spec.kind === "docker-archive") await (await import("../sbom/read.ts")).writeSbomBeside(item, result.digest, resolve(spec.target));
     results.push({ spec, result });
   }
   return results;

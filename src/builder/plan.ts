@@ -11,7 +11,7 @@ import { appNameFor } from "../compile/common.ts";
 import { detectRuntime } from "../compile/registry.ts";
 import type { Compression } from "../oci/media-types.ts";
 import { parsePlatformList, type Platform } from "../oci/platform.ts";
-import type { SbomFormat } from "../sbom/index.ts";
+import type { SbomFormat } from "../sbom/formats.ts";
 import { loadProject, type HttpCheckConfig, type LoadedProject } from "./config.ts";
 import { defaultSourceDateEpoch, type EpochSource } from "./epoch.ts";
 

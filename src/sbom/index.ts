@@ -1,7 +1,6 @@
 /** The builder's one entry into supply-chain data: inventory → SBOM + provenance → attestation manifest per platform. */
 import type { ResolvedBase } from "../base/index.ts";
 import type { Artifact } from "../compile/types.ts";
-import { UsageError } from "../errors.ts";
 import { descriptorOf, type Image } from "../oci/interfaces.ts";
 import { UNKNOWN_PLATFORM, type Platform } from "../oci/platform.ts";
 import type { Annotations } from "../oci/types.ts";
@@ -13,13 +12,8 @@ import { npmComponents } from "./npm-packages.ts";
 import { SLSA_PROVENANCE_V1, provenancePredicate, redactUrl } from "./provenance.ts";
 import { SPDX_PREDICATE, spdxDocument } from "./spdx.ts";
 
-export type SbomFormat = "spdx" | "cyclonedx";
-export const SBOM_FORMATS = ["spdx", "cyclonedx", "none"] as const;
-
-export function parseSbomFormat(value: string): SbomFormat | "none" {
-  if ((SBOM_FORMATS as readonly string[]).includes(value)) return value as SbomFormat | "none";
-  throw new UsageError(`invalid --sbom "${value}": expected spdx, cyclonedx or none`);
-}
+import type { SbomFormat } from "./formats.ts";
+export { SBOM_FORMATS, parseSbomFormat, type SbomFormat } from "./formats.ts";
 
 export async function sbomDocument(inv: Inventory, format: SbomFormat): Promise<Record<string, unknown>> {
   // Loaded on demand: the CycloneDX library is large, and SPDX is the default.

@@ -6,7 +6,7 @@ import { RUNTIME_LIBRARY_IDS, type ArtifactLayout, type RuntimeKind, type Runtim
 import { compilerEntries, DEFAULT_RUNTIME, runtimeKinds } from "../../compile/registry.ts";
 import type { Compression } from "../../oci/media-types.ts";
 import { formatPlatform, parsePlatform, parsePlatformList, type Platform } from "../../oci/platform.ts";
-import { parseSbomFormat } from "../../sbom/index.ts";
+import { parseSbomFormat } from "../../sbom/formats.ts";
 import type { VerifyReport } from "../../verify/verify.ts";
 import { GLOBAL, VERIFY_CHECK_FLAGS, keyValues, oneOf, parsePort, parseWithTokens } from "../options.ts";
 import { ProgressView } from "../progress.ts";

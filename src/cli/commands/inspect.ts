@@ -1,6 +1,5 @@
 /** `aotpack inspect`: platforms, layers, sizes and config of an image or index. */
 import { UsageError } from "../../errors.ts";
-import { inspectItem, formatInspect } from "../inspect.ts";
 import { GLOBAL, parse } from "../options.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { specSyntax } from "../../transports/index.ts";
@@ -14,7 +13,8 @@ const INSPECT_FLAGS = { ...GLOBAL, "insecure-registry": { type: "string", multip
 async function runInspect(argv: string[], ctx: CommandContext): Promise<number> {
   const { positionals, values } = parse(argv, INSPECT_FLAGS);
   if (positionals.length !== 1) throw new UsageError(`inspect takes one IMAGE (${specSyntax("source").join(", ")})`);
-  const { openSource } = await import("../../sources.ts");
+  // Loaded when inspect runs, like every command's work: start-up loads only the flags and help.
+  const [{ openSource }, { inspectItem, formatInspect }] = await Promise.all([import("../../sources.ts"), import("../inspect.ts")]);
   const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
   const info = await inspectItem(src.item, src.referrers);
   ctx.io.stdout.write(ctx.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatInspect(src.name, info)}\n`);

@@ -1,7 +1,7 @@
 /** `aotpack sbom`: the SBOM attached to one platform image. */
 import { UsageError } from "../../errors.ts";
 import { parsePlatform } from "../../oci/platform.ts";
-import { parseSbomFormat } from "../../sbom/index.ts";
+import { parseSbomFormat } from "../../sbom/formats.ts";
 import { GLOBAL, parse } from "../options.ts";
 import type { Command, CommandContext } from "../command.ts";
 import { specSyntax } from "../../transports/index.ts";
