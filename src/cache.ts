@@ -179,6 +179,8 @@ export interface KeyedStore {
   get(key: string): Promise<Uint8Array | undefined>;
   /** Store `bytes` under `key` (atomically). */
   put(key: string, bytes: Uint8Array): Promise<void>;
+  /** Remove an entry that failed the caller's own check of its bytes, saying `why` (as a corrupt entry is reported). */
+  drop?(key: string, why: string): Promise<void>;
 }
 
 const HASH_BYTES = 32;
@@ -192,10 +194,15 @@ export function keyedContent(file: Buffer): Buffer | undefined {
 }
 
 /** `<dir>/<key[0..2]>/<key>` holding sha256(bytes) ‖ bytes (sharded: a store may hold 100,000 entries). */
-export function keyedStore(dir: string, what: string, warn?: CacheWarn): KeyedStore {
+export function keyedStore(dir: string, what: string, warn?: CacheWarn, options: { verifyOnRead?: boolean } = {}): KeyedStore {
+  const verifyOnRead = options.verifyOnRead ?? true;
   const pathOf = (key: string): string => {
     if (!KEY_RE.test(key)) throw new Error(`${what} cache key must be 64 hex digits, got ${JSON.stringify(key)}`);
     return join(dir, key.slice(0, 2), key);
+  };
+  const drop = async (key: string, why: string): Promise<void> => {
+    warn?.(`cache: ${what} ${key.slice(0, 12)}… is corrupt (${why}); dropped it, rebuilding`);
+    await rm(pathOf(key), { force: true });
   };
   return {
     async get(key) {
@@ -207,15 +214,15 @@ export function keyedStore(dir: string, what: string, warn?: CacheWarn): KeyedSt
         if (errnoCode(err) === "ENOENT") return undefined;
         throw err;
       }
-      const bytes = keyedContent(file);
+      const bytes = verifyOnRead ? keyedContent(file) : file.length >= HASH_BYTES ? file.subarray(HASH_BYTES) : undefined;
       if (!bytes) {
-        warn?.(`cache: ${what} ${key.slice(0, 12)}… is corrupt (its bytes do not hash to the sha256 stored with them); dropped it, rebuilding`);
-        await rm(path, { force: true });
+        await drop(key, "its bytes do not hash to the sha256 stored with them");
         return undefined;
       }
       await touchUsed(path);
       return bytes;
     },
+    drop,
     async put(key, bytes) {
       await writeFileAtomic(pathOf(key), Buffer.concat([createHash("sha256").update(bytes).digest(), bytes]));
       noteCacheWrite();

@@ -4,7 +4,6 @@
  * so a cache hit is re-checked against the signed chain, never trusted by name).
  */
 import { formatBytes } from "../bytes.ts";
-import { createReadStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -12,7 +11,7 @@ import { pipeline } from "node:stream/promises";
 import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { DigestVerifier, sha256 } from "../oci/digest.ts";
-import { writeFileAtomic } from "../oci/fs-util.ts";
+import { fileReadStream, writeFileAtomic } from "../oci/fs-util.ts";
 import { currentSha256, noteCacheWrite, touchUsed } from "../cache.ts";
 import { downloadToFile } from "./http.ts";
 import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
@@ -38,7 +37,7 @@ async function exists(path: string): Promise<boolean> {
 /** Stream a cache entry through a DigestVerifier; resolves true (and records the use) when it matches. */
 async function fileMatches(path: string, sha256Hex: string, size: number | undefined): Promise<boolean> {
   try {
-    await pipeline(createReadStream(path), new DigestVerifier(`sha256:${sha256Hex}`, size, path), new Writable({ write: (_c, _e, cb) => cb() }));
+    await pipeline(fileReadStream(path), new DigestVerifier(`sha256:${sha256Hex}`, size, path), new Writable({ write: (_c, _e, cb) => cb() }));
     await touchUsed(path);
     return true;
   } catch {

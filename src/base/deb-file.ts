@@ -4,7 +4,7 @@
  * tar-stream, decompressing with the xz, zstd or gzip tools.
  */
 import { spawn } from "node:child_process";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { link, mkdir, open, rm, writeFile } from "node:fs/promises";
 import { dirname, join, posix } from "node:path";
 import type { Readable } from "node:stream";
@@ -13,7 +13,7 @@ import tar from "tar-stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { placeDirEntry } from "../cache.ts";
 import { DigestCounter } from "../oci/digest.ts";
-import { tempPathBeside } from "../oci/fs-util.ts";
+import { fileReadStream, tempPathBeside } from "../oci/fs-util.ts";
 
 export interface ArMember {
   name: string;
@@ -58,7 +58,7 @@ export async function openDataTar(debPath: string): Promise<{ tarStream: Readabl
   const members = await listArMembers(debPath);
   const data = members.find((m) => m.name.startsWith("data.tar"));
   if (!data) throw new AotpackError(`${debPath}: no data.tar member`);
-  const raw = createReadStream(debPath, { start: data.offset, end: data.offset + Math.max(data.size, 1) - 1 });
+  const raw = fileReadStream(debPath, { start: data.offset, end: data.offset + Math.max(data.size, 1) - 1 });
   const ext = data.name.slice("data.tar".length).replace(/^\./, "");
   if (ext === "") return { tarStream: raw, done: Promise.resolve() };
   const d = DECOMPRESSORS[ext];

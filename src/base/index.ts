@@ -228,7 +228,7 @@ async function resolveDebianBase(
     });
     layer = await createLayer(deb.entries, {
       compression,
-      ...epoch(options),
+      ...baseFileTime(deb.releaseDate, options),
       ...(options.blobDir ? { blobDir: options.blobDir } : {}),
       // A corrupt chunk is dropped and made again; say so, as for every other cache entry.
       chunkCache: fileChunkCache(cacheDir("chunks"), options.onProgress),
@@ -276,6 +276,17 @@ async function resolveDebianBase(
   };
 }
 
+/**
+ * The base layer's file times: the InRelease date its packages were pinned from (the lock's), as a
+ * pulled base image keeps its own times. Not the app's SOURCE_DATE_EPOCH: then every project, and
+ * every commit, on the same lock shares one base layer (made once, stored once in a registry).
+ * The image config's times stay the app's. An unparsable date falls back to the epoch.
+ */
+function baseFileTime(releaseDate: string, options: ResolveBaseOptions): { sourceDateEpoch?: number } {
+  const ms = Date.parse(releaseDate);
+  return Number.isFinite(ms) && ms >= 0 ? { sourceDateEpoch: Math.floor(ms / 1000) } : epoch(options);
+}
+
 function epoch(options: ResolveBaseOptions): { sourceDateEpoch?: number } {
   return options.sourceDateEpoch === undefined ? {} : { sourceDateEpoch: options.sourceDateEpoch };
 }
@@ -305,13 +316,13 @@ export async function lockedBaseKey(
   return createHash("sha256")
     .update(
       JSON.stringify({
-        v: 2, // 2: status.d and /etc/debian_version in the layer
+        v: 3, // 2: status.d and /etc/debian_version in the layer; 3: file times from the lock's release, not the epoch
         suite,
         arch,
+        release: lock!.debian.release,
         pins: pins.map((p) => [p.name, p.version, p.sha256]),
         ...inputs,
         elf: inputs.elf ? { interpreter: inputs.elf.interpreter ?? null, needed: inputs.elf.needed, machine: inputs.elf.machine } : null,
-        epoch: options.sourceDateEpoch ?? null,
         // Chunked and single-stream gzip give different bytes for the same tar.
         encoder: encoderFromEnv(),
       }),

@@ -236,5 +236,9 @@ function healingLayer(blob: string, m: CachedLayerMeta, make: () => Promise<Laye
       await check();
       return inner.uncompressed();
     },
+    blobFile: async () => {
+      await check();
+      return inner.blobFile!();
+    },
   };
 }

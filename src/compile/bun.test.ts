@@ -1,13 +1,14 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { AotpackError, UsageError } from "../errors.ts";
 import { bunCompiler, describeBunError } from "./bun.ts";
-import { bunTargetFor, ensureBunRuntime } from "./bun-runtime.ts";
+import { bunRuntimeSpec, bunTargetFor, ensureBunRuntime } from "./bun-runtime.ts";
+import { runtimeCachePath } from "./npm-runtime.ts";
 import { runArgv, startServer } from "./testing/serve.ts";
-import { hasQemuArm64, requireReal, suiteTempDir } from "../../test/support/index.ts";
+import { hasQemuArm64, requireReal, suiteTempDir, tempCache } from "../../test/support/index.ts";
 import type { Artifact } from "./types.ts";
 import { AMD64, ARM64, EXPECTED_ELF, HELLO_SERVER, compileHelloMatrix, matrixKey, testOfflineAndReproducible } from "./testing/hello-matrix.ts";
 
@@ -223,5 +224,29 @@ describe("bun targets", () => {
     assert.equal(describeBunError(output, "/proj"), `src/a.ts:3:10: Expected "}" but found "x"`);
     assert.equal(describeBunError("error: Could not resolve: \"zod\"\n", "/proj"), `Could not resolve: "zod"`);
     assert.equal(describeBunError("", "/proj"), "bun build failed without output");
+  });
+});
+
+describe("bun compiler: the runtime is checked while the compile runs", () => {
+  test("a flipped byte in the cached runtime is not compiled into a single-file executable: it is fetched again", { timeout: 300_000 }, async (t) => {
+    const shared = await ensureBunRuntime(AMD64);
+    await tempCache(t);
+    // This test's own cache, holding a copy of the runtime with one byte flipped and its record kept.
+    const spec = bunRuntimeSpec(AMD64);
+    const target = runtimeCachePath(spec);
+    await mkdir(dirname(target), { recursive: true });
+    for (const suffix of ["", ".sha256", ".integrity"]) await copyFile(shared + suffix, target + suffix).catch(() => {});
+    const clean = await readFile(shared);
+    const offset = clean.length >> 1;
+    const bad = Buffer.from(clean);
+    bad[offset] = bad[offset]! ^ 0xff;
+    await writeFile(target, bad);
+    const out = await mkdtemp(join(tmpdir(), "aotpack-bun-poison-"));
+    t.after(() => rm(out, { recursive: true, force: true }));
+    const a = await bunCompiler().compile({ projectDir: FIXTURE, platform: AMD64, layout: "single-file", outDir: out });
+    const exe = await readFile(a.layers[0]!.files[0]!.source);
+    assert.equal(exe[offset], clean[offset], "the executable carries the runtime's real byte");
+    assert.deepEqual(await readFile(target), clean, "the cached runtime was fetched again");
+    await servesHelloAndStops([a.layers[0]!.files[0]!.source]);
   });
 });

@@ -11,7 +11,7 @@ import { AotpackError } from "../errors.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { BUN_PLATFORMS, bunRuntimeSpec, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
 import { bundledInputs } from "./bundle-inputs.ts";
-import { runtimeFacts, runtimeForElfFacts } from "./npm-runtime.ts";
+import { npmRuntimeForCopy, runtimeFacts, runtimeForElfFacts } from "./npm-runtime.ts";
 import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
 import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
@@ -37,12 +37,13 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
   const target = bunTargetFor(platform, request); // unsupported platform → UsageError before any work
   const entry = await resolveEntry(projectDir, request.entry);
   const bun = installedBun();
-  const runtime = await ensureBunRuntime(platform, {
-    baseline: request.baseline,
-    libc: request.libc,
-    cwd: projectDir,
-    onProgress: request.onProgress,
-  });
+  const runtimeOptions = { baseline: request.baseline, libc: request.libc, cwd: projectDir, onProgress: request.onProgress };
+  // Single-file: Bun copies the runtime into the executable, so the compile need not wait for the
+  // runtime's hash; it is checked before the executable is used. Layered ships the runtime file itself.
+  const cached = request.layout === "single-file"
+    ? await npmRuntimeForCopy(bunRuntimeSpec(platform, runtimeOptions), runtimeOptions)
+    : { path: await ensureBunRuntime(platform, runtimeOptions), verified: Promise.resolve(true) };
+  let runtime = cached.path;
   await mkdir(outDir, { recursive: true });
   const label = `${displayPath(projectDir, entry)} for ${formatPlatform(platform)}`;
   request.onProgress?.(`compiling ${label} with bun ${bun.version} (${target.bunTarget})`);
@@ -59,7 +60,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
     if (request.layout === "single-file") {
       const appName = await executableName(projectDir, request.appName);
       const tmpOut = join(work, appName);
-      const args = [
+      const args = (): string[] => [
         "build",
         "--compile",
         `--target=${target.bunTarget}`,
@@ -69,7 +70,15 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
         `--outfile=${tmpOut}`,
         entry,
       ];
-      await runBun(bun.executable, args, work, projectDir, label);
+      const compiled = runBun(bun.executable, args(), work, projectDir, label);
+      compiled.catch(() => {}); // awaited below, after the runtime's check
+      if (!(await cached.verified)) {
+        // What Bun copied is not the recorded runtime: wait for it, discard it, fetch the runtime again, compile again.
+        await compiled.catch(() => {});
+        await rm(tmpOut, { force: true });
+        runtime = await ensureBunRuntime(platform, runtimeOptions);
+        await runBun(bun.executable, args(), work, projectDir, label);
+      } else await compiled;
       const finalPath = join(outDir, appName);
       await rename(tmpOut, finalPath);
       const elf = await checkedElf(finalPath, platform);

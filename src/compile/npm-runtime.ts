@@ -11,10 +11,10 @@
  * use; a mismatch means it is fetched again.
  */
 import { formatBytes } from "../bytes.ts";
-import { sha256File } from "../oci/fs-util.ts";
+import { fileReadStream, sha256File } from "../oci/fs-util.ts";
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -66,6 +66,12 @@ export function ensureNpmRuntime(spec: NpmRuntimeSpec, options: FetchOptions = {
   return p;
 }
 
+/**
+ * Runtimes this process has hashed and found as recorded: the SBOM's facts (runtimeFacts) reuse
+ * the hash instead of reading 100 MB again right after ensureNpmRuntime read it.
+ */
+const verifiedSha256 = new Map<string, string>();
+
 async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<string> {
   const recorded = await readFile(`${target}.sha256`, "utf8").then(
     (s) => s.trim(),
@@ -74,6 +80,7 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
   if (recorded !== undefined) {
     const actual = await sha256File(target).catch(() => undefined);
     if (actual === recorded) {
+      verifiedSha256.set(target, actual);
       await touchUsed(dirname(target));
       return target;
     }
@@ -83,12 +90,40 @@ async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: Fet
         : `cached runtime ${spec.pkg}@${spec.version} is corrupt (sha256 ${actual.slice(0, 12)}… ≠ recorded ${recorded.slice(0, 12)}…); fetching it again`,
     );
   }
+  verifiedSha256.delete(target);
   await fetchIntoCache(spec, target, options);
   noteCacheWrite();
   return target;
 }
 
 export { sha256File };
+
+/**
+ * The cached runtime for a compile that copies its bytes (Bun's single-file executable), without
+ * waiting for its 100 MB to be hashed: the compile starts at once and `verified` settles to false
+ * when the bytes are not the recorded ones. The caller then throws away what it made and asks
+ * ensureNpmRuntime, which fetches the runtime again. Fetched first when it is not cached.
+ */
+export async function npmRuntimeForCopy(spec: NpmRuntimeSpec, options: FetchOptions = {}): Promise<{ path: string; verified: Promise<boolean> }> {
+  const target = runtimeCachePath(spec, options.env ?? process.env);
+  const recorded = inFlight.has(target)
+    ? undefined
+    : await readFile(`${target}.sha256`, "utf8").then(
+        (s) => s.trim(),
+        () => undefined,
+      );
+  if (recorded === undefined) return { path: await ensureNpmRuntime(spec, options), verified: Promise.resolve(true) };
+  const verified = sha256File(target).then(
+    async (actual) => {
+      if (actual !== recorded) return false;
+      verifiedSha256.set(target, actual);
+      await touchUsed(dirname(target));
+      return true;
+    },
+    () => false,
+  );
+  return { path: target, verified };
+}
 
 /**
  * The cached runtime's path for reading its ELF header only, without re-hashing 100 MB on every warm
@@ -103,7 +138,7 @@ export async function runtimeForElfFacts(spec: NpmRuntimeSpec, options: FetchOpt
 /** The runtime's identity for the SBOM: package, version, executable sha256 and the npm tarball integrity when recorded. */
 export async function runtimeFacts(spec: NpmRuntimeSpec, file: string): Promise<{ pkg: string; version: string; sha256: string; integrity?: string }> {
   const integrity = await readFile(`${file}.integrity`, "utf8").then((s) => s.trim(), () => undefined);
-  return { pkg: spec.pkg, version: spec.version, sha256: await sha256File(file), ...(integrity ? { integrity } : {}) };
+  return { pkg: spec.pkg, version: spec.version, sha256: verifiedSha256.get(file) ?? (await sha256File(file)), ...(integrity ? { integrity } : {}) };
 }
 
 interface PackResult {
@@ -242,7 +277,7 @@ export async function verifyIntegrity(file: string, integrity: string, label: st
     .find((v) => v !== undefined);
   if (!sha512) throw new AotpackError(`runtime ${label}: npm reported no sha512 integrity ("${integrity}")`);
   const hash = createHash("sha512");
-  await pipeline(createReadStream(file), hash);
+  await pipeline(fileReadStream(file), hash);
   const actual = hash.digest("base64");
   if (actual !== sha512) {
     throw new AotpackError(`runtime ${label}: tarball integrity mismatch: expected sha512-${sha512}, got sha512-${actual}`);
@@ -269,7 +304,7 @@ async function extractFile(tarball: string, entryName: string, dest: string, lab
       (err: unknown) => next(err instanceof Error ? err : new Error(String(err))),
     );
   });
-  await pipeline(createReadStream(tarball), createGunzip(), extract);
+  await pipeline(fileReadStream(tarball), createGunzip(), extract);
   if (digest === undefined) throw new AotpackError(`runtime ${label}: the package has no ${entryName.slice("package/".length)}`);
   await rename(tmpDest, dest);
   return digest;

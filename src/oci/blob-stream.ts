@@ -1,8 +1,7 @@
 /** Streams of stored blobs, checked against their digest while they flow. */
-import { createReadStream } from "node:fs";
 import { Readable, type Transform } from "node:stream";
 import { DigestVerifier, type Digest } from "./digest.ts";
-import { fsError } from "./fs-util.ts";
+import { fileReadStream, fsError } from "./fs-util.ts";
 import { AotpackError } from "../errors.ts";
 
 /** Connect `from` → `to`, destroying `to` with `mapError(err)` if `from` fails, and `from` if `to` is destroyed early. */
@@ -25,8 +24,8 @@ export function verifiedFileStream(
     range !== undefined && range.length === 0
       ? Readable.from([])
       : range === undefined
-      ? createReadStream(path)
-      : createReadStream(path, { start: range.start, end: range.start + range.length - 1 });
+      ? fileReadStream(path)
+      : fileReadStream(path, { start: range.start, end: range.start + range.length - 1 });
   const verifier = new DigestVerifier(expected.digest, expected.size, `blob ${expected.digest} (${path})`);
   return chain(source, verifier, (err) => fsError(err, "reading", path));
 }

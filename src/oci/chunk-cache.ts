@@ -8,7 +8,9 @@ import { keyedStore, type CacheWarn, type KeyedStore } from "../cache.ts";
 
 export type ChunkCache = KeyedStore;
 
-/** `<dir>/<key[0..2]>/<key>`, holding sha256(bytes) ‖ bytes; a corrupt entry is dropped (with `warn`) and missed. */
+/** `<dir>/<key[0..2]>/<key>`, holding sha256(bytes) ‖ bytes (the prefix is for `aotpack cache verify`). */
 export function fileChunkCache(dir: string, warn?: CacheWarn): ChunkCache {
-  return keyedStore(dir, "chunk", warn);
+  // No hash on read: the compressor decodes every hit and compares it with the chunk, a stronger
+  // check than the stored sha256 (which whoever wrote the entry also wrote), at no extra pass.
+  return keyedStore(dir, "chunk", warn, { verifyOnRead: false });
 }

@@ -12,7 +12,6 @@
  * and runtime bytes shared by projects and builds are compressed once. Output is the same at
  * every worker count, since chunk boundaries depend only on the byte offset.
  */
-import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import type { ChunkCache } from "./chunk-cache.ts";
 import { CompressPool, sharedCompressPool, type ChunkCodec, type ChunkJob, type ChunkResult } from "./compress-pool.ts";
@@ -144,7 +143,8 @@ export class ChunkedCompressor extends Transform {
 
   async #one(chunk: Buffer, dict: Uint8Array | undefined): Promise<Done> {
     const job = { codec: this.#codec, level: this.#level, chunk, ...(dict ? { dict } : {}) };
-    const key = this.#cache ? this.#key(chunk, dict) : undefined;
+    // The key is hashed in a worker: two sha256 passes over every chunk kept the main thread busy.
+    const key = this.#cache ? (await this.#pool.run({ ...job, op: "key", encoderId: this.#id })).key : undefined;
     if (key !== undefined) {
       const cached = await this.#cache!.get(key).catch(() => undefined);
       if (cached) {
@@ -154,6 +154,7 @@ export class ChunkedCompressor extends Transform {
           return this.#done(cached, r, chunk);
         }
         this.stats.rejected++;
+        await this.#cache!.drop?.(key, "it does not decode to the chunk its key names").catch(() => {});
       }
     }
     const r = await this.#pool.run({ ...job, op: "compress" } satisfies ChunkJob);
@@ -164,13 +165,6 @@ export class ChunkedCompressor extends Transform {
 
   #done(bytes: Uint8Array, r: ChunkResult, chunk: Buffer): Done {
     return { bytes, crc: r.crc >= 0 ? r.crc : crc32(chunk), length: chunk.length };
-  }
-
-  #key(chunk: Buffer, dict: Uint8Array | undefined): string {
-    const h = createHash("sha256").update(this.#id).update("\0");
-    h.update(createHash("sha256").update(dict ?? Buffer.alloc(0)).digest());
-    h.update(createHash("sha256").update(chunk).digest());
-    return h.digest("hex");
   }
 
   async #drain(keep: number): Promise<void> {

@@ -9,7 +9,8 @@ import { Worker } from "node:worker_threads";
 export type ChunkCodec = "gzip" | "zstd";
 
 export interface ChunkJob {
-  op: "compress" | "check";
+  /** "key": hash (chunk, dict, encoder id) for the chunk cache, off the main thread. */
+  op: "compress" | "check" | "key";
   codec: ChunkCodec;
   level: number;
   chunk: Uint8Array;
@@ -17,6 +18,8 @@ export interface ChunkJob {
   dict?: Uint8Array;
   /** For "check": the cached bytes to decode and compare with `chunk`. */
   bytes?: Uint8Array;
+  /** For "key": what the compressed bytes depend on besides chunk and dict (codec, level, encoder version). */
+  encoderId?: string;
 }
 
 export interface ChunkResult {
@@ -24,6 +27,8 @@ export interface ChunkResult {
   bytes?: Uint8Array;
   /** "check": whether `bytes` decode to exactly `chunk` and can be followed by the next chunk. */
   ok?: boolean;
+  /** "key": sha256 hex of (encoderId, sha256(dict), sha256(chunk)). */
+  key?: string;
   /** CRC-32 of the chunk, or -1 when this Node has no zlib.crc32 (the caller computes it). */
   crc: number;
 }
@@ -31,6 +36,7 @@ export interface ChunkResult {
 const WORKER_SOURCE = String.raw`
 const { parentPort } = require("node:worker_threads");
 const zlib = require("node:zlib");
+const { createHash } = require("node:crypto");
 const C = zlib.constants;
 // After a sync flush a chunk ends on an empty stored block: the next chunk starts byte-aligned.
 const SYNC_TAIL = Buffer.from([0, 0, 0xff, 0xff]);
@@ -57,10 +63,15 @@ function check(j) {
     return false;
   }
 }
+function key(j) {
+  const sha = (b) => createHash("sha256").update(b).digest();
+  return createHash("sha256").update(j.encoderId).update("\0").update(sha(j.dict || Buffer.alloc(0))).update(sha(j.chunk)).digest("hex");
+}
 parentPort.on("message", ({ id, job }) => {
   try {
     const crc = typeof zlib.crc32 === "function" ? zlib.crc32(job.chunk) >>> 0 : -1;
-    if (job.op === "check") parentPort.postMessage({ id, result: { ok: check(job), crc } });
+    if (job.op === "key") parentPort.postMessage({ id, result: { key: key(job), crc } });
+    else if (job.op === "check") parentPort.postMessage({ id, result: { ok: check(job), crc } });
     else parentPort.postMessage({ id, result: { bytes: compress(job), crc } });
   } catch (err) {
     parentPort.postMessage({ id, error: String(err && err.message || err) });

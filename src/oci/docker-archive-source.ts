@@ -4,14 +4,13 @@
  * carry, is synthesised (OCI media types, the layer's compression from its magic bytes), and
  * the image is filled in by the one image core, like every other source.
  */
-import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import { stat } from "node:fs/promises";
 import { AotpackError, UsageError } from "../errors.ts";
 import { readSmall, verifiedFileStream } from "./blob-stream.ts";
 import { BlobNotFoundError, imageFromCore, LIMITS, parseJson, type BlobStore } from "./core.ts";
 import { DigestCounter, isDigest, type Digest } from "./digest.ts";
-import { fsError } from "./fs-util.ts";
+import { fileReadStream, fsError } from "./fs-util.ts";
 import type { Image } from "./interfaces.ts";
 import { canonicalJson } from "./json.ts";
 import { MediaType, ociLayerMediaType } from "./media-types.ts";
@@ -25,7 +24,7 @@ interface ManifestEntry {
 }
 
 function rangeStream(file: string, e: TarIndexEntry): Readable {
-  return createReadStream(file, { start: e.offset, end: Math.max(e.offset, e.offset + e.size - 1) });
+  return fileReadStream(file, { start: e.offset, end: Math.max(e.offset, e.offset + e.size - 1) });
 }
 
 /** The digest a member's name carries (`blobs/sha256/<hex>`, or a legacy `<hex>.json` config), if any. */
@@ -44,7 +43,7 @@ async function hashRange(file: string, e: TarIndexEntry): Promise<Digest> {
 
 async function layerMediaType(file: string, e: TarIndexEntry): Promise<string> {
   if (e.size < 4) return ociLayerMediaType("none");
-  const head = await readSmall(createReadStream(file, { start: e.offset, end: e.offset + 3 }), 4, "layer header");
+  const head = await readSmall(fileReadStream(file, { start: e.offset, end: e.offset + 3 }), 4, "layer header");
   if (head[0] === 0x1f && head[1] === 0x8b) return ociLayerMediaType("gzip");
   if (head.readUInt32LE(0) === 0xfd2fb528) return ociLayerMediaType("zstd");
   return ociLayerMediaType("none");

@@ -21,6 +21,11 @@ export interface Layer {
   uncompressed(): Promise<Readable>;
   /** Optional: the uncompressed size, when known without reading. */
   uncompressedSize?(): Promise<number | undefined>;
+  /**
+   * Optional: a local file said to hold the stored bytes. A sink may copy it in the kernel
+   * (reflink or copy_file_range) instead of streaming it, and must then verify the copy.
+   */
+  blobFile?(): Promise<string | undefined>;
 }
 
 export interface Image {

@@ -2,7 +2,6 @@
  * Reproducible layers: files → deterministic tar → (gzip | zstd | none) → a
  * content-addressed blob file, with diff_id, digest and size from the same pass.
  */
-import { createReadStream } from "node:fs";
 import { access, constants, lstat, mkdir, readdir, readlink, rename, rm, stat } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { PassThrough, Readable, type Transform } from "node:stream";
@@ -12,7 +11,7 @@ import { chain, verifiedFileStream } from "./blob-stream.ts";
 import { fileChunkCache, type ChunkCache } from "./chunk-cache.ts";
 import { assertCompressionAvailable, compressStages, decompressStream, encoderFromEnv, type Encoder } from "./compress.ts";
 import { DigestCounter, digestHex, type Digest } from "./digest.ts";
-import { errnoCode, fsError, pipelineToNewFile, tempPathBeside } from "./fs-util.ts";
+import { errnoCode, fileReadStream, fsError, pipelineToNewFile, tempPathBeside } from "./fs-util.ts";
 import type { Layer } from "./interfaces.ts";
 import { layerCompression, ociLayerMediaType, type Compression } from "./media-types.ts";
 import { tarChunks, type TarEntry, type TarHeader } from "./tar.ts";
@@ -192,7 +191,7 @@ function toTarEntries(planned: PlannedEntry[]): TarEntry[] {
       const source = p.source;
       return {
         header: p.header,
-        body: () => chain(createReadStream(source), new PassThrough(), (err) => fsError(err, "reading", source)),
+        body: () => chain(fileReadStream(source), new PassThrough(), (err) => fsError(err, "reading", source)),
       };
     }
     return p.content !== undefined ? { header: p.header, body: p.content } : { header: p.header };
@@ -275,6 +274,7 @@ export function layerFromBlobFile(path: string, descriptor: Descriptor, diffId: 
     compressed: async () => compressed(),
     uncompressed: async () => chain(compressed(), decompressStream(compression)),
     uncompressedSize: async () => uncompressedSize,
+    blobFile: async () => path,
   };
 }
 

@@ -2,13 +2,12 @@
  * Read an OCI image layout back, from a directory or an oci-archive tar (indexed
  * in place, not extracted). Every blob is verified against its digest as it streams.
  */
-import { createReadStream } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { verifiedFileStream } from "./blob-stream.ts";
 import { digestHex, isDigest, sha256 } from "./digest.ts";
-import { errnoCode, fsError } from "./fs-util.ts";
+import { errnoCode, fileReadStream, fsError } from "./fs-util.ts";
 import { isImageIndex, type Image, type ImageIndex } from "./interfaces.ts";
 import { isIndexMediaType, MediaType } from "./media-types.ts";
 import { BlobNotFoundError, indexFromCore, itemFromCore, LIMITS, parseIndexManifest, type BlobStore } from "./core.ts";
@@ -71,7 +70,7 @@ function archiveFiles(file: string, entries: Map<string, TarIndexEntry>): Layout
       const e = range(path);
       if (!e) return undefined;
       if (e.size > LIMITS.manifestBytes) throw new AotpackError(`${path} in ${file} is larger than ${LIMITS.manifestBytes} bytes`);
-      const s = e.size === 0 ? [] : createReadStream(file, { start: e.offset, end: e.offset + e.size - 1 });
+      const s = e.size === 0 ? [] : fileReadStream(file, { start: e.offset, end: e.offset + e.size - 1 });
       const chunks: Buffer[] = [];
       for await (const c of s as AsyncIterable<Buffer>) chunks.push(c);
       return Buffer.concat(chunks);

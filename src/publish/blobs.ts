@@ -14,6 +14,8 @@ export interface PlannedBlob {
   kind: "layer" | "config" | "manifest";
   /** A fresh stream of the bytes; callers verify against digest and size. */
   open(): Promise<Readable>;
+  /** A local file said to hold the bytes (Layer.blobFile): a local sink copies it, then verifies the copy. */
+  file?(): Promise<string | undefined>;
 }
 
 export interface PublishPlan {
@@ -38,7 +40,14 @@ export async function planPublish(item: Image | ImageIndex): Promise<PublishPlan
     for (const [i, d] of manifest.layers.entries()) {
       const layer = layers[i];
       if (!layer) throw new UsageError(`image ${await image.digest()} has fewer layers than its manifest lists`);
-      add({ digest: d.digest, size: d.size, mediaType: d.mediaType, kind: "layer", open: () => layer.compressed() });
+      add({
+        digest: d.digest,
+        size: d.size,
+        mediaType: d.mediaType,
+        kind: "layer",
+        open: () => layer.compressed(),
+        ...(layer.blobFile ? { file: () => layer.blobFile!() } : {}),
+      });
     }
     const rawConfig = await image.rawConfigFile();
     add({

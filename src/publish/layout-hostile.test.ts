@@ -89,3 +89,25 @@ test("4 concurrent processes creating the same fresh layout all succeed and the 
   assert.deepEqual((await layout.tags()).sort(), ["t0", "t1", "t2", "t3"]);
   for (const tag of ["t0", "t1", "t2", "t3"]) await validate(await layout.resolve(tag), { scanLayers: true });
 });
+
+test("a file-backed layer is copied by the kernel, and a changed source file is refused, not shipped", async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, "work"));
+  const { amd64 } = await buildHelloIndex(join(dir, "work"), { sourceDateEpoch: 0 });
+  const layer = (await amd64.layers())[0]!;
+  const source = await layer.blobFile!();
+  assert.ok(source, "a built layer names its blob file");
+  // The kernel copy path: the output holds exactly the layer's bytes.
+  const good = join(dir, "good");
+  await layoutPublisher(good).publish(amd64, { tag: "x" });
+  assert.deepEqual(await readFile(join(good, "blobs", "sha256", (await layer.digest()).slice(7))), await readFile(source!));
+  // The same size, one byte changed after the layer was made: the copy is hashed and refused.
+  const bytes = await readFile(source!);
+  bytes[bytes.length >> 1] = bytes[bytes.length >> 1]! ^ 0xff;
+  await writeFile(source!, bytes);
+  const bad = join(dir, "bad");
+  await assert.rejects(layoutPublisher(bad).publish(amd64, { tag: "x" }), /not what the manifest names|digest/);
+  const hex = (await layer.digest()).slice(7);
+  const left = (await allFiles(join(bad, "blobs", "sha256"))).filter((f) => f.includes(hex.slice(0, 12)) || f.includes(".tmp-"));
+  assert.deepEqual(left, [], "no blob (or temp file) of the tampered layer is left in the output");
+});

@@ -4,7 +4,8 @@
  * rename, existing ones skipped), index.json last via temp + rename. A failed
  * publish removes what it added.
  */
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { constants as fsConstants } from "node:fs";
+import { copyFile, mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { DigestVerifier, digestHex } from "../oci/digest.ts";
@@ -100,6 +101,11 @@ export async function storeBlob(
   }
   const tmp = tempPathBeside(target);
   try {
+    if (await copyVerified(blob, tmp)) {
+      await rename(tmp, target);
+      onProgress?.({ kind: "blob", digest: blob.digest, done: blob.size, total: blob.size });
+      return true;
+    }
     await pipelineToNewFile(tmp, async () => [
       await blob.open(),
       new DigestVerifier(blob.digest, blob.size, `${blob.kind} ${blob.digest}`),
@@ -111,6 +117,30 @@ export async function storeBlob(
     throw fsError(err, "writing", target);
   }
   if (blob.kind === "manifest") onProgress?.({ kind: "manifest", digest: blob.digest });
+  return true;
+}
+
+/**
+ * A file-backed blob copied by the kernel (a reflink where the file system has them, else
+ * copy_file_range): no bytes pass through this process but the hash of the copy, which must
+ * match. False when there is no file or it cannot be copied: the caller streams instead.
+ * Not a hard link: a blob damaged in place in the output would then be damaged in the cache too.
+ */
+async function copyVerified(blob: PlannedBlob, tmp: string): Promise<boolean> {
+  const source = await blob.file?.().catch(() => undefined);
+  if (source === undefined) return false;
+  try {
+    await copyFile(source, tmp, fsConstants.COPYFILE_FICLONE | fsConstants.COPYFILE_EXCL);
+  } catch {
+    await rm(tmp, { force: true });
+    return false;
+  }
+  const st = await stat(tmp);
+  const digest = `sha256:${await sha256File(tmp)}`;
+  if (st.size !== blob.size || digest !== blob.digest) {
+    await rm(tmp, { force: true });
+    throw new AotpackError(`${blob.kind} ${blob.digest}: its file ${source} holds ${st.size} bytes with digest ${digest}, not what the manifest names`);
+  }
   return true;
 }
 
