@@ -78,7 +78,8 @@ export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase>
   const sliced = await resolver.resolve();
   // With a lock, its date (kept when pins are added): the base's file times and history name it, so
   // the base stays the same while the mirror's InRelease moves on (a point release); --update-lock re-dates.
-  const releaseDate = (lock && lock.debian.suite === o.suite && !o.updateLock ? lock.debian.release : undefined) ?? release.date ?? "";
+  // (A lock of another suite was refused above, unless --update-lock.)
+  const releaseDate = (o.updateLock ? undefined : lock?.debian.release) ?? release.date ?? "";
   if (pinned && o.lockfile) {
     // Pinned packages were checked exactly above. New ones (another runtime needs libstdc++) are
     // added, as npm install adds to package-lock.json; --frozen-lock refuses them, as npm ci does.

@@ -311,7 +311,8 @@ export async function lockedBaseKey(
 ): Promise<string | undefined> {
   if (!options.lockfile || options.updateLock) return undefined;
   const lock = await readLockfile(options.lockfile).catch(() => undefined);
-  const pins = lock?.debian.suite === suite ? lock.debian.architectures[arch] : undefined;
+  if (!lock || lock.debian.suite !== suite) return undefined;
+  const pins = lock.debian.architectures[arch];
   if (!pins?.length) return undefined;
   return createHash("sha256")
     .update(
@@ -319,7 +320,7 @@ export async function lockedBaseKey(
         v: 3, // 2: status.d and /etc/debian_version in the layer; 3: file times from the lock's release, not the epoch
         suite,
         arch,
-        release: lock!.debian.release,
+        release: lock.debian.release,
         pins: pins.map((p) => [p.name, p.version, p.sha256]),
         ...inputs,
         elf: inputs.elf ? { interpreter: inputs.elf.interpreter ?? null, needed: inputs.elf.needed, machine: inputs.elf.machine } : null,

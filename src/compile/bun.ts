@@ -60,7 +60,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
     if (request.layout === "single-file") {
       const appName = await executableName(projectDir, request.appName);
       const tmpOut = join(work, appName);
-      const args = (): string[] => [
+      const args = (runtime: string): string[] => [
         "build",
         "--compile",
         `--target=${target.bunTarget}`,
@@ -70,14 +70,14 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
         `--outfile=${tmpOut}`,
         entry,
       ];
-      const compiled = runBun(bun.executable, args(), work, projectDir, label);
+      const compiled = runBun(bun.executable, args(runtime), work, projectDir, label);
       compiled.catch(() => {}); // awaited below, after the runtime's check
       if (!(await cached.verified)) {
         // What Bun copied is not the recorded runtime: wait for it, discard it, fetch the runtime again, compile again.
         await compiled.catch(() => {});
         await rm(tmpOut, { force: true });
         runtime = await ensureBunRuntime(platform, runtimeOptions);
-        await runBun(bun.executable, args(), work, projectDir, label);
+        await runBun(bun.executable, args(runtime), work, projectDir, label);
       } else await compiled;
       const finalPath = join(outDir, appName);
       await rename(tmpOut, finalPath);

@@ -72,18 +72,29 @@ export function ensureNpmRuntime(spec: NpmRuntimeSpec, options: FetchOptions = {
  */
 const verifiedSha256 = new Map<string, string>();
 
-async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<string> {
-  const recorded = await readFile(`${target}.sha256`, "utf8").then(
+/** The sha256 recorded beside a cached runtime when it was fetched, or undefined. */
+function recordedSha256(target: string): Promise<string | undefined> {
+  return readFile(`${target}.sha256`, "utf8").then(
     (s) => s.trim(),
     () => undefined,
   );
+}
+
+/** Hash the cached runtime; when it is as recorded, remember that (and its use). Returns the hash, or undefined when unreadable. */
+async function hashAgainstRecord(target: string, recorded: string): Promise<string | undefined> {
+  const actual = await sha256File(target).catch(() => undefined);
+  if (actual === recorded) {
+    verifiedSha256.set(target, actual);
+    await touchUsed(dirname(target));
+  }
+  return actual;
+}
+
+async function ensureUncached(spec: NpmRuntimeSpec, target: string, options: FetchOptions): Promise<string> {
+  const recorded = await recordedSha256(target);
   if (recorded !== undefined) {
-    const actual = await sha256File(target).catch(() => undefined);
-    if (actual === recorded) {
-      verifiedSha256.set(target, actual);
-      await touchUsed(dirname(target));
-      return target;
-    }
+    const actual = await hashAgainstRecord(target, recorded);
+    if (actual === recorded) return target;
     options.onProgress?.(
       actual === undefined
         ? `cached runtime ${spec.pkg}@${spec.version} is missing; fetching it again`
@@ -106,23 +117,9 @@ export { sha256File };
  */
 export async function npmRuntimeForCopy(spec: NpmRuntimeSpec, options: FetchOptions = {}): Promise<{ path: string; verified: Promise<boolean> }> {
   const target = runtimeCachePath(spec, options.env ?? process.env);
-  const recorded = inFlight.has(target)
-    ? undefined
-    : await readFile(`${target}.sha256`, "utf8").then(
-        (s) => s.trim(),
-        () => undefined,
-      );
+  const recorded = inFlight.has(target) ? undefined : await recordedSha256(target);
   if (recorded === undefined) return { path: await ensureNpmRuntime(spec, options), verified: Promise.resolve(true) };
-  const verified = sha256File(target).then(
-    async (actual) => {
-      if (actual !== recorded) return false;
-      verifiedSha256.set(target, actual);
-      await touchUsed(dirname(target));
-      return true;
-    },
-    () => false,
-  );
-  return { path: target, verified };
+  return { path: target, verified: hashAgainstRecord(target, recorded).then((actual) => actual === recorded) };
 }
 
 /**
