@@ -106,7 +106,7 @@ export async function chunkedBench(o: ChunkedBenchOptions): Promise<{ markdown: 
   sizeRows.push(["both", MB(total(stream[0]!.run)), MB(total(chunked[0]!.run)), (total(chunked[0]!.run) / total(stream[0]!.run)).toFixed(5)]);
   const change = chunked[2]!;
   const markdown = [
-    "Wall time of `aotpack build <project> --platform linux/amd64,linux/arm64 -o oci:DIR` as a child process, with `AOTPACK_COMPRESSOR=stream` (one zlib stream per layer, level 6: what aotpack did before) and `AOTPACK_COMPRESSOR=chunked` (the default: 1 MiB chunks deflated in worker_threads, each primed with the previous chunk's last 32 KiB, level 7, cached by content). " +
+    "Wall time of `aotpack build <project> --platform linux/amd64,linux/arm64 -o oci:DIR` as a child process, with `AOTPACK_COMPRESSOR=stream` (one zlib stream per layer, level 6: what aotpack did before) and `AOTPACK_COMPRESSOR=chunked` (the default: 1 MiB chunks, each deflated on its own by libdeflate at level 5 in worker_threads, cached by content). " +
       "Each encoder gets its own fresh cache (downloads pre-seeded, empty chunk cache); the rows run in order on it: cold, the same again, a one-line change of `src/app.ts` (single-file layout, the default), then the first build of a second project (`test/fixtures/hello-server`) that uses the same Bun runtime. Each project builds into its own OCI layout, kept between its builds as a user's out/ is (a rebuild writes only the blobs that changed). One run each, on a shared 2-core host.",
     "",
     mdTable(["build", "stream, s", "chunked, s", "speed-up", "goal (chunked)", "chunks compressed (chunked)", "chunk cache after (files / size)"], rows),

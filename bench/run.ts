@@ -31,6 +31,7 @@ import { errorMessage } from "../src/errors.ts";
 import { parsePlatform } from "../src/oci/platform.ts";
 import { setupBinfmt, removeBinfmtEntry } from "../src/verify/binfmt.ts";
 import { chunkedBench } from "./chunked.ts";
+import { encodersBench } from "./encoders.ts";
 import { aotpackJson, applyOneLineChange, copyProject, freshCache, REPO, type BuildJson, type CliRun } from "./aotpack-cli.ts";
 import { buildahUnavailable, budStage, budToLayout, emulatedDockerfile, makeLocalImages, openStore, type BudResult } from "./buildah.ts";
 import { formatCompileBench, runCompileBench } from "./compile.ts";
@@ -633,7 +634,7 @@ async function main(): Promise<void> {
       if (quick) return "Not run by `--quick` (eight more builds); `npm run bench -- --only=chunked` runs it alone.";
       const r = await chunkedBench({ work: s.work, seed: s.seed, project: PROJECT, platforms: PLATFORMS, log });
       s.headline.push(...r.headline);
-      return r.markdown;
+      return `${r.markdown}\n\n${await encodersBench(log)}`;
     });
     await section("sizes", "2. Image size", () => sizes(s));
     await section("runtime", "3. Runtime", () => runtime(s));

@@ -15,7 +15,7 @@ import { fileReadStream, writeFileAtomic } from "../oci/fs-util.ts";
 import { currentSha256, noteCacheWrite, touchUsed } from "../cache.ts";
 import { downloadToFile } from "./http.ts";
 import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
-import { readPackagesXz, type PackageRecord } from "./packages-index.ts";
+import { readPackagesXz, recordLines, serializeRecordLines, type PackageLookup, type PackageRecord } from "./packages-index.ts";
 import { extractDeb, type TreeEntry } from "./deb-file.ts";
 
 export interface ArchiveOptions {
@@ -24,6 +24,12 @@ export interface ArchiveOptions {
   /** Root of the base caches: `debian/` (indexes) and `debs/` (packages) go under it. */
   cacheRoot: string;
   keyring?: string;
+  /**
+   * A lock's release date: a cached InRelease that verifies and is dated at or after it is used as it
+   * is, without asking the mirror. The lock pins every .deb by sha256, so a newer InRelease could only
+   * move the index away from the pins; and a locked build then works offline.
+   */
+  cachedReleaseSince?: string;
   onProgress?: (msg: string) => void;
 }
 
@@ -67,16 +73,24 @@ export class DebianArchive {
   readonly mirror: string;
   readonly suite: string;
   #release: Promise<{ release: ReleaseFile; inRelease: string }> | undefined;
-  #indexes = new Map<string, Promise<Map<string, PackageRecord>>>();
+  #indexes = new Map<string, Promise<PackageLookup>>();
   #trees = new Map<string, Promise<DebTree>>();
 
   constructor(readonly options: ArchiveOptions) {
     this.mirror = options.mirror.replace(/\/+$/, "");
     this.suite = options.suite;
+    this.#report = options.onProgress;
+  }
+
+  #report: ((msg: string) => void) | undefined;
+
+  /** Where progress goes from now on: a build's platforms share one archive and resolve one at a time. */
+  reportTo(onProgress: ((msg: string) => void) | undefined): void {
+    this.#report = onProgress;
   }
 
   #progress(msg: string): void {
-    this.options.onProgress?.(msg);
+    this.#report?.(msg);
   }
 
   #indexDir(): string {
@@ -97,6 +111,15 @@ export class DebianArchive {
     const fresh = `${file}.new-${process.pid}-${randomBytes(4).toString("hex")}`;
     const url = `${this.mirror}/dists/${this.suite}/InRelease`;
     const keyring = this.options.keyring ?? DEBIAN_KEYRING;
+    const since = this.options.cachedReleaseSince ? Date.parse(this.options.cachedReleaseSince) : NaN;
+    if (Number.isFinite(since) && (await exists(file))) {
+      // Verified again on every read, as the offline path below does; a bad or older copy is refreshed.
+      const cached = await verifyInRelease(file, keyring).then(parseRelease, () => undefined);
+      if (cached && Date.parse(cached.date ?? "") >= since) {
+        checkRelease(cached, this.suite);
+        return { release: cached, inRelease: file };
+      }
+    }
     this.#progress(`fetching ${url}`);
     let signed: string;
     let downloaded = false;
@@ -127,7 +150,7 @@ export class DebianArchive {
   }
 
   /** Packages of main for `arch`, checked against the signed InRelease. */
-  packages(arch: string): Promise<Map<string, PackageRecord>> {
+  packages(arch: string): Promise<PackageLookup> {
     let p = this.#indexes.get(arch);
     if (!p) {
       p = this.#loadPackages(arch);
@@ -136,7 +159,15 @@ export class DebianArchive {
     return p;
   }
 
-  async #loadPackages(arch: string): Promise<Map<string, PackageRecord>> {
+  /**
+   * Let go of `arch`'s parsed index (~75 MB of objects per architecture) once its base is resolved.
+   * Kept live, it made every later garbage collection of the build mark it: about 1 s of a cold build.
+   */
+  forgetPackages(arch: string): void {
+    this.#indexes.delete(arch);
+  }
+
+  async #loadPackages(arch: string): Promise<PackageLookup> {
     const { release } = await this.release();
     const rel = `main/binary-${arch}/Packages.xz`;
     const want = release.sha256.get(rel);
@@ -163,20 +194,20 @@ export class DebianArchive {
       } else await downloadToFile(plain, file, { verifier: verifier(), ...live });
       noteCacheWrite();
     }
-    // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads in one.
-    // .v2: records carry the status.d control fields (a v1 entry lacks them).
-    const parsed = join(this.options.cacheRoot, "debian", "indexes", `${want.sha256}.v2.json`);
+    // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads at once.
+    // .v3: one record per line, read by name (recordLines); v2 was one JSON array, parsed whole.
+    const parsed = join(this.options.cacheRoot, "debian", "indexes", `${want.sha256}.v3.ndjson`);
     if (await exists(parsed)) {
       try {
-        const records = JSON.parse(await readFile(parsed, "utf8")) as PackageRecord[];
+        const lookup = recordLines(await readFile(parsed));
         await touchUsed(parsed);
-        return new Map(records.map((r) => [r.name, r]));
+        return lookup;
       } catch {
         // unreadable cache entry: rebuild it below
       }
     }
     const index = await readPackagesXz(file);
-    await writeFileAtomic(parsed, JSON.stringify([...index.values()]));
+    await writeFileAtomic(parsed, serializeRecordLines(index));
     return index;
   }
 

@@ -12,7 +12,7 @@ import { canonicalDebPath, extractDeb, listArMembers, resolveLinkTarget } from "
 import { lockedBaseKey, parseBaseSpec, resolveBase } from "./index.ts";
 import { checkPinned, readLockfile, serializeLockfile, updateLockfile, type Lockfile } from "./lockfile.ts";
 import { chooseMirror, hostAptMirror, mirrorFromDeb822, mirrorFromSourcesList } from "./mirror.ts";
-import { parseDepends, parsePackages, type PackageRecord } from "./packages-index.ts";
+import { parseDepends, parsePackages, recordLines, serializeRecordLines, type PackageRecord } from "./packages-index.ts";
 import { checkRelease, parseRelease, verifyInRelease } from "./release.ts";
 import { SliceResolver } from "./slices.ts";
 import { missingTools, unavailable } from "../../test/support/index.ts";
@@ -137,6 +137,21 @@ Filename: pool/x.deb
       depends: [["libgcc-s1"], ["libc-bin"]],
       control: { "pre-depends": "libgcc-s1", depends: "libc-bin (= 2.36-9+deb12u14)", description: "GNU C Library" },
     });
+  });
+
+  test("the cached record lines give back every record by name, unparsed until asked; a damaged file is refused", async () => {
+    const text = ["libc6", "tzdata", "ca-certificates"]
+      .map((n, i) => `Package: ${n}\nVersion: ${i}\nArchitecture: all\nDescription: a "quoted" one\nFilename: pool/${n}.deb\nSize: ${i}\nSHA256: ${String(i).repeat(64)}\n`)
+      .join("\n");
+    const index = await parsePackages(text.split("\n"));
+    const lines = Buffer.from(serializeRecordLines(index));
+    const lookup = recordLines(lines);
+    for (const [name, record] of index) assert.deepEqual(lookup.get(name), record, name);
+    assert.equal(lookup.get("missing"), undefined);
+    assert.throws(() => recordLines(Buffer.concat([lines, Buffer.from("[1,2]\n")])), /not a package record/);
+    // A line whose record names another package than its key: refused when asked, not served as libc6.
+    const forged = Buffer.from(lines.toString().replace('{"name":"libc6","version":"0"', '{"name":"libc6","name":"evil","version":"0"'));
+    assert.throws(() => recordLines(forged).get("libc6"), /names evil/);
   });
 });
 
@@ -317,13 +332,13 @@ describe("resolveBase: scratch", () => {
   });
 });
 
-test("the cached base's key names the gzip encoder: chunked and single-stream bytes differ", async () => {
+test("the cached base's key names the compressor: chunked and single-stream bytes differ, and so do two zlibs", async () => {
   const dir = await mkdtemp(join(tmpdir(), "aotpack-basekey-"));
   try {
     const lockfile = join(dir, "aotpack.lock");
     const lock: Lockfile = { version: 1, debian: { suite: "bookworm", architectures: { amd64: [{ name: "libc6", version: "2.36-9+deb12u13", filename: "pool/main/g/glibc/libc6_2.36-9+deb12u13_amd64.deb", sha256: "0".repeat(64) }] } } } as unknown as Lockfile;
     await writeFile(lockfile, serializeLockfile(lock));
-    const inputs = { caCertificates: true, tzdata: false, extraPackages: [], runtimeLibraries: [], elf: undefined, compression: "gzip" };
+    const inputs = { caCertificates: true, tzdata: false, extraPackages: [], runtimeLibraries: [], elf: undefined, compression: "gzip" as const };
     const key = (compressor: string | undefined) => {
       if (compressor === undefined) delete process.env.AOTPACK_COMPRESSOR;
       else process.env.AOTPACK_COMPRESSOR = compressor;
@@ -333,8 +348,18 @@ test("the cached base's key names the gzip encoder: chunked and single-stream by
     try {
       const chunked = await key(undefined);
       assert.ok(chunked, "a key for a pinned architecture");
-      assert.notEqual(await key("stream"), chunked);
+      const stream = await key("stream");
+      assert.notEqual(stream, chunked);
       assert.equal(await key("chunked"), chunked);
+      // Another zlib under the stream encoder (as another libdeflate or level under the chunked one) gives
+      // other bytes for the same tar, so another key: a base made by the old encoder is not served.
+      const zlibVersion = Object.getOwnPropertyDescriptor(process.versions, "zlib")!;
+      Object.defineProperty(process.versions, "zlib", { ...zlibVersion, value: `${zlibVersion.value}-other` });
+      try {
+        assert.notEqual(await key("stream"), stream);
+      } finally {
+        Object.defineProperty(process.versions, "zlib", zlibVersion);
+      }
     } finally {
       if (before === undefined) delete process.env.AOTPACK_COMPRESSOR;
       else process.env.AOTPACK_COMPRESSOR = before;

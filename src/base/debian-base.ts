@@ -29,8 +29,8 @@ export interface DebianBaseOptions {
   /** Refuse, rather than add, packages the lock lacks. */
   frozenLock?: boolean;
   keyring?: string;
-  /** Shared between the platforms of one build so the InRelease is fetched once. */
-  archive?: DebianArchive;
+  /** One archive per mirror and suite, shared by the platforms of one build: InRelease and indexes load once. */
+  archives?: Map<string, DebianArchive>;
   onProgress?: (msg: string) => void;
 }
 
@@ -43,21 +43,26 @@ export interface DebianBase {
 }
 
 export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase> {
-  const archive =
-    o.archive ??
-    new DebianArchive({
-      mirror: o.mirror,
-      suite: o.suite,
-      cacheRoot: o.cacheRoot,
-      ...(o.keyring ? { keyring: o.keyring } : {}),
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    });
   const lock = o.lockfile ? await readLockfile(o.lockfile) : undefined;
   if (lock && lock.debian.suite !== o.suite && !o.updateLock) {
     throw new AotpackError(`aotpack.lock pins Debian suite ${lock.debian.suite} but the base is deb:${o.suite}`, {
       hint: "run with --update-lock to re-pin for the new suite",
     });
   }
+  const archiveKey = JSON.stringify([o.mirror, o.suite, o.cacheRoot, o.keyring ?? null]);
+  const archive =
+    o.archives?.get(archiveKey) ??
+    new DebianArchive({
+      mirror: o.mirror,
+      suite: o.suite,
+      cacheRoot: o.cacheRoot,
+      ...(o.keyring ? { keyring: o.keyring } : {}),
+      // With a lock (and no re-pin), the verified InRelease already cached serves: no mirror round trip.
+      ...(lock && !o.updateLock && lock.debian.release ? { cachedReleaseSince: lock.debian.release } : {}),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+    });
+  o.archives?.set(archiveKey, archive);
+  archive.reportTo(o.onProgress);
   const pins = o.updateLock ? undefined : lock?.debian.architectures[o.arch];
   const pinned = pins ? new Map(pins.map((p) => [p.name, p])) : undefined;
 
@@ -76,6 +81,7 @@ export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase>
     },
   );
   const sliced = await resolver.resolve();
+  archive.forgetPackages(o.arch);
   // With a lock, its date (kept when pins are added): the base's file times and history name it, so
   // the base stays the same while the mirror's InRelease moves on (a point release); --update-lock re-dates.
   // (A lock of another suite was refused above, unless --update-lock.)

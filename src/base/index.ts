@@ -3,7 +3,7 @@
  * glibc root built from verified Debian packages down to what the binary needs.
  */
 import { createHash } from "node:crypto";
-import { encoderFromEnv } from "../oci/compress.ts";
+import { compressorIdentity } from "../oci/compress.ts";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { cacheDir, cacheRoot, noteCacheWrite, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
@@ -22,6 +22,7 @@ import { appendLayers, emptyImage, withConfig } from "../oci/mutate.ts";
 import { debianArch, formatPlatform, type Platform } from "../oci/platform.ts";
 import { parseReference } from "../registry/reference.ts";
 import { pull, type RemoteOptions } from "../registry/remote.ts";
+import type { DebianArchive } from "./archive.ts";
 import { buildDebianBase } from "./debian-base.ts";
 import { readLockfile } from "./lockfile.ts";
 import { chooseMirror } from "./mirror.ts";
@@ -128,6 +129,8 @@ export interface ResolveBaseOptions {
   keyring?: string;
   /** Registry client options (credentials, insecure registries) for registry bases. */
   registry?: RemoteOptions;
+  /** deb: one Debian archive per mirror and suite for the whole build (see buildDebianBase). */
+  debianArchives?: Map<string, DebianArchive>;
   onProgress?: (msg: string) => void;
 }
 
@@ -224,6 +227,7 @@ async function resolveDebianBase(
       ...(options.updateLock ? { updateLock: true } : {}),
       ...(options.frozenLock ? { frozenLock: true } : {}),
       ...(options.keyring ? { keyring: options.keyring } : {}),
+      ...(options.debianArchives ? { archives: options.debianArchives } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     layer = await createLayer(deb.entries, {
@@ -307,7 +311,7 @@ export async function lockedBaseKey(
   suite: string,
   arch: string,
   options: ResolveBaseOptions,
-  inputs: { caCertificates: boolean; tzdata: boolean; extraPackages: string[]; runtimeLibraries: RuntimeLibrary[]; elf: ElfInfo | undefined; compression: string },
+  inputs: { caCertificates: boolean; tzdata: boolean; extraPackages: string[]; runtimeLibraries: RuntimeLibrary[]; elf: ElfInfo | undefined; compression: Compression },
 ): Promise<string | undefined> {
   if (!options.lockfile || options.updateLock) return undefined;
   const lock = await readLockfile(options.lockfile).catch(() => undefined);
@@ -324,8 +328,8 @@ export async function lockedBaseKey(
         pins: pins.map((p) => [p.name, p.version, p.sha256]),
         ...inputs,
         elf: inputs.elf ? { interpreter: inputs.elf.interpreter ?? null, needed: inputs.elf.needed, machine: inputs.elf.machine } : null,
-        // Chunked and single-stream gzip give different bytes for the same tar.
-        encoder: encoderFromEnv(),
+        // Encoders (chunked, single-stream; each library version and level) give different bytes for one tar.
+        compressor: compressorIdentity(inputs.compression),
       }),
     )
     .digest("hex");

@@ -20,6 +20,52 @@ export interface PackageRecord {
 
 const KEPT = new Set<string>(["package", "filename", "size", "sha256", ...STATUS_FIELDS]);
 
+/** An index's records by package name: the Map a parse gives, or the cached record lines read lazily. */
+export interface PackageLookup {
+  get(name: string): PackageRecord | undefined;
+}
+
+const LINE_START = '{"name":"';
+
+/** One JSON record per line, `name` first: what recordLines reads back. */
+export function serializeRecordLines(index: Map<string, PackageRecord>): string {
+  return [...index.values()].map(({ name, ...rest }) => JSON.stringify({ name, ...rest })).join("\n") + "\n";
+}
+
+/**
+ * The cached record lines of an index, looked up by name without parsing the rest. An index holds
+ * ~60,000 records (~47 MB); a base needs a few dozen. Parsing them all took ~0.4 s per architecture
+ * and kept ~75 MB of objects alive for the garbage collector to mark through the whole build.
+ * Throws on a line that is not a record, so a damaged file is rebuilt from the verified index.
+ */
+export function recordLines(bytes: Buffer): PackageLookup {
+  const at = new Map<string, [number, number]>();
+  for (let start = 0; start < bytes.length; ) {
+    let end = bytes.indexOf(10, start);
+    if (end < 0) end = bytes.length;
+    const quote = bytes.indexOf(34, start + LINE_START.length);
+    if (bytes.toString("latin1", start, start + LINE_START.length) !== LINE_START || quote < 0 || quote >= end) {
+      throw new Error(`not a package record at byte ${start}`);
+    }
+    const name = bytes.toString("utf8", start + LINE_START.length, quote);
+    if (!at.has(name)) at.set(name, [start, end]);
+    start = end + 1;
+  }
+  const parsed = new Map<string, PackageRecord>();
+  return {
+    get(name) {
+      const hit = parsed.get(name);
+      if (hit) return hit;
+      const span = at.get(name);
+      if (!span) return undefined;
+      const record = JSON.parse(bytes.toString("utf8", span[0], span[1])) as PackageRecord;
+      if (record.name !== name) throw new Error(`the cached record line for ${name} names ${String(record.name)}`);
+      parsed.set(name, record);
+      return record;
+    },
+  };
+}
+
 export function parseDepends(value: string | undefined): string[][] {
   if (!value) return [];
   return value

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parsePlatform } from "../oci/platform.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
-import { compileCached } from "./build-cache.ts";
-import { tempCache } from "../../test/support/index.ts";
+import { createHash } from "node:crypto";
+import { compileCached, layerCached } from "./build-cache.ts";
+import { tempCache, withEnv } from "../../test/support/index.ts";
 
 const AMD64 = parsePlatform("linux/amd64");
 
@@ -40,4 +41,25 @@ test("two builds compiling the same key at once both succeed and leave one whole
   assert.deepEqual((await readdir(join(root, "artifacts"))).filter((n) => !n.startsWith(".")), [key]);
   const hit = await compileCached(compiler, request, key, true, () => {});
   assert.equal(hit.fromCache, true);
+});
+
+test("a cached layer made by another compressor (another zlib, libdeflate or level) is not served: it is made again", async (t) => {
+  const root = await tempCache(t);
+  // The stream encoder's identity names Node's zlib; an upgraded Node is the same as an upgraded aotpack encoder.
+  withEnv(t, { AOTPACK_COMPRESSOR: "stream" });
+  const source = join(root, "server");
+  await writeFile(source, "#!/bin/sh\necho hi\n".repeat(100));
+  const sha = createHash("sha256").update(await readFile(source)).digest("hex");
+  const entries = [{ path: "/app/server", type: "file" as const, source, mode: 0o755 }];
+  const cached = async (): Promise<boolean> => (await layerCached(entries, [sha], sha, "gzip", 0, true, () => {})).fromCache;
+  assert.equal(await cached(), false, "first: made");
+  assert.equal(await cached(), true, "second: from the cache");
+  const zlibVersion = Object.getOwnPropertyDescriptor(process.versions, "zlib")!;
+  Object.defineProperty(process.versions, "zlib", { ...zlibVersion, value: `${zlibVersion.value}-other` });
+  try {
+    assert.equal(await cached(), false, "another zlib: made again, not the other encoder's bytes");
+  } finally {
+    Object.defineProperty(process.versions, "zlib", zlibVersion);
+  }
+  assert.equal(await cached(), true);
 });

@@ -4,7 +4,7 @@
  * when used, a bad entry is dropped with a warning and rebuilt, never shipped.
  */
 import { createHash } from "node:crypto";
-import { encoderFromEnv } from "../oci/compress.ts";
+import { compressorIdentity } from "../oci/compress.ts";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { AotpackError } from "../errors.ts";
@@ -169,7 +169,7 @@ export async function layerCached(
   warn: CacheWarn,
 ): Promise<{ layer: Layer; fromCache: boolean }> {
   const key = createHash("sha256")
-    .update(JSON.stringify({ contentKey, sourceHashes, compression, encoder: encoderFromEnv(), epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
+    .update(JSON.stringify({ contentKey, sourceHashes, compression, compressor: compressorIdentity(compression), epoch, entries: entries.map((e) => ({ ...e, source: undefined })) }))
     .digest("hex");
   const metaPath = join(cacheDir("layers"), `${key}.json`);
   const blobs = cacheDir("blobs");

@@ -11,6 +11,7 @@ import { AotpackError, errorMessage } from "../errors.ts";
 import type { Artifact, CompileInputs, CompileRequest, Compiler, RuntimeLibrary, RuntimeLibraryId } from "../compile/types.ts";
 import { compilerEntry } from "../compile/registry.ts";
 import { parseBaseSpec, resolveBase, type BaseSpec, type ResolvedBase } from "../base/index.ts";
+import type { DebianArchive } from "../base/archive.ts";
 import type { ElfInfo } from "../elf/types.ts";
 import { epochToIso, type LayerEntry } from "../oci/layer.ts";
 
@@ -121,6 +122,8 @@ interface BuildContext {
   compiles: Limiter;
   /** Bases resolve one at a time: platforms share the suite's index files and cache. */
   bases: Limiter;
+  /** deb: bases: one Debian archive per mirror and suite, so the platforms load InRelease once. */
+  debianArchives: Map<string, DebianArchive>;
 }
 
 type LayerAddition = { layer: Layer; history: { created: string; created_by: string; comment?: string } };
@@ -185,6 +188,7 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
     created: epochToIso(plan.epoch),
     compiles: limiter(availableParallelism()),
     bases: limiter(1),
+    debianArchives: new Map(),
   };
 }
 
@@ -290,6 +294,7 @@ async function baseStep(ctx: BuildContext, platform: Platform, artifact: Pick<Ar
     sourceDateEpoch: plan.epoch,
     // Every layer of the image has the build's compression, the base's included.
     compression: plan.compression,
+    debianArchives: ctx.debianArchives,
     onProgress: (m) => reporter.info(`${p}: ${m}`),
   };
   if (plan.debianMirror) baseOptions.mirror = plan.debianMirror;

@@ -1,52 +1,62 @@
 /**
  * worker_threads that compress (and check) chunks for chunked-compress.ts, one per core by
- * default. The worker is a few lines of plain JS run with `eval`, so it loads the same way from
- * the TypeScript sources (tests, tsx) and from dist/, and starts without a loader.
+ * default. The worker is plain JS run with `eval` (the block walker's functions are put in as their
+ * source text), so it loads the same way from the TypeScript sources (tests, tsx) and from dist/,
+ * and starts without a loader. gzip chunks are deflated by libdeflate (WASM), imported in the worker.
  */
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
+import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
+import { fillHuffmanTable, finalBlockBits, withoutFinalBlock } from "./deflate-blocks.ts";
 
 export type ChunkCodec = "gzip" | "zstd";
 
 export interface ChunkJob {
-  /** "key": hash (chunk, dict, encoder id) for the chunk cache, off the main thread. */
+  /** "key": hash (chunk, encoder id) for the chunk cache, off the main thread. */
   op: "compress" | "check" | "key";
   codec: ChunkCodec;
   level: number;
   chunk: Uint8Array;
-  /** gzip only: the previous chunk's last 32 KiB, the window this chunk's matches may reach into. */
-  dict?: Uint8Array;
   /** For "check": the cached bytes to decode and compare with `chunk`. */
   bytes?: Uint8Array;
-  /** For "key": what the compressed bytes depend on besides chunk and dict (codec, level, encoder version). */
+  /** For "key": what the compressed bytes depend on besides the chunk (codec, level, encoder version). */
   encoderId?: string;
 }
 
 export interface ChunkResult {
   /** "compress": the compressed chunk. */
   bytes?: Uint8Array;
-  /** "check": whether `bytes` decode to exactly `chunk` and can be followed by the next chunk. */
+  /** "check": whether `bytes` decode, on their own, to exactly `chunk` and can be followed by the next chunk. */
   ok?: boolean;
-  /** "key": sha256 hex of (encoderId, sha256(dict), sha256(chunk)). */
+  /** "key": sha256 hex of (encoderId, sha256(chunk)). */
   key?: string;
   /** CRC-32 of the chunk, or -1 when this Node has no zlib.crc32 (the caller computes it). */
   crc: number;
 }
 
+/** libdeflate's entry module, imported by each worker (never on the main thread: its WASM glue hooks `process`). */
+const LIBDEFLATE_URL = pathToFileURL(createRequire(import.meta.url).resolve("libdeflate")).href;
+
 const WORKER_SOURCE = String.raw`
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 const zlib = require("node:zlib");
 const { createHash } = require("node:crypto");
 const C = zlib.constants;
-// After a sync flush a chunk ends on an empty stored block: the next chunk starts byte-aligned.
+// tsx (esbuild with keepNames) may wrap functions in __name(); tsc does not. The walker's source needs neither.
+var __name = (f) => f;
+${String(fillHuffmanTable)}
+${String(finalBlockBits)}
+${String(withoutFinalBlock)}
+let libdeflate;
+// After the walk a chunk ends on an empty stored block: the next chunk starts byte-aligned.
 const SYNC_TAIL = Buffer.from([0, 0, 0xff, 0xff]);
 // An empty final block with fixed codes: appended once after the last chunk, and used here as a probe.
 const FINAL = Buffer.from([3, 0]);
-function compress(j) {
+async function compress(j) {
   if (j.codec === "zstd") return zlib.zstdCompressSync(j.chunk, { params: { [C.ZSTD_c_compressionLevel]: j.level } });
-  const o = { level: j.level, finishFlush: C.Z_SYNC_FLUSH };
-  if (j.dict) o.dictionary = j.dict;
-  return zlib.deflateRawSync(j.chunk, o);
+  libdeflate ??= await import(workerData.libdeflateUrl);
+  return withoutFinalBlock(libdeflate.deflate(j.chunk, j.level));
 }
 function check(j) {
   const chunk = Buffer.from(j.chunk.buffer, j.chunk.byteOffset, j.chunk.byteLength);
@@ -54,9 +64,8 @@ function check(j) {
   try {
     if (j.codec === "zstd") return zlib.zstdDecompressSync(bytes, { maxOutputLength: chunk.length + 1 }).equals(chunk);
     if (bytes.length < 4 || !bytes.subarray(bytes.length - 4).equals(SYNC_TAIL)) return false;
-    const o = { info: true, maxOutputLength: chunk.length + 1 };
-    if (j.dict) o.dictionary = j.dict;
-    const r = zlib.inflateRawSync(Buffer.concat([bytes, FINAL]), o);
+    // No dictionary: a chunk that reaches back before its own start fails here ("too far back").
+    const r = zlib.inflateRawSync(Buffer.concat([bytes, FINAL]), { info: true, maxOutputLength: chunk.length + 1 });
     // All of the probe consumed: no final block and nothing after the chunk's own blocks.
     return r.buffer.equals(chunk) && r.engine.bytesWritten === bytes.length + FINAL.length;
   } catch {
@@ -65,14 +74,14 @@ function check(j) {
 }
 function key(j) {
   const sha = (b) => createHash("sha256").update(b).digest();
-  return createHash("sha256").update(j.encoderId).update("\0").update(sha(j.dict || Buffer.alloc(0))).update(sha(j.chunk)).digest("hex");
+  return createHash("sha256").update(j.encoderId).update("\0").update(sha(j.chunk)).digest("hex");
 }
-parentPort.on("message", ({ id, job }) => {
+parentPort.on("message", async ({ id, job }) => {
   try {
     const crc = typeof zlib.crc32 === "function" ? zlib.crc32(job.chunk) >>> 0 : -1;
     if (job.op === "key") parentPort.postMessage({ id, result: { key: key(job), crc } });
     else if (job.op === "check") parentPort.postMessage({ id, result: { ok: check(job), crc } });
-    else parentPort.postMessage({ id, result: { bytes: compress(job), crc } });
+    else parentPort.postMessage({ id, result: { bytes: await compress(job), crc } });
   } catch (err) {
     parentPort.postMessage({ id, error: String(err && err.message || err) });
   }
@@ -126,7 +135,7 @@ export class CompressPool {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { libdeflateUrl: LIBDEFLATE_URL } });
     this.#all.push(worker);
     const finish = (fn: (p: Pending) => void): void => {
       const p = this.#busy.get(worker);

@@ -3,16 +3,11 @@ import { PassThrough, Transform, type TransformCallback } from "node:stream";
 import * as zlib from "node:zlib";
 import { AotpackError, UsageError } from "../errors.ts";
 import type { ChunkCache } from "./chunk-cache.ts";
-import { ChunkedCompressor } from "./chunked-compress.ts";
+import { CHUNKED_GZIP_LEVEL, ChunkedCompressor, chunkEncoderId, ZSTD_LEVEL } from "./chunked-compress.ts";
 import type { Compression } from "./media-types.ts";
 
 /** Fixed so the same tar always gives the same blob (with the same zlib): the single-stream level. */
 export const GZIP_LEVEL = 6;
-/**
- * The chunked encoder's default: on a Bun executable level 7 is 0.06 % smaller than 6 for ~10 % more
- * CPU per cold chunk, which more than pays for the chunks' sync-flush blocks (docs/decisions.md).
- */
-export const CHUNKED_GZIP_LEVEL = 7;
 /** Byte 9 of the gzip header; 255 = "unknown", what Go's compress/gzip writes, and the same on every host OS. */
 const GZIP_OS_BYTE = 255;
 
@@ -71,6 +66,19 @@ export interface CompressOptions {
   chunkCache?: ChunkCache;
   /** chunked only: a dedicated pool of this many workers; default the shared one-per-core pool. */
   workers?: number;
+}
+
+/**
+ * Everything a compressed blob's bytes depend on besides its tar: the encoder, its library's version
+ * and the level. Caches of compressed layers key on it, so an aotpack whose encoder changed (a new
+ * libdeflate, another level) makes its layers anew and gives the digest a fresh cache gives.
+ */
+export function compressorIdentity(c: Compression, options: Pick<CompressOptions, "encoder" | "gzipLevel"> = {}): string {
+  if (c === "none") return "none";
+  const encoder = options.encoder ?? encoderFromEnv();
+  if (encoder === "chunked") return chunkEncoderId(c, c === "gzip" ? (options.gzipLevel ?? CHUNKED_GZIP_LEVEL) : ZSTD_LEVEL);
+  const zstd = (process.versions as Record<string, string | undefined>).zstd ?? process.version;
+  return c === "gzip" ? `stream gzip zlib-${process.versions.zlib} level ${options.gzipLevel ?? GZIP_LEVEL}` : `stream zstd zstd-${zstd}`;
 }
 
 /** The pipeline stages that compress a tar stream. */
