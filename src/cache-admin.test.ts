@@ -137,6 +137,20 @@ test("a corrupt chunk is found by cache verify and by a read, which drops it wit
   await assert.rejects(readFile(file), { code: "ENOENT" });
 });
 
+test("cache verify also checks the parsed Packages indexes (debian/parsed) and drops a damaged one", async (t) => {
+  const root = await tempCache(t);
+  const parsed = keyedStore(join(root, "debian", "parsed"), "parsed Packages index");
+  const k = createHash("sha256").update("index").digest("hex");
+  await parsed.put(k, Buffer.from('{"name":"libc6","version":"1"}\n'));
+  assert.deepEqual((await verifyCache(root)).problems, []);
+  const file = join(root, "debian", "parsed", k.slice(0, 2), k);
+  const bytes = await readFile(file);
+  bytes[bytes.length - 3]! ^= 0x01;
+  await writeFile(file, bytes);
+  assert.deepEqual((await verifyCache(root)).problems.map((p) => p.path), [file]);
+  await assert.rejects(readFile(file), { code: "ENOENT" });
+});
+
 test("concurrent writers of one key leave one whole entry and no temp files", async (t) => {
   const root = await tempCache(t);
   const chunks = keyedStore(join(root, "chunks"), "chunk");

@@ -170,11 +170,17 @@ export async function verifyCache(root = cacheRoot()): Promise<{ checked: number
   await byName(join(root, "debs"), ".deb");
   await byName(join(root, "debian", "indexes"), ".xz");
 
-  // Keyed entries carry the sha256 of their bytes in front of them.
-  for (const e of await entriesIn(CACHE_SECTIONS.find((s) => s.name === "chunks")!, root)) {
+  // Keyed entries carry the sha256 of their bytes in front of them: compressed chunks, parsed Packages indexes.
+  const parsed = join(root, "debian", "parsed");
+  const parsedIndexes = (await readdir(parsed).catch(() => [] as string[])).map((kk) => join(parsed, kk));
+  const keyedPaths = [
+    ...(await entriesIn(CACHE_SECTIONS.find((s) => s.name === "chunks")!, root)).map((e) => e.path),
+    ...(await Promise.all(parsedIndexes.map(async (dir) => (await readdir(dir).catch(() => [] as string[])).map((n) => join(dir, n))))).flat(),
+  ];
+  for (const path of keyedPaths) {
     checked++;
-    const file = await readFile(e.path).catch(() => undefined);
-    if (!file || !keyedContent(file)) await drop(e.path, "its bytes do not hash to the sha256 stored with them");
+    const file = await readFile(path).catch(() => undefined);
+    if (!file || !keyedContent(file)) await drop(path, "its bytes do not hash to the sha256 stored with them");
   }
 
   // Records that name the sha256 of each file they point to.

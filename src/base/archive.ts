@@ -12,7 +12,7 @@ import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { DigestVerifier, sha256 } from "../oci/digest.ts";
 import { fileReadStream, writeFileAtomic } from "../oci/fs-util.ts";
-import { currentSha256, noteCacheWrite, touchUsed } from "../cache.ts";
+import { currentSha256, keyedStore, noteCacheWrite, touchUsed } from "../cache.ts";
 import { downloadToFile } from "./http.ts";
 import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
 import { readPackagesXz, recordLines, serializeRecordLines, type PackageLookup, type PackageRecord } from "./packages-index.ts";
@@ -194,20 +194,21 @@ export class DebianArchive {
       } else await downloadToFile(plain, file, { verifier: verifier(), ...live });
       noteCacheWrite();
     }
-    // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified sha256, loads at once.
-    // .v3: one record per line, read by name (recordLines); v2 was one JSON array, parsed whole.
-    const parsed = join(this.options.cacheRoot, "debian", "indexes", `${want.sha256}.v3.ndjson`);
-    if (await exists(parsed)) {
+    // Decompressing and parsing ~100 MB takes seconds; the parsed form, keyed by the verified index's sha256,
+    // loads at once. v3: one record per line, read by name (recordLines), in a keyed store: re-hashed on read,
+    // so a damaged entry is rebuilt from the verified index (the records name the .debs' sha256).
+    const store = keyedStore(join(this.options.cacheRoot, "debian", "parsed"), "parsed Packages index", (m) => this.#progress(m));
+    const key = sha256(`packages-v3\0${want.sha256}`).slice("sha256:".length);
+    const cached = await store.get(key).catch(() => undefined);
+    if (cached) {
       try {
-        const lookup = recordLines(await readFile(parsed));
-        await touchUsed(parsed);
-        return lookup;
-      } catch {
-        // unreadable cache entry: rebuild it below
+        return recordLines(Buffer.from(cached.buffer, cached.byteOffset, cached.byteLength));
+      } catch (err) {
+        await store.drop?.(key, errorMessage(err));
       }
     }
     const index = await readPackagesXz(file);
-    await writeFileAtomic(parsed, serializeRecordLines(index));
+    await store.put(key, Buffer.from(serializeRecordLines(index)));
     return index;
   }
 

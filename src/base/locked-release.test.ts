@@ -4,7 +4,7 @@
  * the lock's release is used without asking the mirror, so a locked base is made again offline.
  */
 import assert from "node:assert/strict";
-import { copyFile, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -50,4 +50,20 @@ test("one InRelease fetch for a build's two platforms; with a lock, the base is 
   assert.equal(await resolve("amd64", new Map()), amd64);
   assert.deepEqual(inReleaseFetches(), [], "the locked base asked no mirror for InRelease");
   assert.ok(!said.some((m) => /reusing the layer/.test(m)), "the base was made again, not reused");
+
+  // The parsed index is a keyed cache entry: damaged, it is dropped with a warning and parsed again from
+  // the verified Packages.xz, and the base is the same.
+  const parsedDir = join(cacheDir("debian"), "parsed");
+  for (const kk of await readdir(parsedDir)) {
+    for (const name of await readdir(join(parsedDir, kk))) {
+      const file = join(parsedDir, kk, name);
+      const bytes = await readFile(file);
+      bytes[bytes.length - 10]! ^= 0x01;
+      await writeFile(file, bytes);
+    }
+  }
+  await rm(cacheDir("bases"), { recursive: true, force: true });
+  said.length = 0;
+  assert.equal(await resolve("amd64", new Map()), amd64);
+  assert.match(said.join("\n"), /cache: parsed Packages index [0-9a-f]{12}… is corrupt .*dropped it, rebuilding/);
 });
