@@ -11,7 +11,7 @@ import { AotpackError } from "../errors.ts";
 import { cacheDir, cacheFsError, currentSha256, noteCacheWrite, placeDirEntry, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { fileChunkCache } from "../oci/chunk-cache.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
-import { createLayer, layerFromBlobFile, type LayerEntry } from "../oci/layer.ts";
+import { createLayer, layerFromBlobFile, SourceChangedError, type LayerEntry } from "../oci/layer.ts";
 import { removeDeadTemps, sha256File, tempPathBeside, writeFileAtomic } from "../oci/fs-util.ts";
 import type { Layer } from "../oci/interfaces.ts";
 import type { Compression } from "../oci/media-types.ts";
@@ -138,13 +138,13 @@ let deadTempsSwept: Promise<number> | undefined;
 export class StaleArtifactError extends AotpackError {}
 
 /** Check that every entry's source still hashes to `expected` (same order) before a layer is made from it. */
-async function checkSources(entries: LayerEntry[], expected: string[]): Promise<void> {
-  const actual = await Promise.all(entries.map((e) => currentSha256(e.source!)));
-  const i = actual.findIndex((a, k) => a !== expected[k]);
-  if (i >= 0) {
-    const why = actual[i] === undefined ? "is missing" : "changed since it was compiled";
-    throw new StaleArtifactError(`cache: artifact file ${entries[i]!.source} ${why}; dropped the artifact, compiling again`);
-  }
+function staleArtifact(source: string | undefined, why: string): StaleArtifactError {
+  return new StaleArtifactError(`cache: artifact file ${source} ${why}; dropped the artifact, compiling again`);
+}
+
+/** Every source still there; whether its bytes are the recorded ones is checked as the layer reads them. */
+async function checkSourcesExist(entries: LayerEntry[]): Promise<void> {
+  for (const e of entries) if (!(await stat(e.source!).catch(() => undefined))?.isFile()) throw staleArtifact(e.source, "is missing");
 }
 
 interface CachedLayerMeta {
@@ -194,8 +194,17 @@ export async function layerCached(
 }
 
 async function makeLayer(entries: LayerEntry[], sourceHashes: string[], compression: Compression, epoch: number, blobs: string, metaPath: string, warn: CacheWarn): Promise<Layer> {
-  await checkSources(entries, sourceHashes);
-  const layer = await createLayer(entries, { compression, sourceDateEpoch: epoch, blobDir: blobs, chunkCache: fileChunkCache(cacheDir("chunks"), warn) });
+  await checkSourcesExist(entries);
+  // Each source is hashed as the tar reads it (one pass, and no window between a check and the read):
+  // bytes that are not the recorded ones fail the layer, which is then never written.
+  const verified = entries.map((e, i) => ({ ...e, sha256: sourceHashes[i]! }));
+  let layer: Layer;
+  try {
+    layer = await createLayer(verified, { compression, sourceDateEpoch: epoch, blobDir: blobs, chunkCache: fileChunkCache(cacheDir("chunks"), warn) });
+  } catch (err) {
+    if (err instanceof SourceChangedError) throw staleArtifact(err.source, "changed since it was compiled");
+    throw err;
+  }
   const blob = join(blobs, "sha256", (await layer.digest()).slice(7));
   const meta: CachedLayerMeta = {
     descriptor: { mediaType: await layer.mediaType(), digest: await layer.digest(), size: await layer.size() },

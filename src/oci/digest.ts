@@ -55,6 +55,8 @@ export class DigestVerifier extends Transform {
     readonly expected: Digest,
     readonly expectedSize: number | undefined,
     readonly what: string,
+    /** The error a mismatch fails the stream with (default AotpackError), so a caller can tell it apart. */
+    readonly mismatch: (message: string) => Error = (m) => new AotpackError(m),
   ) {
     super();
   }
@@ -62,7 +64,7 @@ export class DigestVerifier extends Transform {
     this.#hash.update(chunk);
     this.#size += chunk.length;
     if (this.expectedSize !== undefined && this.#size > this.expectedSize) {
-      cb(new AotpackError(`${this.what}: more than the expected ${this.expectedSize} bytes (digest ${this.expected})`));
+      cb(this.mismatch(`${this.what}: more than the expected ${this.expectedSize} bytes (digest ${this.expected})`));
       return;
     }
     cb(null, chunk);
@@ -70,9 +72,9 @@ export class DigestVerifier extends Transform {
   override _flush(cb: TransformCallback): void {
     const got: Digest = `sha256:${this.#hash.digest("hex")}`;
     if (this.expectedSize !== undefined && this.#size !== this.expectedSize) {
-      cb(new AotpackError(`${this.what}: size ${this.#size} does not match the expected ${this.expectedSize}`));
+      cb(this.mismatch(`${this.what}: size ${this.#size} does not match the expected ${this.expectedSize}`));
     } else if (got !== this.expected) {
-      cb(new AotpackError(`${this.what}: digest mismatch: expected ${this.expected}, got ${got}`));
+      cb(this.mismatch(`${this.what}: digest mismatch: expected ${this.expected}, got ${got}`));
     } else cb();
   }
 }

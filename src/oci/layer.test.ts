@@ -10,7 +10,7 @@ import { findTool, run, smallTmpfs, tempDir, withEnv } from "../../test/support/
 import { AotpackError, UsageError } from "../errors.ts";
 import { zstdAvailable } from "./compress.ts";
 import type { Layer } from "./interfaces.ts";
-import { createLayer, createLayerFromDirectory, layerFromBlobFile, sourceDateEpoch } from "./layer.ts";
+import { createLayer, createLayerFromDirectory, layerFromBlobFile, SourceChangedError, sourceDateEpoch } from "./layer.ts";
 import { MediaType } from "./media-types.ts";
 import { buildHelloIndex } from "./testing/fixtures.ts";
 
@@ -257,6 +257,26 @@ test("bad input: missing file, FIFO, path through a file, bad paths, duplicates 
   await assert.rejects(createLayerFromDirectory(join(input, "nope"), { blobDir }), /cannot read .*nope: no such file or directory/);
   await assert.rejects(createLayerFromDirectory(join(input, "file"), { blobDir }), /not a directory/);
   await assertNothingWritten(dir);
+});
+
+test("a source whose bytes are not its recorded sha256 when read fails the layer (SourceChangedError), and no blob is written", async (t) => {
+  const dir = await tempDir(t);
+  const blobs = join(dir, "blobs");
+  const source = join(dir, "server");
+  await writeFile(source, randomBytes(300_000));
+  const right = createHash("sha256").update(await readFile(source)).digest("hex");
+  const ok = await createLayer([{ path: "/app/server", type: "file", source, sha256: right }], { blobDir: blobs, sourceDateEpoch: 0 });
+  assert.match(await ok.digest(), /^sha256:/);
+  const before = await readdir(join(blobs, "sha256"));
+  // Same size, one byte changed after the hash was recorded: refused as it is read, not shipped.
+  const bytes = await readFile(source);
+  bytes[150_000]! ^= 1;
+  await writeFile(source, bytes);
+  await assert.rejects(
+    createLayer([{ path: "/app/server", type: "file", source, sha256: right }], { blobDir: blobs, sourceDateEpoch: 0 }),
+    (err: unknown) => err instanceof SourceChangedError && err.source === source && /digest mismatch/.test(err.message),
+  );
+  assert.deepEqual(await readdir(join(blobs, "sha256")), before, "no new blob, no temp file");
 });
 
 test("full disk: 'no space left on device writing <path>' and no partial blob", async (t) => {

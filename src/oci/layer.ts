@@ -10,7 +10,7 @@ import { AotpackError, UsageError } from "../errors.ts";
 import { chain, verifiedFileStream } from "./blob-stream.ts";
 import { fileChunkCache, type ChunkCache } from "./chunk-cache.ts";
 import { assertCompressionAvailable, compressStages, decompressStream, encoderFromEnv, type Encoder } from "./compress.ts";
-import { DigestCounter, digestHex, type Digest } from "./digest.ts";
+import { DigestCounter, DigestVerifier, digestHex, type Digest } from "./digest.ts";
 import { errnoCode, fileReadStream, fsError, pipelineToNewFile, tempPathBeside } from "./fs-util.ts";
 import type { Layer } from "./interfaces.ts";
 import { layerCompression, ociLayerMediaType, type Compression } from "./media-types.ts";
@@ -23,6 +23,11 @@ export interface LayerEntry {
   type: "file" | "directory" | "symlink";
   /** Host path of the bytes, for "file" (streamed, never read whole). */
   source?: string;
+  /**
+   * With `source`: the sha256 hex its bytes must have. They are hashed as the tar reads them, and a
+   * mismatch fails the layer with SourceChangedError: checked as used, not in a pass before.
+   */
+  sha256?: string;
   /** Small inline content, for "file" (e.g. /etc/passwd). */
   content?: string | Uint8Array;
   /** For "symlink". */
@@ -79,7 +84,18 @@ export function epochToIso(epoch: number): string {
 interface PlannedEntry {
   header: TarHeader;
   source?: string;
+  sha256?: string;
   content?: Uint8Array;
+}
+
+/** A layer entry's source did not hash to its `sha256` when read (it changed after it was recorded). */
+export class SourceChangedError extends AotpackError {
+  constructor(
+    message: string,
+    readonly source: string,
+  ) {
+    super(message);
+  }
 }
 
 function tarNameOf(path: string, what: string): string {
@@ -143,7 +159,7 @@ async function planEntries(entries: LayerEntry[], epoch: number): Promise<Planne
       const mode = checkMode(e.mode, 0o644, e.path);
       if (e.source !== undefined) {
         const size = await checkSource(e.source, e.path);
-        planned = { header: { ...base, type: "file", mode, size }, source: e.source };
+        planned = { header: { ...base, type: "file", mode, size }, source: e.source, ...(e.sha256 !== undefined ? { sha256: e.sha256 } : {}) };
       } else {
         const content = typeof e.content === "string" ? Buffer.from(e.content, "utf8") : (e.content as Uint8Array);
         planned = { header: { ...base, type: "file", mode, size: content.length }, content };
@@ -188,10 +204,12 @@ function comparePaths(a: string, b: string): number {
 function toTarEntries(planned: PlannedEntry[]): TarEntry[] {
   return planned.map((p) => {
     if (p.source !== undefined) {
-      const source = p.source;
+      const { source, sha256 } = p;
+      const check = (): Transform =>
+        sha256 === undefined ? new PassThrough() : new DigestVerifier(`sha256:${sha256}`, undefined, `${source} (for /${p.header.name})`, (m) => new SourceChangedError(m, source));
       return {
         header: p.header,
-        body: () => chain(fileReadStream(source), new PassThrough(), (err) => fsError(err, "reading", source)),
+        body: () => chain(fileReadStream(source), check(), (err) => fsError(err, "reading", source)),
       };
     }
     return p.content !== undefined ? { header: p.header, body: p.content } : { header: p.header };
