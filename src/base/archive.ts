@@ -115,10 +115,16 @@ export class DebianArchive {
     if (Number.isFinite(since) && (await exists(file))) {
       // Verified again on every read, as the offline path below does; a bad or older copy is refreshed.
       const cached = await verifyInRelease(file, keyring).then(parseRelease, () => undefined);
-      if (cached && Date.parse(cached.date ?? "") >= since) {
-        checkRelease(cached, this.suite);
-        return { release: cached, inRelease: file };
-      }
+      const usable = (r: ReleaseFile | undefined): r is ReleaseFile => {
+        if (!r || !(Date.parse(r.date ?? "") >= since)) return false;
+        try {
+          checkRelease(r, this.suite); // another suite or past its Valid-Until: ask the mirror instead
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      if (usable(cached)) return { release: cached, inRelease: file };
     }
     this.#progress(`fetching ${url}`);
     let signed: string;

@@ -29,7 +29,7 @@ export interface DebianBaseOptions {
   /** Refuse, rather than add, packages the lock lacks. */
   frozenLock?: boolean;
   keyring?: string;
-  /** One archive per mirror and suite, shared by the platforms of one build: InRelease and indexes load once. */
+  /** One archive per mirror and suite, shared by the platforms of one build: InRelease loads once. */
   archives?: Map<string, DebianArchive>;
   onProgress?: (msg: string) => void;
 }
