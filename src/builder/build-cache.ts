@@ -8,7 +8,7 @@ import { compressorIdentity } from "../oci/compress.ts";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { AotpackError } from "../errors.ts";
-import { cacheDir, cacheFsError, currentSha256, noteCacheWrite, placeDirEntry, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheFsError, noteCacheWrite, placeDirEntry, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { fileChunkCache } from "../oci/chunk-cache.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { createLayer, layerFromBlobFile, SourceChangedError, type LayerEntry } from "../oci/layer.ts";

@@ -13,12 +13,9 @@
  * shared by projects and builds are compressed once, wherever in a layer they sit. Output is the
  * same at every worker count, since chunk boundaries depend only on the byte offset.
  */
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { Transform, type TransformCallback } from "node:stream";
 import type { ChunkCache } from "./chunk-cache.ts";
-import { CompressPool, sharedCompressPool, type ChunkCodec, type ChunkJob, type ChunkResult } from "./compress-pool.ts";
+import { CompressPool, libdeflatePackage, sharedCompressPool, type ChunkCodec, type ChunkJob, type ChunkResult } from "./compress-pool.ts";
 import { crc32, crc32Combine } from "./crc32.ts";
 
 /** 1 MiB: ~100 chunks per Bun executable, enough for 2–8 cores, and a changed page costs one chunk. */
@@ -30,6 +27,11 @@ export const ZSTD_LEVEL = 3;
  * again for 8 % more time (docs/decisions.md, bench/encoders.ts).
  */
 export const CHUNKED_GZIP_LEVEL = 5;
+
+/** The zstd the running Node bundles (its version is part of what zstd bytes depend on). */
+export function zstdVersion(): string {
+  return (process.versions as Record<string, string | undefined>).zstd ?? process.version;
+}
 const GZIP_OS_BYTE = 255;
 const FINAL_BLOCK = Buffer.from([3, 0]);
 
@@ -52,18 +54,9 @@ export interface ChunkStats {
   rejected: number;
 }
 
-let libdeflateVersion: string | undefined;
-
-/** The installed libdeflate package's version (its exports map does not export package.json). */
-function libdeflateVersionOf(): string {
-  const entry = createRequire(import.meta.url).resolve("libdeflate");
-  libdeflateVersion ??= (JSON.parse(readFileSync(join(dirname(entry), "package.json"), "utf8")) as { version: string }).version;
-  return libdeflateVersion;
-}
-
 /** What a chunk's compressed bytes are a function of, besides its own bytes (part of every chunk's key). */
 export function chunkEncoderId(codec: ChunkCodec, level: number): string {
-  const v = codec === "gzip" ? `libdeflate-${libdeflateVersionOf()}` : `zstd-${(process.versions as Record<string, string | undefined>).zstd ?? process.version}`;
+  const v = codec === "gzip" ? `libdeflate-${libdeflatePackage().version}` : `zstd-${zstdVersion()}`;
   return `aotpack-chunk-v2 ${codec} ${v} level ${level}`;
 }
 
@@ -139,18 +132,27 @@ export class ChunkedCompressor extends Transform {
     if (this.#ownPool) await this.#pool.close();
   }
 
+  /**
+   * The next `n` pending bytes, copied once into a buffer of exactly that size: posting a view to a
+   * worker would clone its whole ArrayBuffer (the pending bytes, or a caller's 100 MB buffer, per chunk).
+   */
   #take(n: number): Buffer {
-    const all = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending);
-    this.#pending = n < all.length ? [all.subarray(n)] : [];
-    this.#pendingBytes = all.length - n;
-    return all.subarray(0, n);
+    const chunk = Buffer.allocUnsafeSlow(n);
+    let filled = 0;
+    while (filled < n) {
+      const head = this.#pending[0]!;
+      const used = Math.min(head.length, n - filled);
+      head.copy(chunk, filled, 0, used);
+      filled += used;
+      if (used === head.length) this.#pending.shift();
+      else this.#pending[0] = head.subarray(used);
+    }
+    this.#pendingBytes -= n;
+    return chunk;
   }
 
-  #submit(view: Buffer): void {
+  #submit(chunk: Buffer): void {
     this.stats.chunks++;
-    // Posting a view to a worker clones its whole ArrayBuffer (here the pending bytes, or a caller's
-    // 100 MB buffer, for every chunk): give each chunk a buffer of its own size.
-    const chunk = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength ? view : Buffer.from(view);
     const p = this.#one(chunk);
     p.catch(() => {}); // awaited in order by #drain; this only stops an early rejection being "unhandled"
     this.#inFlight.push(p);

@@ -4,8 +4,10 @@
  * source text), so it loads the same way from the TypeScript sources (tests, tsx) and from dist/,
  * and starts without a loader. gzip chunks are deflated by libdeflate (WASM), imported in the worker.
  */
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { fillHuffmanTable, finalBlockBits, withoutFinalBlock } from "./deflate-blocks.ts";
@@ -35,8 +37,21 @@ export interface ChunkResult {
   crc: number;
 }
 
-/** libdeflate's entry module, imported by each worker (never on the main thread: its WASM glue hooks `process`). */
-const LIBDEFLATE_URL = pathToFileURL(createRequire(import.meta.url).resolve("libdeflate")).href;
+let libdeflate: { url: string; version: string } | undefined;
+
+/**
+ * The installed libdeflate: its entry module's URL, imported by each worker (never on the main thread:
+ * its WASM glue hooks `process`), and its version, part of every gzip chunk's key. Looked up on first
+ * use, not at start-up. (Its exports map does not export package.json, so it is read beside the entry.)
+ */
+export function libdeflatePackage(): { url: string; version: string } {
+  if (!libdeflate) {
+    const entry = createRequire(import.meta.url).resolve("libdeflate");
+    const { version } = JSON.parse(readFileSync(join(dirname(entry), "package.json"), "utf8")) as { version: string };
+    libdeflate = { url: pathToFileURL(entry).href, version };
+  }
+  return libdeflate;
+}
 
 const WORKER_SOURCE = String.raw`
 const { parentPort, workerData } = require("node:worker_threads");
@@ -135,7 +150,7 @@ export class CompressPool {
   }
 
   #spawn(): Worker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { libdeflateUrl: LIBDEFLATE_URL } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { libdeflateUrl: libdeflatePackage().url } });
     this.#all.push(worker);
     const finish = (fn: (p: Pending) => void): void => {
       const p = this.#busy.get(worker);

@@ -3,7 +3,7 @@ import { PassThrough, Transform, type TransformCallback } from "node:stream";
 import * as zlib from "node:zlib";
 import { AotpackError, UsageError } from "../errors.ts";
 import type { ChunkCache } from "./chunk-cache.ts";
-import { CHUNKED_GZIP_LEVEL, ChunkedCompressor, chunkEncoderId, ZSTD_LEVEL } from "./chunked-compress.ts";
+import { CHUNKED_GZIP_LEVEL, ChunkedCompressor, chunkEncoderId, ZSTD_LEVEL, zstdVersion } from "./chunked-compress.ts";
 import type { Compression } from "./media-types.ts";
 
 /** Fixed so the same tar always gives the same blob (with the same zlib): the single-stream level. */
@@ -77,8 +77,7 @@ export function compressorIdentity(c: Compression, options: Pick<CompressOptions
   if (c === "none") return "none";
   const encoder = options.encoder ?? encoderFromEnv();
   if (encoder === "chunked") return chunkEncoderId(c, c === "gzip" ? (options.gzipLevel ?? CHUNKED_GZIP_LEVEL) : ZSTD_LEVEL);
-  const zstd = (process.versions as Record<string, string | undefined>).zstd ?? process.version;
-  return c === "gzip" ? `stream gzip zlib-${process.versions.zlib} level ${options.gzipLevel ?? GZIP_LEVEL}` : `stream zstd zstd-${zstd}`;
+  return c === "gzip" ? `stream gzip zlib-${process.versions.zlib} level ${options.gzipLevel ?? GZIP_LEVEL}` : `stream zstd zstd-${zstdVersion()}`;
 }
 
 /** The pipeline stages that compress a tar stream. */
