@@ -170,11 +170,12 @@ export async function verifyCache(root = cacheRoot()): Promise<{ checked: number
   await byName(join(root, "debs"), ".deb");
   await byName(join(root, "debian", "indexes"), ".xz");
 
-  // Keyed entries carry the sha256 of their bytes in front of them: compressed chunks, parsed Packages indexes.
+  // Keyed entries carry the sha256 of their bytes in front of them: compressed chunks, compile inputs records, parsed Packages indexes.
   const parsed = join(root, "debian", "parsed");
   const parsedIndexes = (await readdir(parsed).catch(() => [] as string[])).map((kk) => join(parsed, kk));
   const keyedPaths = [
     ...(await entriesIn(CACHE_SECTIONS.find((s) => s.name === "chunks")!, root)).map((e) => e.path),
+    ...(await entriesIn(CACHE_SECTIONS.find((s) => s.name === "compile-inputs")!, root)).map((e) => e.path),
     ...(await Promise.all(parsedIndexes.map(async (dir) => (await readdir(dir).catch(() => [] as string[])).map((n) => join(dir, n))))).flat(),
   ];
   for (const path of keyedPaths) {

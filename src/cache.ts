@@ -60,6 +60,7 @@ export interface CacheSection {
 const one = (): 1 => 1;
 export const CACHE_SECTIONS: readonly CacheSection[] = [
   { name: "artifacts", dir: ["artifacts"], depth: one },
+  { name: "compile-inputs", dir: ["compile-inputs"], depth: () => 2 },
   { name: "blobs", dir: ["blobs", "sha256"], depth: one },
   { name: "layers", dir: ["layers"], depth: one },
   { name: "bases", dir: ["bases"], depth: one },

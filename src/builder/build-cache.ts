@@ -3,10 +3,11 @@
  * sha256 of the bytes that go in). Both follow src/cache.ts's rule: every file is re-hashed
  * when used, a bad entry is dropped with a warning and rebuilt, never shipped.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { compressorIdentity } from "../oci/compress.ts";
 import { mkdir, readFile, rm, stat } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, resolve, sep } from "node:path";
+import { artifactKey, changedSince, compileInputFiles, hashInputs, inputsRecords, rootRelative, type HashMemo, type InputHash } from "./compile-key.ts";
 import { AotpackError } from "../errors.ts";
 import { cacheDir, cacheFsError, noteCacheWrite, placeDirEntry, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { fileChunkCache } from "../oci/chunk-cache.ts";
@@ -24,10 +25,18 @@ interface CachedArtifact extends Omit<Artifact, "layers"> {
 
 export interface CompiledArtifact {
   artifact: Artifact;
+  /** The artifact's cache key: the lookup key and the current hashes of what the compile read (compile-key.ts). */
   key: string;
   fromCache: boolean;
   /** sha256 of every artifact file as recorded when it was compiled, by source path (checked before use). */
   fileHashes: Map<string, string>;
+}
+
+/** How a compile is found in the cache (compile-key.ts): the first-level key, the folder inputs are named from, and the build's hashes. */
+export interface CompileKey {
+  lookup: string;
+  root: string;
+  hashes: HashMemo;
 }
 
 /** A cached artifact whose every file still hashes to what was recorded, or undefined (dropped). */
@@ -39,7 +48,7 @@ async function readCachedArtifact(dir: string, key: string, warn: CacheWarn): Pr
     cached = JSON.parse(meta) as CachedArtifact;
     if (!Array.isArray(cached.layers)) throw new Error("no layers");
   } catch {
-    warn(`cache: artifact ${key.slice(0, 12)}… has an unreadable record; dropped it, compiling again`);
+    warn(`cache: artifact ${key.slice(0, 12)}… has an unreadable record (${join(dir, "artifact.json")}); dropped it, compiling again`);
     await rm(dir, { recursive: true, force: true });
     return undefined;
   }
@@ -62,30 +71,76 @@ async function readCachedArtifact(dir: string, key: string, warn: CacheWarn): Pr
   return { artifact, key, fromCache: true, fileHashes };
 }
 
+/** The cached artifact whose recorded inputs all still have their recorded hashes, if any. */
+async function lookupArtifact(key: CompileKey, root: string, warn: CacheWarn): Promise<CompiledArtifact | undefined> {
+  for (const recorded of await inputsRecords(warn).candidates(key.lookup)) {
+    const now = await hashInputs(key.root, recorded.map(([path]) => path), key.hashes);
+    if (!now || now.some(([, sha], i) => sha !== recorded[i]![1])) continue;
+    const k = artifactKey(key.lookup, recorded);
+    const hit = await readCachedArtifact(join(root, k), k, warn);
+    if (hit) return hit;
+  }
+  // A compiler that keeps no record of what it read (.NET): the lookup key is the whole key.
+  return readCachedArtifact(join(root, key.lookup), key.lookup, warn);
+}
+
+/**
+ * Where a fresh compile goes: under the hashes of what it read, recorded for the next lookup; under
+ * the lookup key for a compiler that reports no inputs; under a key no lookup finds when an input
+ * changed during the compile (its hash now may not be what was read: the next build compiles again).
+ */
+async function placeFor(artifact: Artifact, key: CompileKey, projectDir: string, started: number, warn: CacheWarn): Promise<{ key: string; record?: InputHash[]; outside?: NonNullable<Artifact["inputs"]>["outsideProject"] }> {
+  if (!artifact.readFiles) return { key: key.lookup };
+  const files = await compileInputFiles(artifact.readFiles, key.root);
+  // Hashed afresh, not from the build's memo: a file edited since the lookup is what this compile read.
+  const inputs = await hashInputs(key.root, files, new Map());
+  const outsideFiles = artifact.readFiles.filter((f) => !f.startsWith(resolve(projectDir) + sep) && !f.split(sep).includes("node_modules"));
+  const byPath = new Map(inputs ?? []);
+  const outside = [];
+  for (const f of outsideFiles) {
+    const sha256 = byPath.get(rootRelative(key.root, f));
+    // SPDX 2.3 wants a SHA1 for every file: these are a few source files, read once more.
+    const sha1 = sha256 && (await readFile(f).then((b) => createHash("sha1").update(b).digest("hex"), () => undefined));
+    if (sha256 && sha1) outside.push({ path: rootRelative(key.root, f), sha256, sha1 });
+  }
+  const changed = inputs ? await changedSince(key.root, files, started) : "a file";
+  if (!inputs || changed) {
+    warn(`cache: ${inputs ? changed : "an input"} changed while it was compiled; this compile is not reused`);
+    return { key: createHash("sha256").update(`${key.lookup}\0${randomUUID()}`).digest("hex"), outside };
+  }
+  return { key: artifactKey(key.lookup, inputs), record: inputs, outside };
+}
+
 export async function compileCached(
   compiler: Compiler,
   request: Omit<CompileRequest, "outDir">,
-  fingerprint: string,
+  key: CompileKey,
   useCache: boolean,
   warn: CacheWarn,
 ): Promise<CompiledArtifact> {
-  const key = fingerprint;
   const root = cacheDir("artifacts");
-  const dir = join(root, key);
   if (useCache) {
-    const hit = await readCachedArtifact(dir, key, warn);
+    const hit = await lookupArtifact(key, root, warn);
     if (hit) return hit;
   }
   await mkdir(root, { recursive: true }).catch((err: unknown) => {
     throw cacheFsError(err, "creating", root);
   });
   // A dot name with our pid: never listed as an entry, and `cache prune` sweeps it if we die.
-  const tmp = tempPathBeside(dir);
+  const tmp = tempPathBeside(join(root, key.lookup));
   await mkdir(tmp).catch((err: unknown) => {
     throw cacheFsError(err, "creating", tmp);
   });
   try {
-    const artifact = await compiler.compile({ ...request, outDir: tmp });
+    // A little early: file times come from the kernel's coarse clock (a tick, up to 10 ms, behind
+    // Date.now()), so a file written just after the start can carry a time just before it.
+    const started = Date.now() - 50;
+    const compiled = await compiler.compile({ ...request, outDir: tmp });
+    const place = await placeFor(compiled, key, request.projectDir, started, warn);
+    // Host paths stay out of the cache's records (the inputs record names them from the root).
+    const { readFiles: _read, ...artifact } = compiled;
+    if (place.outside?.length) artifact.inputs = { ...artifact.inputs, outsideProject: place.outside };
+    const dir = join(root, place.key);
     const cachedLayers: CachedArtifact["layers"] = [];
     const fileHashes = new Map<string, string>();
     const final = new Map<string, string>(); // source in tmp → source in the cache
@@ -111,21 +166,26 @@ export async function compileCached(
     // --no-cache (or a stale artifact) replaces the entry. Otherwise a dir here now was placed by
     // another build of the same key: theirs wins when it checks out, else it is dropped and ours placed.
     if (!useCache) await rm(dir, { recursive: true, force: true });
+    let result: CompiledArtifact | undefined;
     if (!(await placeDirEntry(tmp, dir))) {
-      const theirs = await readCachedArtifact(dir, key, warn);
+      const theirs = await readCachedArtifact(dir, place.key, warn);
       if (theirs) {
         await rm(tmp, { recursive: true, force: true });
-        return { ...theirs, fromCache: false };
+        result = { ...theirs, fromCache: false };
+      } else {
+        await rm(dir, { recursive: true, force: true });
+        if (!(await placeDirEntry(tmp, dir))) throw cacheFsError(new Error("another build keeps replacing it"), "renaming", dir);
       }
-      await rm(dir, { recursive: true, force: true });
-      if (!(await placeDirEntry(tmp, dir))) throw cacheFsError(new Error("another build keeps replacing it"), "renaming", dir);
     }
+    // Recorded only once the artifact is in place: a record never names a missing entry for long.
+    if (place.record) await inputsRecords(warn).add(key.lookup, place.record);
+    if (result) return result;
     const placed: Artifact = {
       ...artifact,
       layers: artifact.layers.map((l) => ({ name: l.name, files: l.files.map((f) => ({ ...f, source: final.get(f.source) ?? f.source })) })),
     };
     if (symbols) placed.symbols = symbols.map((rel) => join(dir, rel));
-    return { artifact: placed, key, fromCache: false, fileHashes };
+    return { artifact: placed, key: place.key, fromCache: false, fileHashes };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;

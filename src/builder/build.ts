@@ -23,8 +23,9 @@ import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { Annotation, type Annotations, type ImageConfigFile } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
 import { matchProjectFiles, type MatchedFiles } from "./files.ts";
-import { projectFingerprint } from "./fingerprint.ts";
-import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact } from "./build-cache.ts";
+import { nearestLockfiles, projectFingerprint } from "./fingerprint.ts";
+import { inputsRoot, rootRelative, type HashMemo } from "./compile-key.ts";
+import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact, type CompileKey } from "./build-cache.ts";
 import { redactVcsUrl } from "../redact.ts";
 import { limiter, type Limiter } from "../limit.ts";
 import { cacheDir, cacheMaxBytes, cacheWriteCount } from "../cache.ts";
@@ -114,6 +115,8 @@ interface BuildContext {
   compiler: Compiler;
   reporter: BuildReporter;
   compileInputs: CompileInputs | undefined;
+  /** Where compile inputs are named from (the repository or workspace root), and their hashes, shared by the platforms. */
+  inputs: { root: string; hashes: HashMemo };
   baseSpec: BaseSpec;
   git: { revision?: string; source?: string };
   extra: MatchedFiles;
@@ -174,6 +177,9 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
   for (const dir of await unshippedAssetDirs(plan.project.dir, extra.files)) {
     reporter.warn(`${dir}/ is not shipped: if the app serves or reads it, add "files": ["${dir}/**"] to aotpack's config (or --file '${dir}/**')`);
   }
+  for (const glob of extra.unmatched) {
+    reporter.warn(`files: "${glob}" matches no file in the project; globs are relative to ${plan.project.dir} (check the path)`);
+  }
   for (const s of extra.skippedSecrets) {
     reporter.warn(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
   }
@@ -182,6 +188,7 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
     compiler,
     reporter,
     compileInputs,
+    inputs: { root: await inputsRoot(plan.project.dir, await nearestLockfiles(plan.project.dir)), hashes: new Map() },
     baseSpec,
     git,
     extra,
@@ -209,6 +216,7 @@ async function buildPlatform(ctx: BuildContext, platform: Platform): Promise<Pla
 interface CompileStepResult {
   compiled: CompiledArtifact;
   request: Omit<CompileRequest, "outDir">;
+  key: CompileKey;
 }
 
 async function compileStep(ctx: BuildContext, platform: Platform): Promise<CompileStepResult> {
@@ -226,9 +234,12 @@ async function compileStep(ctx: BuildContext, platform: Platform): Promise<Compi
   if (plan.entry !== undefined) request.entry = plan.entry;
   if (plan.baseline) request.baseline = true;
   let compiled: CompiledArtifact;
+  let key: CompileKey;
   try {
-    const fp = await projectFingerprint(plan.project.dir, {
-      v: 2, // 2: artifacts record their inputs for the SBOM
+    const lookup = await projectFingerprint(plan.project.dir, {
+      v: 3, // 3: the second level keys what the bundler read (compile-key.ts)
+      // Where the project sits in its repository: two services with the same files read different things.
+      project: rootRelative(ctx.inputs.root, plan.project.dir),
       runtime: ctx.compiler.runtime,
       platform: p,
       layout: plan.layout,
@@ -238,7 +249,8 @@ async function compileStep(ctx: BuildContext, platform: Platform): Promise<Compi
       baseline: plan.baseline,
       versions: process.versions.node,
     }, ctx.compileInputs);
-    compiled = await compileCached(ctx.compiler, request, fp, plan.cache, (m) => reporter.warn(m));
+    key = { lookup, ...ctx.inputs };
+    compiled = await compileCached(ctx.compiler, request, key, plan.cache, (m) => reporter.warn(m));
   } catch (err) {
     reporter.step(p, "compile", "failed");
     throw err;
@@ -247,7 +259,7 @@ async function compileStep(ctx: BuildContext, platform: Platform): Promise<Compi
   // A cached artifact took no time now; its old compile time would read as this build's.
   if (compiled.fromCache) reporter.step(p, "compile", "cached");
   else reporter.step(p, "compile", "done", `${(compiled.artifact.compileMs / 1000).toFixed(1)} s`);
-  return { compiled, request };
+  return { compiled, request, key };
 }
 
 /**
@@ -337,7 +349,7 @@ async function layersStep(ctx: BuildContext, platform: Platform, step: CompileSt
     // A cached artifact file changed under us: never layer it; compile again (once).
     if (!(err instanceof StaleArtifactError)) throw err;
     reporter.warn(err.message);
-    compiled = await compileCached(ctx.compiler, step.request, compiled.key, false, warn);
+    compiled = await compileCached(ctx.compiler, step.request, step.key, false, warn);
     appLayers = await artifactLayers(compiled);
   }
   compiled.artifact.layers.forEach((al, i) => {

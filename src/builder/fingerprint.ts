@@ -1,8 +1,8 @@
 /**
- * Content fingerprints for the build cache. A compile is reused only when every input
- * that can change its output is the same: the project's own files, the lockfile that pins
- * its dependencies, the compiler and its settings. aotpack.lock pins the base, not the
- * compile, so it is never an input here.
+ * The compile cache's first-level key (compile-key.ts has the second): the project's own files,
+ * the lockfile that pins its dependencies, the compiler and its settings. What the bundler read
+ * beyond them (dist/, node_modules, files outside the project) is keyed by the second level.
+ * aotpack.lock pins the base, not the compile, so it is never an input here.
  */
 import { createHash } from "node:crypto";
 import { stat } from "node:fs/promises";
@@ -17,7 +17,7 @@ const NOT_COMPILE_INPUTS = new Set(["aotpack.lock"]);
 const LOCKFILES = ["package-lock.json", "bun.lock", "bun.lockb", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"];
 
 /** The nearest lockfiles at or above `dir` (dependencies may be hoisted to a workspace root). */
-async function nearestLockfiles(dir: string): Promise<string[]> {
+export async function nearestLockfiles(dir: string): Promise<string[]> {
   let current = dir;
   for (;;) {
     const found: string[] = [];

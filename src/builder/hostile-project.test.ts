@@ -71,3 +71,44 @@ test("an entry outside the project is a usage error", async () => {
     await rm(root, { recursive: true, force: true });
   }
 });
+
+/** A file whose name is not UTF-8 (Latin-1 `café`), made through a Buffer path as a tar or an rsync can. */
+async function nonUtf8File(dir: string, sub: string): Promise<void> {
+  await mkdir(join(dir, sub), { recursive: true });
+  await writeFile(Buffer.concat([Buffer.from(join(dir, sub) + "/caf"), Buffer.from([0xe9]), Buffer.from(".txt")]), "x");
+}
+
+test("issue 33: a file name that is not UTF-8 is skipped when not shipped, refused with its name escaped when it would be", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-names-"));
+  try {
+    await writeFile(join(dir, "package.json"), '{"name":"x"}');
+    await mkdir(join(dir, "public"));
+    await writeFile(join(dir, "public", "index.html"), "x");
+    await nonUtf8File(dir, "notes");
+    // Not shipped: listing (the compile key) and matching other globs both work.
+    const { projectFingerprint } = await import("./fingerprint.ts");
+    assert.match(await projectFingerprint(dir, {}), /^[0-9a-f]{64}$/);
+    assert.deepEqual((await matchProjectFiles(dir, ["public/**"])).files, ["public/index.html"]);
+    // Shipped: a usage error naming it with the byte escaped.
+    await assert.rejects(matchProjectFiles(dir, ["notes/**"]), (e: unknown) => e instanceof UsageError && e.message.includes("notes/caf\\xe9.txt") && !/[\u0080-\uffff]/.test(e.message));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('issue 33: files: ["dist/**"] ships dist/ (a build output the project names); a glob that matches nothing is reported', async () => {
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-dist-files-"));
+  try {
+    await mkdir(join(dir, "dist", "assets"), { recursive: true });
+    await writeFile(join(dir, "dist", "assets", "app.css"), "x");
+    await mkdir(join(dir, "node_modules", "pkg", "views"), { recursive: true });
+    await writeFile(join(dir, "node_modules", "pkg", "views", "index.html"), "x");
+    const m = await matchProjectFiles(dir, ["dist/**", "node_modules/pkg/views/**", "nothing/**"]);
+    assert.deepEqual(m.files, ["dist/assets/app.css", "node_modules/pkg/views/index.html"]);
+    assert.deepEqual(m.unmatched, ["nothing/**"]);
+    // `**` alone still never reaches into dist/ or node_modules/.
+    assert.deepEqual((await matchProjectFiles(dir, ["**"])).files, []);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -10,7 +10,7 @@ import { stripAnsi } from "../ansi.ts";
 import { AotpackError } from "../errors.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { BUN_PLATFORMS, bunRuntimeSpec, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
-import { bundledInputs } from "./bundle-inputs.ts";
+import { metafileInputs } from "./bundle-inputs.ts";
 import { npmRuntimeForCopy, runtimeFacts, runtimeForElfFacts } from "./npm-runtime.ts";
 import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
@@ -83,9 +83,11 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       await rename(tmpOut, finalPath);
       const elf = await checkedElf(finalPath, platform);
       const file: ArtifactFile = { path: `/app/${appName}`, source: finalPath, mode: 0o755 };
-      const inputs = { bundled: await bundledInputs(metafile, work, projectDir), runtime: await runtimeFacts(bunRuntimeSpec(platform, request), runtime) };
+      const { read, bundled } = await metafileInputs(metafile, work, projectDir);
+      const inputs = { bundled, runtime: await runtimeFacts(bunRuntimeSpec(platform, request), runtime) };
       return {
         inputs,
+        readFiles: read,
         platform,
         runtime: "bun",
         layout: "single-file",
@@ -109,7 +111,8 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       entry,
     ];
     await runBun(bun.executable, args, work, projectDir, label);
-    const inputs = { bundled: await bundledInputs(metafile, work, projectDir), runtime: await runtimeFacts(bunRuntimeSpec(platform, request), runtime) };
+    const { read, bundled } = await metafileInputs(metafile, work, projectDir);
+    const inputs = { bundled, runtime: await runtimeFacts(bunRuntimeSpec(platform, request), runtime) };
     const appDir = join(outDir, "app");
     await rm(appDir, { recursive: true, force: true });
     await rename(bundleDir, appDir);
@@ -122,6 +125,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       runtime: "bun",
       layout: "layered",
       inputs,
+      readFiles: read,
       layers: [
         { name: "runtime", files: [{ path: "/app/bun", source: runtime, mode: 0o755 }] },
         { name: "app", files: appFiles },

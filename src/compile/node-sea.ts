@@ -16,7 +16,7 @@ import { formatPlatform, hostPlatform, type Platform } from "../oci/platform.ts"
 import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
 import { ensureNpmRuntime, runtimeFacts, runtimeForElfFacts, type FetchOptions, type NpmRuntimeSpec } from "./npm-runtime.ts";
-import { bundledInputs } from "./bundle-inputs.ts";
+import { metafileInputs } from "./bundle-inputs.ts";
 import type { Artifact, ArtifactFile, CompileRequest, Compiler } from "./types.ts";
 
 /** One Node version for host and target: the SEA blob must be made by the same version that runs it. */
@@ -80,7 +80,8 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
     request.onProgress?.(`${label}: bundling with esbuild`);
     const metafile = join(work, "meta.json");
     await bundleWithEsbuild(entry, bundle, request, label, metafile);
-    const inputs = { bundled: await bundledInputs(metafile, projectDir, projectDir), runtime: await runtimeFacts(nodeRuntimeSpec(platform), targetNode) };
+    const { read, bundled } = await metafileInputs(metafile, projectDir, projectDir);
+    const inputs = { bundled, runtime: await runtimeFacts(nodeRuntimeSpec(platform), targetNode) };
 
     if (request.layout === "layered") {
       const appDir = join(outDir, "app");
@@ -93,6 +94,7 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
         runtime: "node",
         layout: "layered",
         inputs,
+      readFiles: read,
         layers: [
           { name: "runtime", files: [{ path: "/app/node", source: targetNode, mode: 0o755 }] },
           { name: "app", files: [appFile] },
@@ -143,6 +145,7 @@ async function compileNodeSea(request: CompileRequest): Promise<Artifact> {
       runtime: "node",
       layout: "single-file",
       inputs,
+      readFiles: read,
       layers: [{ name: "app", files: [file] }],
       entrypoint: [file.path],
       elf: await checkedElf(finalPath, platform),

@@ -42,11 +42,22 @@ export interface Artifact {
   symbols?: string[];
   /** What went into the executable, for the SBOM (src/sbom/). */
   inputs?: ArtifactInputs;
+  /**
+   * Every file the compiler read (its bundler's metafile), absolute host paths, wherever they live:
+   * the compile cache keys the artifact by their contents (src/builder/compile-key.ts). Undefined for a
+   * compiler that keeps no such record (.NET): the project's files and compileInputs are then the whole key.
+   */
+  readFiles?: string[];
 }
 
 export interface ArtifactInputs {
-  /** Files the bundler read (its metafile's inputs), relative to the project dir. */
+  /** Files the bundler read (its metafile's inputs), relative to the project dir (`../lib/x.ts` outside it). */
   bundled?: string[];
+  /**
+   * Source files from outside the project that went in (a monorepo's shared code; not npm packages),
+   * named relative to the repository or workspace root, with the sha256 the compile key hashed.
+   */
+  outsideProject?: { path: string; sha256: string; sha1: string }[];
   /** The runtime executable taken from npm, e.g. @oven/bun-linux-aarch64@1.4.5. */
   runtime?: { pkg: string; version: string; sha256: string; integrity?: string };
   /** .NET: the NuGet packages restore resolved (obj/project.assets.json). */

@@ -37,6 +37,14 @@ export function cyclonedxDocument(inv: Inventory): Record<string, unknown> {
     if (c.license) comp.licenses.add(spdxLicense(c.license) === c.license ? new Models.LicenseExpression(c.license) : new Models.NamedLicense(c.license));
     bom.components.add(comp);
   }
+  for (const [i, f] of inv.files.entries()) {
+    const comp = new Models.Component(Enums.ComponentType.File, f.path, { bomRef: `file-${i + 1}` });
+    comp.hashes.set(Enums.HashAlgorithm["SHA-1"], f.sha1);
+    comp.hashes.set(Enums.HashAlgorithm["SHA-256"], f.sha256);
+    comp.properties.add(new Models.Property("aotpack:input", "a source file from outside the project"));
+    subject.dependencies.add(comp.bomRef);
+    bom.components.add(comp);
+  }
   const serializer = new Serialize.JsonSerializer(new Serialize.JSON.Normalize.Factory(Spec.Spec1dot6));
   const draft = serializer.serialize(bom, { sortLists: true });
   const hash = createHash("sha256").update(draft).digest("hex");

@@ -52,6 +52,7 @@ export async function inventoryFor(input: {
     npm: await npmComponents(input.projectDir, inputs.bundled ?? []),
     ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
     nuget: inputs.nuget ?? [],
+    files: inputs.outsideProject ?? [],
     ...(Object.keys(source).length ? { source } : {}),
   };
 }

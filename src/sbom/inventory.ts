@@ -18,6 +18,8 @@ export interface Inventory {
   npm: NpmComponent[];
   runtime?: NonNullable<ArtifactInputs["runtime"]>;
   nuget: NonNullable<ArtifactInputs["nuget"]>;
+  /** Source files from outside the project that went into the executable (named from the repository root). */
+  files: NonNullable<ArtifactInputs["outsideProject"]>;
   source?: { revision?: string; url?: string };
 }
 

@@ -39,6 +39,7 @@ export function provenancePredicate(input: ProvenanceInput): Record<string, unkn
     for (const h of c.hashes) digest[h.alg === "SHA-256" ? "sha256" : "sha512"] = h.hex;
     if (Object.keys(digest).length) resolved.push({ uri: c.purl, digest });
   }
+  for (const f of inv.files) resolved.push({ uri: `file:${f.path}`, digest: { sha256: f.sha256, sha1: f.sha1 } });
   return {
     buildDefinition: {
       buildType: BUILD_TYPE,

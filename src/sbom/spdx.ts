@@ -113,7 +113,20 @@ export function spdxDocument(inv: Inventory): Record<string, unknown> {
   };
   const tree = groups(inv, list, ids, imageId);
   const packages = [image, ...tree.packages, ...list.map((c) => spdxPackage(c, ids))];
-  const relationships = [{ spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId }, ...tree.relationships];
+  // Source files from outside the project (a monorepo's shared code): the image is GENERATED_FROM them.
+  const files = inv.files.map((f, i) => ({
+    SPDXID: `SPDXRef-File-${i + 1}`,
+    fileName: `./${f.path}`,
+    checksums: [{ algorithm: "SHA1", checksumValue: f.sha1 }, { algorithm: "SHA256", checksumValue: f.sha256 }],
+    licenseConcluded: "NOASSERTION",
+    copyrightText: "NOASSERTION",
+    comment: "a source file from outside the project, bundled into the executable",
+  }));
+  const relationships = [
+    { spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: imageId },
+    ...tree.relationships,
+    ...files.map((f) => ({ spdxElementId: imageId, relationshipType: "GENERATED_FROM", relatedSpdxElement: f.SPDXID })),
+  ];
   const body = {
     spdxVersion: "SPDX-2.3",
     dataLicense: "CC0-1.0",
@@ -122,6 +135,7 @@ export function spdxDocument(inv: Inventory): Record<string, unknown> {
     creationInfo: { created: inv.created.replace(/\.\d+Z$/, "Z"), creators: [`Tool: ${inv.tool.name}-${inv.tool.version}`] },
     documentDescribes: [imageId],
     packages,
+    ...(files.length ? { files } : {}),
     relationships,
   };
   const hash = createHash("sha256").update(JSON.stringify(body)).digest("hex");
