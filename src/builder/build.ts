@@ -22,7 +22,7 @@ import type { Image, ImageIndex, Layer } from "../oci/interfaces.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { Annotation, type Annotations, type ImageConfigFile } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
-import { matchProjectFiles, type MatchedFiles } from "./files.ts";
+import { filesWarnings, matchProjectFiles, type MatchedFiles } from "./files.ts";
 import { nearestLockfiles, projectFingerprint } from "./fingerprint.ts";
 import { inputsRoot, rootRelative, type HashMemo } from "./compile-key.ts";
 import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact, type CompileKey } from "./build-cache.ts";
@@ -177,12 +177,7 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
   for (const dir of await unshippedAssetDirs(plan.project.dir, extra.files)) {
     reporter.warn(`${dir}/ is not shipped: if the app serves or reads it, add "files": ["${dir}/**"] to aotpack's config (or --file '${dir}/**')`);
   }
-  for (const glob of extra.unmatched) {
-    reporter.warn(`files: "${glob}" matches no file in the project; globs are relative to ${plan.project.dir} (check the path)`);
-  }
-  for (const s of extra.skippedSecrets) {
-    reporter.warn(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
-  }
+  for (const w of filesWarnings([...plan.files], extra, plan.project.dir)) reporter.warn(w);
   return {
     plan,
     compiler,

@@ -127,3 +127,15 @@ export async function matchProjectFiles(projectDir: string, globs: string[]): Pr
   }
   return { files, unmatched: patterns.filter((p) => !p.used).map((p) => p.glob), skippedSecrets };
 }
+
+/** What a user should hear about their `files` globs: secrets skipped, globs that match nothing, a whole node_modules shipped. */
+export function filesWarnings(globs: readonly string[], matched: MatchedFiles, projectDir: string): string[] {
+  const out: string[] = [];
+  for (const glob of globs.filter((g) => /^node_modules\/(\*\*?)?$/.test(g))) {
+    const n = matched.files.filter((f) => f.startsWith("node_modules/")).length;
+    out.push(`files: "${glob}" ships ${n} files of the installed tree: the bundle already holds the code the app imports; name only the files a dependency reads at run time (e.g. "node_modules/PKG/views/**")`);
+  }
+  for (const glob of matched.unmatched) out.push(`files: "${glob}" matches no file in the project; globs are relative to ${projectDir} (check the path)`);
+  for (const s of matched.skippedSecrets) out.push(`skipped ${s}: it looks like a secret; name it exactly in "files" to include it`);
+  return out;
+}

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { checkProjectConfig, loadProject } from "./config.ts";
-import { matchProjectFiles } from "./files.ts";
+import { filesWarnings, matchProjectFiles } from "./files.ts";
 import { resolveEntry } from "../compile/entry.ts";
 
 const SECRETS = [
@@ -108,6 +108,12 @@ test('issue 33: files: ["dist/**"] ships dist/ (a build output the project names
     assert.deepEqual(m.unmatched, ["nothing/**"]);
     // `**` alone still never reaches into dist/ or node_modules/.
     assert.deepEqual((await matchProjectFiles(dir, ["**"])).files, []);
+    // The build says what matched nothing, and that a whole node_modules is not what the bundle needs.
+    const globs = ["node_modules/**", "nothing/**"];
+    const warnings = filesWarnings(globs, await matchProjectFiles(dir, globs), dir);
+    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.match(warnings[0]!, /"node_modules\/\*\*" ships 1 files of the installed tree: .*node_modules\/PKG\/views/);
+    assert.match(warnings[1]!, /"nothing\/\*\*" matches no file/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
