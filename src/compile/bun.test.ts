@@ -250,3 +250,36 @@ describe("bun compiler: the runtime is checked while the compile runs", () => {
     await servesHelloAndStops([a.layers[0]!.files[0]!.source]);
   });
 });
+
+describe("bun compiler: layered with dependencies", () => {
+  const outDir = suiteTempDir("aotpack-bun-deps-");
+  test("the dependencies the app imports go to their own layer (a split chunk); app.js and its map link stay named app.js", async () => {
+    await ensureBunRuntime(AMD64);
+    const project = join(outDir(), "proj");
+    await mkdir(join(project, "node_modules", "dep"), { recursive: true });
+    await writeFile(join(project, "node_modules", "dep", "package.json"), JSON.stringify({ name: "dep", main: "index.js" }));
+    await writeFile(join(project, "node_modules", "dep", "index.js"), `exports.body = "from dep";\n`);
+    await writeFile(join(project, "package.json"), JSON.stringify({ name: "p", main: "server.js" }));
+    await writeFile(
+      join(project, "server.js"),
+      `const { body } = require("dep");\nconst s = require("node:http").createServer((q, r) => r.end(body)).listen(Number(process.env.PORT ?? 8080));\nprocess.on("SIGTERM", () => s.close(() => process.exit(0)));\n`,
+    );
+    const a = await bunCompiler().compile({ projectDir: project, platform: AMD64, layout: "layered", outDir: join(outDir(), "out"), sourcemap: true });
+    assert.deepEqual(a.layers.map((l) => l.name), ["runtime", "dependencies", "app"]);
+    assert.deepEqual(a.layers[2]!.files.map((f) => f.path), ["/app/app.js", "/app/app.js.map"]);
+    assert.ok(a.layers[1]!.files.every((f) => /^\/app\/deps-[a-z0-9]+\.js(\.map)?$/.test(f.path)), a.layers[1]!.files.map((f) => f.path).join(", "));
+    const appJs = await readFile(a.layers[2]!.files[0]!.source, "utf8");
+    assert.match(appJs, /sourceMappingURL=app\.js\.map/);
+    assert.ok(!appJs.includes("from dep"), "the dependency's code is not in app.js");
+    // Served from the layout the image has: every file under one folder.
+    const app = join(outDir(), "image-app");
+    await mkdir(app);
+    for (const f of a.layers.slice(1).flatMap((l) => l.files)) await copyFile(f.source, join(app, f.path.slice("/app/".length)));
+    const server = await startServer([a.layers[0]!.files[0]!.source, join(app, "app.js")], { timeoutMs: 60_000 });
+    try {
+      assert.equal(server.body, "from dep");
+    } finally {
+      assert.equal((await server.stop()).code, 0, server.output());
+    }
+  });
+});

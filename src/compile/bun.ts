@@ -3,14 +3,14 @@
  * this host, given the target's runtime binary (--compile-executable-path), so no
  * emulation is needed and Bun never downloads anything itself.
  */
-import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { stripAnsi } from "../ansi.ts";
 import { AotpackError } from "../errors.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import { BUN_PLATFORMS, bunRuntimeSpec, bunTargetFor, ensureBunRuntime, installedBun } from "./bun-runtime.ts";
-import { metafileInputs } from "./bundle-inputs.ts";
+import { dependencyModules, metafileInputs } from "./bundle-inputs.ts";
 import { npmRuntimeForCopy, runtimeFacts, runtimeForElfFacts } from "./npm-runtime.ts";
 import { checkedElf, executableName, displayPath, runTool, tail } from "./common.ts";
 import { resolveEntry } from "./entry.ts";
@@ -98,27 +98,51 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       };
     }
 
-    // Layered: the app bundle (app.js, plus .map / .jsc when asked) in one layer, the
-    // unchanged runtime in another, so a code change re-uploads only the small layer.
+    // Layered: the unchanged runtime in one layer, the dependencies the app imports in another,
+    // and the app's own code (app.js, plus .map when asked) in a third, so a code change re-uploads
+    // only the small app layer.
     const bundleDir = join(work, "bundle");
-    const args = [
+    const bundleArgs = (extra: string[], entries: string[]): string[] => [
       "build",
       "--target=bun",
-      ...common,
+      ...extra,
       ...(request.sourcemap ? ["--sourcemap=linked"] : []),
       `--outdir=${bundleDir}`,
-      "--entry-naming=app.[ext]",
-      entry,
+      ...entries,
     ];
-    await runBun(bun.executable, args, work, projectDir, label);
+    await runBun(bun.executable, bundleArgs([...common, "--entry-naming=app.[ext]"], [entry]), work, projectDir, label);
+    // The metafile of this first bundle is the compile's record of what it read (the second reads the same files).
     const { read, bundled } = await metafileInputs(metafile, work, projectDir);
     const inputs = { bundled, runtime: await runtimeFacts(bunRuntimeSpec(platform, request), runtime) };
+    const deps = request.bytecode ? [] : await dependencyModules(metafile, work);
+    if (deps.length) {
+      // Bundled again with a second entry that imports every dependency module the app's own code
+      // imports: code splitting puts what both entries share, the dependencies, in a chunk whose name
+      // and bytes change only when they do. The second entry's own output is not shipped.
+      const depsEntry = join(work, "aotpack-dependencies.js");
+      await writeFile(depsEntry, deps.map((abs) => `import ${JSON.stringify(abs)};`).join("\n") + "\n");
+      await rm(bundleDir, { recursive: true, force: true });
+      const split = [...common.filter((a) => !a.startsWith("--metafile=")), "--splitting", "--entry-naming=[name].[ext]", "--chunk-naming=deps-[hash].[ext]"];
+      await runBun(bun.executable, bundleArgs(split, [entry, depsEntry]), work, projectDir, label);
+      for (const f of ["aotpack-dependencies.js", "aotpack-dependencies.js.map"]) await rm(join(bundleDir, f), { force: true });
+      const main = basename(entry).replace(/\.[^.]*$/, "");
+      await rename(join(bundleDir, `${main}.js`), join(bundleDir, "app.js"));
+      if (request.sourcemap) {
+        // The entry's output is named after it; the entrypoint and its map link say app.js.
+        await rename(join(bundleDir, `${main}.js.map`), join(bundleDir, "app.js.map"));
+        const js = await readFile(join(bundleDir, "app.js"), "utf8");
+        await writeFile(join(bundleDir, "app.js"), js.replace(`//# sourceMappingURL=${main}.js.map`, "//# sourceMappingURL=app.js.map"));
+      }
+    }
     const appDir = join(outDir, "app");
     await rm(appDir, { recursive: true, force: true });
     await rename(bundleDir, appDir);
-    const appFiles: ArtifactFile[] = (await readdir(appDir))
+    const shipped: ArtifactFile[] = (await readdir(appDir))
       .sort()
       .map((name) => ({ path: `/app/${name}`, source: join(appDir, name), mode: 0o644 }));
+    const isDeps = (f: ArtifactFile): boolean => /^\/app\/deps-/.test(f.path);
+    const appFiles = shipped.filter((f) => !isDeps(f));
+    const depFiles = shipped.filter(isDeps);
     const elf = await checkedElf(runtime, platform);
     return {
       platform,
@@ -128,6 +152,7 @@ async function compileWithBun(request: CompileRequest): Promise<Artifact> {
       readFiles: read,
       layers: [
         { name: "runtime", files: [{ path: "/app/bun", source: runtime, mode: 0o755 }] },
+        ...(depFiles.length ? [{ name: "dependencies", files: depFiles }] : []),
         { name: "app", files: appFiles },
       ],
       entrypoint: ["/app/bun", "/app/app.js"],

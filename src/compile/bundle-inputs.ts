@@ -24,3 +24,23 @@ export async function metafileInputs(metafile: string, baseDir: string, projectD
   const sorted = [...read].sort();
   return { read: sorted, bundled: sorted.map((abs) => relative(projectDir, abs).split(sep).join("/")).sort() };
 }
+
+const IN_NODE_MODULES = /(^|[\\/])node_modules[\\/]/;
+
+/**
+ * The dependency modules the app's own code imports (statically, or with require): absolute paths of
+ * the node_modules files that the metafile's non-node_modules inputs import, sorted.
+ */
+export async function dependencyModules(metafile: string, baseDir: string): Promise<string[]> {
+  const meta = JSON.parse(await readFile(metafile, "utf8")) as { inputs?: Record<string, { imports?: { path?: unknown; kind?: unknown }[] }> };
+  const out = new Set<string>();
+  for (const [key, input] of Object.entries(meta.inputs ?? {})) {
+    if (/^[a-z]+:/.test(key) || IN_NODE_MODULES.test(key)) continue;
+    for (const imp of input.imports ?? []) {
+      if (typeof imp.path !== "string" || /^[a-z]+:/.test(imp.path) || !IN_NODE_MODULES.test(imp.path)) continue;
+      if (imp.kind !== "import-statement" && imp.kind !== "require-call") continue;
+      out.add(isAbsolute(imp.path) ? imp.path : resolve(baseDir, imp.path));
+    }
+  }
+  return [...out].sort();
+}
