@@ -16,6 +16,7 @@ import type { Command, CommandContext, Flags } from "../command.ts";
 import { verifyClosingOnSignals, type VerifyRequest } from "./verify.ts";
 import { specSyntax } from "../../transports/index.ts";
 import { TAG_SOURCE } from "../../oci/names.ts";
+import { parseImageUser, rootReason } from "../../oci/user.ts";
 
 export const BUILD_FLAGS = {
   ...GLOBAL,
@@ -31,6 +32,7 @@ export const BUILD_FLAGS = {
   port: { type: "string" },
   env: { type: "string", short: "e", multiple: true },
   user: { type: "string" },
+  "allow-root": { type: "boolean" },
   file: { type: "string", multiple: true },
   omit: { type: "string", multiple: true },
   "docker-platform": { type: "string" },
@@ -81,6 +83,7 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (p !== undefined) build.port = p;
   if (values.env) build.env = keyValues("env", values.env);
   if (values.user !== undefined) build.user = values.user;
+  if (values["allow-root"]) build.allowRoot = true;
   if (values.file) build.files = values.file;
   // npm's shape: --omit openssl --omit ca-certificates, or one comma list.
   if (values.omit) build.omit = values.omit.flatMap((v) => v.split(",")).map((id) => oneOf<RuntimeLibraryId>("omit", id.trim(), RUNTIME_LIBRARY_IDS)!);
@@ -140,7 +143,8 @@ ${runtimeHelp()}
   --entry FILE           entry file (else aotpack.entry, bin, main, module, exports, scripts.start, src/index.ts)
   --port N               exposed port and PORT env (default 8080)
   -e, --env K=V          extra environment (repeatable)
-  --user UID[:GID]       user to run as (default non-root 65532:65532)
+  --user UID:GID|NAME[:GROUP]   user to run as (default non-root 65532:65532)
+  --allow-root           let --user be root (uid 0, gid 0, root, a bare uid); the summary says so
   --file GLOB            extra project files under /app (repeatable; secrets need an exact name)
   --omit LIB             leave a declared run-time library out of a deb: base (repeatable or
                          comma list: openssl, icu, tzdata, ca-certificates); config "omit"
@@ -205,10 +209,13 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     if (typeof verified === "number") return verified;
     verifyReport = verified;
   }
+  // The user the images run as, from their configs (a base may name its own).
+  const users = await Promise.all(result.platforms.map(async (p) => (await p.image.configFile()).config.User ?? ""));
   if (ctx.json) {
-    ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);
+    ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published, { users, runsAsRoot: plan.runsAsRoot }), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);
   } else {
     ctx.io.stdout.write(`\n${sizeTable(result, plan.compression)}\n`);
+    if (plan.runsAsRoot) ctx.io.stdout.write(`${rootNote(plan.user!, cmd.build.allowRoot ? "--allow-root" : '"allowRoot": true')}\n`);
     for (const p of published) ctx.io.stdout.write(`${p.output}: ${p.reference} ${p.digest}\n`);
     // Layers are compressed as they are written, so the time that means anything spans build and publish.
     ctx.io.stdout.write(`built and wrote ${result.platforms.map((p) => formatPlatform(p.platform)).join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -219,6 +226,11 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   }
   if (verifyReport && !verifyReport.ok) return 1;
   return 0;
+}
+
+/** The summary's line for an image allowed to run as root. */
+function rootNote(user: string, allowedBy: string): string {
+  return `the image ${rootReason(parseImageUser(user)!)}: user ${JSON.stringify(user)}, allowed by ${allowedBy}`;
 }
 
 function withTag(output: string, tag: string): string {
