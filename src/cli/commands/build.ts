@@ -15,7 +15,7 @@ import { checkFlagsIn, resolveChecks, verifyRunOptions, type CheckFlag, type Ver
 import type { Command, CommandContext, Flags } from "../command.ts";
 import { verifyClosingOnSignals, type VerifyRequest } from "./verify.ts";
 import { specSyntax } from "../../transports/index.ts";
-import { TAG_SOURCE } from "../../oci/names.ts";
+import { nameProblem, splitTag, tagProblem } from "../../oci/names.ts";
 import { parseImageUser, rootReason } from "../../oci/user.ts";
 
 export const BUILD_FLAGS = {
@@ -24,6 +24,7 @@ export const BUILD_FLAGS = {
   platform: { type: "string" },
   tag: { type: "string", short: "t" },
   output: { type: "string", short: "o", multiple: true },
+  force: { type: "boolean" },
   base: { type: "string" },
   runtime: { type: "string" },
   layout: { type: "string" },
@@ -61,6 +62,8 @@ export interface BuildCommand {
   /** verify's run flags (--timeout, --grace, --isolation, sandbox), typed, for --verify. */
   verifyRun: VerifyRunOptions;
   json: boolean;
+  /** --force: an archive output may replace a file that is not an image archive. */
+  force: boolean;
 }
 
 /** build's argv → the options for the plan, the outputs, and --verify's typed settings. */
@@ -100,8 +103,11 @@ export function buildCommand(argv: string[]): BuildCommand {
 
   if (values["frozen-lock"]) build.frozenLock = true;
   if (build.updateLock && build.frozenLock) throw new UsageError("--update-lock and --frozen-lock contradict each other");
-  if (values.tag !== undefined && !new RegExp(`^[a-z0-9][a-z0-9._/-]*(:${TAG_SOURCE})?$`).test(values.tag)) {
-    throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
+  if (values.tag !== undefined) {
+    // The outputs' rule (names.ts): the part after the last ":" is the tag; the name is a repository path.
+    const { head, tag } = splitTag(values.tag);
+    const problem = nameProblem(head) ?? (tag !== undefined ? tagProblem(tag) : undefined);
+    if (problem) throw new UsageError(`invalid --tag "${values.tag}": ${problem}`, { hint: "expected name[:tag], e.g. team/app:1.0" });
   }
   const cmd: BuildCommand = {
     build,
@@ -110,6 +116,7 @@ export function buildCommand(argv: string[]): BuildCommand {
     verifyChecks: checkFlagsIn(tokens),
     verifyRun: verifyRunOptions(values),
     json: values.json ?? false,
+    force: values.force ?? false,
   };
   if (values.tag !== undefined) cmd.tag = values.tag;
   if (values["docker-platform"] !== undefined) cmd.dockerPlatform = parsePlatform(values["docker-platform"]);
@@ -135,6 +142,9 @@ on a minimal base, and writes one multi-platform image index.
   --platform LIST        target platforms, comma separated (or aotpack.platforms)
   -o, --output SPEC      ${specSyntax("sink").join(" | ")}
                          (repeatable; default oci:out/<name>:<tag>; out/ is not dist/, which npm ships)
+                         the part after the last ':' is the tag: a path holding ':' ends with its tag
+                         (oci:out/a:b:latest; docker-archive:a:b.tar:name:tag)
+  --force                let an archive output replace a file that is not an image archive
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
 ${runtimeHelp()}
@@ -176,18 +186,16 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   // The config and the flags, resolved once: the outputs, build() and --verify all read this plan.
   const plan = await resolveBuildPlan(cmd.build);
   const appName = plan.appName;
-  const tag = cmd.tag ?? `${appName}:latest`;
-  const tagOnly = tag.includes(":") ? tag.slice(tag.lastIndexOf(":") + 1) : "latest";
+  const { head: imageName, tag: tagOnly = "latest" } = splitTag(cmd.tag ?? `${appName}:latest`);
   const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:out/${appName}:${tagOnly}`)];
   // Fail on what can be known before compiling anything.
   checkOutputs(outputs, [...plan.platforms], cmd.dockerPlatform);
-  await preflightOutputs(outputs);
+  await preflightOutputs(outputs, { force: cmd.force });
 
   const { build } = await import("../../builder/build.ts");
   const result: BuildResult = await build(plan, { reporter: view });
   const published = [];
-  const imageName = tag.includes(":") ? tag.slice(0, tag.lastIndexOf(":")) : tag;
-  const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, imageName, insecureRegistries: [...plan.insecureRegistries] };
+  const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, imageName, insecureRegistries: [...plan.insecureRegistries], force: cmd.force };
   if (cmd.dockerPlatform) ctxPublish.platform = cmd.dockerPlatform;
   ctxPublish.onProgress = (spec, e) => view.publish(spec.raw, e);
   for (const { spec, result: r } of await publishAll(result.index, outputs, ctxPublish)) {
