@@ -36,6 +36,7 @@ import { describeEpoch } from "./epoch.ts";
 import { attestationEntry, attestationFor, inventoryFor } from "../sbom/index.ts";
 import * as debugVariant from "./debug-image.ts";
 import { DEFAULT_USER, isBuildPlan, resolveBuildPlan, type BuildOptions, type BuildPlan, type BuildReporter } from "./plan.ts";
+import { isRootName } from "../oci/user.ts";
 
 const run = promisify(execFile);
 
@@ -413,6 +414,11 @@ async function configStep(ctx: BuildContext, platform: Platform, compiled: Compi
   };
 }
 
+/** uid 0 or root, the spellings a base's User may take; a base's bare uid or group 0 is its own design and kept. */
+function baseRunsAsRoot(user: string): boolean {
+  return isRootName(user.split(":")[0]!);
+}
+
 function imageConfigFor(cfg: ImageConfigFile, plan: BuildPlan, artifact: Artifact, base: ResolvedBase, labels: Record<string, string>): ImageConfigFile {
   const baseEnv = (cfg.config.Env ?? []).filter((e) => !e.startsWith("PORT="));
   const env = [...baseEnv];
@@ -428,7 +434,8 @@ function imageConfigFor(cfg: ImageConfigFile, plan: BuildPlan, artifact: Artifac
     created: epochToIso(plan.epoch),
     config: {
       ...cfg.config,
-      User: plan.user ?? base.user ?? DEFAULT_USER,
+      // Root only when asked (the plan checked plan.user): a base's own root user is not inherited.
+      User: plan.user ?? (base.user !== undefined && !baseRunsAsRoot(base.user) ? base.user : DEFAULT_USER),
       Env: env,
       Entrypoint: artifact.entrypoint,
       Cmd: [],

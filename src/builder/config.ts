@@ -20,6 +20,8 @@ export interface ProjectConfig {
   port?: number;
   env?: Record<string, string>;
   user?: string;
+  /** Let `user` be root (uid 0, gid 0, `root`); the build refuses it otherwise. */
+  allowRoot?: boolean;
   /** Extra files as globs relative to the project, copied under /app. */
   files?: string[];
   name?: string;
@@ -60,6 +62,7 @@ export const KEYS: Record<keyof ProjectConfig, (v: unknown) => boolean> = {
   env: (v) =>
     typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === "string"),
   user: (v) => typeof v === "string" && v.length > 0,
+  allowRoot: (v) => typeof v === "boolean",
   files: (v) => Array.isArray(v) && v.every((p) => typeof p === "string"),
   name: (v) => typeof v === "string" && /^[a-z0-9][a-z0-9._-]*$/.test(v),
   compression: (v) => v === "gzip" || v === "zstd" || v === "none",
@@ -79,6 +82,7 @@ export const EXPECTED: Record<keyof ProjectConfig, string> = {
   port: "a port number 1-65535",
   env: "an object of string values",
   user: 'a user such as "65532:65532"',
+  allowRoot: "true or false",
   files: "a list of globs",
   name: "a lowercase image name",
   compression: '"gzip", "zstd" or "none"',

@@ -15,7 +15,7 @@ export type OutputKind = Scheme;
 /** An output spec: what the transport registry parses (one grammar for every scheme). */
 export type OutputSpec = TransportSpec;
 
-/** `oci:dist/app:latest` → {kind: oci, target: dist/app, tag: latest}. A tag is the part after the last `:` that has no `/`. */
+/** `oci:dist/app:latest` → {kind: oci, target: dist/app, tag: latest}. The part after the last `:` is the tag (names.ts splitTag). */
 export function parseOutputSpec(raw: string): OutputSpec {
   return parseSpec(raw);
 }
@@ -28,6 +28,8 @@ export interface PublishContext {
   /** The platform for docker-archive when the index has several. */
   platform?: Platform;
   insecureRegistries?: string[];
+  /** --force: an archive output may replace a file that is not an image archive. */
+  force?: boolean;
   onProgress?: (spec: OutputSpec, e: ProgressEvent) => void;
 }
 
@@ -35,6 +37,7 @@ async function publisherFor(spec: OutputSpec, ctx: PublishContext): Promise<Publ
   return transportFor(spec.kind)!.publisher(spec, {
     ...(ctx.platform ? { platform: ctx.platform } : {}),
     ...(ctx.insecureRegistries ? { insecureRegistries: ctx.insecureRegistries } : {}),
+    ...(ctx.force ? { force: true } : {}),
   });
 }
 
@@ -92,6 +95,6 @@ async function registryRefHasTag(ref: string): Promise<boolean> {
  * Refuse outputs that would clobber something, before any time is spent compiling. (The
  * publishers check again when they write; this only makes the failure early.)
  */
-export async function preflightOutputs(outputs: OutputSpec[]): Promise<void> {
-  for (const o of outputs) await transportFor(o.kind)!.preflight(o);
+export async function preflightOutputs(outputs: OutputSpec[], options: { force?: boolean } = {}): Promise<void> {
+  for (const o of outputs) await transportFor(o.kind)!.preflight(o, options);
 }

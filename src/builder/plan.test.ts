@@ -50,3 +50,60 @@ test("a plan: flags over config over defaults, frozen, and build(plan) reads no 
   // Options (not a plan) are resolved, so there the broken config is an error.
   await assert.rejects(build({ ...plan, projectDir: project } as never), (e: unknown) => e instanceof UsageError && /unknown config key "portt"/.test((e as Error).message));
 });
+
+/** A project dir with `aotpack` config; resolveBuildPlan for it with `options` (runtime named: nothing is detected or compiled). */
+async function planFor(t: { after(fn: () => Promise<void>): void }, aotpack: Record<string, unknown>, options: Record<string, unknown> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), "aotpack-plan-user-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, "package.json"), JSON.stringify({ name: "app", aotpack }));
+  return resolveBuildPlan({ projectDir: dir, platforms: [{ os: "linux", architecture: "amd64" }], runtime: "bun", base: "scratch", sourceDateEpoch: 0, ...options });
+}
+
+function usage(pattern: RegExp): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(e instanceof UsageError, `a UsageError, not ${String(e)}`);
+    assert.equal(e.exitCode, 2);
+    assert.doesNotMatch(e.message, /\n/, "one line");
+    assert.match(e.message, pattern);
+    return true;
+  };
+}
+
+test("issue 33: root (uid 0, gid 0, root, a bare uid's group 0) is refused unless allowRoot is given, by flag or config", async (t) => {
+  const rootish = ["0", "0:0", "root", "root:root", "0:1000", "1000:0", "nonroot:root", "root:nonroot", "1000"];
+  for (const user of rootish) {
+    await assert.rejects(planFor(t, {}, { user }), usage(new RegExp(`--user "${user}".*(root|group 0).*--allow-root`)), `--user ${user}`);
+    await assert.rejects(planFor(t, { user }), usage(new RegExp(`aotpack\\.user "${user}".*--allow-root`)), `config user ${user}`);
+    assert.equal((await planFor(t, {}, { user, allowRoot: true })).user, user, `--user ${user} --allow-root`);
+    const fromConfig = await planFor(t, { user, allowRoot: true });
+    assert.equal(fromConfig.user, user);
+    assert.equal(fromConfig.allowRoot, true);
+    assert.equal(fromConfig.runsAsRoot, true, `${user}: the plan says the image runs as root`);
+  }
+  // The flag wins over the config, as everywhere: the config's opt-in is enough for a flag's root user.
+  assert.equal((await planFor(t, { allowRoot: true }, { user: "0:0" })).user, "0:0");
+  for (const user of ["65532:65532", "nonroot", "nonroot:nonroot", "1000:1000", "2147483647:2147483647", "app_1:grp-2"]) {
+    const plan = await planFor(t, {}, { user });
+    assert.equal(plan.user, user);
+    assert.equal(plan.runsAsRoot, false, user);
+  }
+  const defaults = await planFor(t, {});
+  assert.deepEqual([defaults.user, defaults.allowRoot, defaults.runsAsRoot], [undefined, false, false]);
+  // allowRoot must be a boolean.
+  await assert.rejects(planFor(t, { allowRoot: "yes" }), usage(/config key "allowRoot" must be true or false/));
+});
+
+test("issue 33: a user's uid and gid are integers 0..2147483647 and its form is uid[:gid] or name[:group]", async (t) => {
+  for (const user of ["2147483648:1000", "1000:2147483648", "4294967295:1", "-1:1000", "1000:-1", "1.5:1000", "00:00", "0065532:65532", "1000:", ":1000", "a:b:c", "bad user", "x\u0000y", "", "1000:1000 "]) {
+    await assert.rejects(planFor(t, {}, { user, allowRoot: true }), usage(/is not a user: expected uid:gid .*0-2147483647|is not a user/), JSON.stringify(user));
+  }
+});
+
+test("issue 33: env keys with '=' or NUL, empty keys and values with NUL are refused", async (t) => {
+  await assert.rejects(planFor(t, { env: { "A=B": "x" } }), usage(/env key "A=B" .*"="/));
+  await assert.rejects(planFor(t, { env: { "A\u0000B": "x" } }), usage(/env key "A\\u0000B" .*NUL/));
+  await assert.rejects(planFor(t, { env: { "": "x" } }), usage(/env key "" .*empty/));
+  await assert.rejects(planFor(t, { env: { A: "x\u0000y" } }), usage(/env A \(package\.json aotpack\.env\): the value holds NUL/));
+  await assert.rejects(planFor(t, {}, { env: { "A=B": "x" } }), usage(/env key "A=B" \(-e\)/));
+  assert.deepEqual((await planFor(t, { env: { A: "b=c", "a.b-c": "" } })).env, { A: "b=c", "a.b-c": "" });
+});

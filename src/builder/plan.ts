@@ -3,7 +3,7 @@
  * CLI, `build()` and `aotpack dockerfile` share. Flags override the project file; the file
  * overrides the defaults. Nothing after this derives a default again.
  */
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { DEFAULT_BASE, DEFAULT_USER } from "../base/index.ts";
 import type { ArtifactLayout, Compiler, RuntimeKind, RuntimeLibraryId } from "../compile/types.ts";
@@ -11,6 +11,7 @@ import { appNameFor } from "../compile/common.ts";
 import { detectRuntime } from "../compile/registry.ts";
 import type { Compression } from "../oci/media-types.ts";
 import { parsePlatformList, type Platform } from "../oci/platform.ts";
+import { MAX_ID, parseImageUser, rootReason } from "../oci/user.ts";
 import type { SbomFormat } from "../sbom/formats.ts";
 import { loadProject, type HttpCheckConfig, type LoadedProject } from "./config.ts";
 import { defaultSourceDateEpoch, type EpochSource } from "./epoch.ts";
@@ -39,6 +40,8 @@ export interface BuildOptions {
   port?: number;
   env?: Record<string, string>;
   user?: string;
+  /** Let `user` be root (uid 0, gid 0, `root`, a bare uid); refused otherwise. */
+  allowRoot?: boolean;
   files?: string[];
   /** Declared run-time libraries the base leaves out; wins over the config's "omit". */
   omit?: RuntimeLibraryId[];
@@ -82,6 +85,9 @@ export interface BuildPlan {
   readonly env: Readonly<Record<string, string>>;
   /** As asked; undefined: the base's user, else DEFAULT_USER. */
   readonly user: string | undefined;
+  readonly allowRoot: boolean;
+  /** `user` is root (or may run with group root), allowed by allowRoot: the build summary says so. */
+  readonly runsAsRoot: boolean;
   readonly files: readonly string[];
   /** Declared run-time libraries the base leaves out (config "omit"). */
   readonly omit: readonly RuntimeLibraryId[];
@@ -130,6 +136,12 @@ export async function resolveBuildPlan(options: Omit<BuildOptions, "reporter" | 
   if (!platforms || platforms.length === 0) {
     throw new UsageError("no target platforms: pass --platform linux/amd64,linux/arm64 or set aotpack.platforms");
   }
+  const configName = `${basename(project.configSource ?? "package.json")} aotpack`;
+  const allowRoot = options.allowRoot ?? cfg.allowRoot ?? false;
+  const user = options.user ?? cfg.user;
+  const runsAsRoot = user !== undefined && checkUser(user, options.user !== undefined ? "--user" : `${configName}.user`, allowRoot);
+  const env = { ...(cfg.env ?? {}), ...(options.env ?? {}) };
+  for (const [key, value] of Object.entries(env)) checkEnv(key, value, options.env && Object.hasOwn(options.env, key) ? "-e" : `${configName}.env`);
   const epoch = options.sourceDateEpoch !== undefined ? { epoch: options.sourceDateEpoch, source: "option" as const } : await defaultSourceDateEpoch(projectDir);
   const plan: BuildPlan = {
     project,
@@ -141,8 +153,10 @@ export async function resolveBuildPlan(options: Omit<BuildOptions, "reporter" | 
     layout: options.layout ?? cfg.layout ?? "single-file",
     compression: options.compression ?? cfg.compression ?? "gzip",
     port: options.port ?? cfg.port ?? DEFAULT_PORT,
-    env: { ...(cfg.env ?? {}), ...(options.env ?? {}) },
-    user: options.user ?? cfg.user,
+    env,
+    user,
+    allowRoot,
+    runsAsRoot,
     files: [...(options.files ?? cfg.files ?? [])],
     omit: [...(options.omit ?? cfg.omit ?? [])],
     epoch: epoch.epoch,
@@ -163,4 +177,28 @@ export async function resolveBuildPlan(options: Omit<BuildOptions, "reporter" | 
   plans.add(plan);
   // The project is frozen too: the plan shares it, and the CLI reads its config from here.
   return deepFreeze(plan);
+}
+
+/** A user the image config can hold; root only with allowRoot. True when it is root (allowed). */
+function checkUser(user: string, where: string, allowRoot: boolean): boolean {
+  const parsed = parseImageUser(user);
+  if (!parsed) {
+    throw new UsageError(`${where} ${JSON.stringify(user)} is not a user: expected uid:gid (ids 0-${MAX_ID}) or a name[:group], e.g. "65532:65532"`);
+  }
+  const reason = rootReason(parsed);
+  if (reason !== undefined && !allowRoot) {
+    throw new UsageError(`${where} ${JSON.stringify(user)} ${reason}: pass --allow-root (or "allowRoot": true in the config) to build an image that runs as root`, {
+      hint: 'the default is the non-root "65532:65532"; give a group too, e.g. "1000:1000"',
+    });
+  }
+  return reason !== undefined;
+}
+
+/** An Env entry is KEY=VALUE, read back up to the first "=" and passed to execve as a C string. */
+function checkEnv(key: string, value: string, where: string): void {
+  const bad = (why: string): UsageError => new UsageError(`env key ${JSON.stringify(key)} (${where}) ${why}`);
+  if (key === "") throw bad("is empty");
+  if (key.includes("=")) throw bad('holds "=", which would end the key early');
+  if (key.includes("\0")) throw bad("holds NUL, which would end the entry early");
+  if (value.includes("\0")) throw new UsageError(`env ${key} (${where}): the value holds NUL, which would end the entry early`);
 }

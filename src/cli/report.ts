@@ -38,14 +38,17 @@ export function sizeTable(result: BuildResult, compression: Compression): string
   return `${heading}\n${table(["platform", "layer", "compressed", "uncompressed", "digest"], rows, [false, false, true, true, false])}\nindex digest: ${result.digest}`;
 }
 
-export function buildJson(result: BuildResult, published: { output: string; reference: string; digest: string }[]) {
+/** `users`: each platform's config User, in result.platforms' order; `runsAsRoot`: the plan allowed a root user. */
+export function buildJson(result: BuildResult, published: { output: string; reference: string; digest: string }[], run: { users: string[]; runsAsRoot: boolean }) {
   return {
     name: result.appName,
     digest: result.digest,
     elapsedMs: result.elapsedMs,
-    platforms: result.platforms.map((p) => ({
+    runsAsRoot: run.runsAsRoot,
+    platforms: result.platforms.map((p, i) => ({
       platform: formatPlatform(p.platform),
       digest: p.digest,
+      user: run.users[i] ?? "",
       base: p.base,
       compiledFromCache: p.compiledFromCache,
       compileMs: p.artifact.compileMs,

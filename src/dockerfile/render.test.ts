@@ -109,6 +109,7 @@ test("invalid plans are usage errors", () => {
     [{ platforms: [] }, /no platforms/],
     [{ user: "root" }, /root/],
     [{ user: "0:0" }, /root/],
+    [{ user: "00:00" }, /root/],
     [{ appName: "../x" }, /invalid app name/],
     [{ entry: "../outside.ts" }, /invalid entry/],
     [{ entry: "/abs.ts" }, /invalid entry/],

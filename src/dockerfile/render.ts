@@ -11,6 +11,7 @@
  */
 import { UsageError } from "../errors.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
+import { isRootName } from "../oci/user.ts";
 
 /** Tool versions the node Dockerfile pins; the same as aotpack's own dependencies. */
 const ESBUILD_VERSION = "0.28.2";
@@ -272,10 +273,9 @@ export function validateImageRefs(images: Record<string, string | undefined>): v
   }
 }
 
-/** True for root in any spelling a USER instruction accepts: root, 0, root:x, 0:x. */
+/** True for root in any spelling a USER instruction accepts: root, 0, 00, root:x, 0:x. */
 export function isRootUser(user: string): boolean {
-  const name = user.split(":")[0]?.trim() ?? "";
-  return name === "root" || name === "0";
+  return isRootName(user.split(":")[0] ?? "");
 }
 
 /** Single-quote for /bin/sh; inputs are validated, so this is belt and braces. */

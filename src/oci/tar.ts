@@ -209,9 +209,11 @@ export function normalizeTarName(name: string): string {
 
 /**
  * Index an uncompressed tar file: where each entry's data starts and how long it is,
- * reading only the headers (a 500 MB archive costs a few reads, not 500 MB).
+ * reading only the headers (a 500 MB archive costs a few reads, not 500 MB). `limits` bound the
+ * entries and each PAX / long-name body read, for a file that may be anything.
  */
-export async function indexTarFile(file: string): Promise<Map<string, TarIndexEntry>> {
+export async function indexTarFile(file: string, limits: { maxEntries?: number; maxMetaBytes?: number } = {}): Promise<Map<string, TarIndexEntry>> {
+  const { maxEntries = Infinity, maxMetaBytes = Infinity } = limits;
   const fh = await open(file, "r");
   try {
     const { size: fileSize } = await fh.stat();
@@ -221,6 +223,7 @@ export async function indexTarFile(file: string): Promise<Map<string, TarIndexEn
     let pax = new Map<string, string>();
     let longName: string | undefined;
     let longLink: string | undefined;
+    let headers = 0;
     while (pos + BLOCK <= fileSize) {
       await fh.read(block, 0, BLOCK, pos);
       if (block.every((b) => b === 0)) break;
@@ -231,7 +234,9 @@ export async function indexTarFile(file: string): Promise<Map<string, TarIndexEn
       let size = readOctal(block, 124, 12);
       const dataOffset = pos + BLOCK;
       const next = dataOffset + Math.ceil(size / BLOCK) * BLOCK;
+      if (++headers > maxEntries) throw new AotpackError(`${file}: more than ${maxEntries} tar headers`);
       if (typeflag === "x" || typeflag === "L" || typeflag === "K") {
+        if (size > maxMetaBytes) throw new AotpackError(`${file}: a tar metadata entry of ${size} bytes (at byte ${pos})`);
         const body = Buffer.alloc(size);
         await fh.read(body, 0, size, dataOffset);
         if (typeflag === "x") pax = parsePax(body);

@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import type { Readable } from "node:stream";
-import { UsageError } from "../errors.ts";
+import { AotpackError, UsageError } from "../errors.ts";
 import { DigestVerifier, digestHex, type Digest } from "../oci/digest.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
 import { sourceDateEpoch } from "../oci/layer.ts";
@@ -14,7 +14,7 @@ import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { selectImage } from "../oci/select.ts";
 import type { TarEntry } from "../oci/tar.ts";
 import { planPublish, progressCounter } from "./blobs.ts";
-import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
+import { archiveTarget, writeTarAtomic } from "./tar-file.ts";
 import type { PublishOptions, PublishResult, Publisher } from "./types.ts";
 
 const DOCKER_REF = new RegExp(
@@ -46,13 +46,15 @@ export async function chooseImage(item: Image | ImageIndex, platform: Platform |
   return chosen.image;
 }
 
-export function dockerArchivePublisher(file: string, options: { platform?: Platform } = {}): Publisher {
+export function dockerArchivePublisher(file: string, options: { platform?: Platform; force?: boolean } = {}): Publisher {
   const target = resolve(file);
   return {
     kind: "docker-archive",
     async publish(item: Image | ImageIndex, publishOptions: PublishOptions = {}): Promise<PublishResult> {
       const repoTag = publishOptions.tag !== undefined ? dockerRepoTag(publishOptions.tag) : undefined;
-      await archiveTargetState(target, "a docker archive");
+      // Either kind of image archive is replaced, as docker save does; any other file only when forced.
+      const existing = await archiveTarget(target, ["docker", "oci"], options.force, "a docker archive");
+      if (existing.state === "refused") throw new AotpackError(`output path ${existing.problem}`);
       const image = await chooseImage(item, options.platform);
       const plan = await planPublish(image);
       const manifest = await image.manifest();

@@ -17,15 +17,17 @@ export function writeLayout(dir: string, item: Image | ImageIndex, options?: Pub
   return layoutPublisher(dir).publish(item, options);
 }
 
-export function writeOciArchive(file: string, item: Image | ImageIndex, options?: PublishOptions): Promise<PublishResult> {
-  return ociArchivePublisher(file).publish(item, options);
+/** `force`: replace a file at `file` that is not an image archive (else refused). */
+export function writeOciArchive(file: string, item: Image | ImageIndex, options?: PublishOptions & { force?: boolean }): Promise<PublishResult> {
+  const { force, ...rest } = options ?? {};
+  return ociArchivePublisher(file, force ? { force } : {}).publish(item, rest);
 }
 
 export function writeDockerArchive(
   file: string,
   item: Image | ImageIndex,
-  options?: PublishOptions & { platform?: Platform },
+  options?: PublishOptions & { platform?: Platform; force?: boolean },
 ): Promise<PublishResult> {
-  const { platform, ...rest } = options ?? {};
-  return dockerArchivePublisher(file, platform ? { platform } : {}).publish(item, rest);
+  const { platform, force, ...rest } = options ?? {};
+  return dockerArchivePublisher(file, { ...(platform ? { platform } : {}), ...(force ? { force } : {}) }).publish(item, rest);
 }

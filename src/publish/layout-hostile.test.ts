@@ -2,9 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "../../test/support/tools.ts";
+import { AotpackError } from "../errors.ts";
 import { readLayout } from "../oci/layout-source.ts";
 import { buildHelloIndex } from "../oci/testing/fixtures.ts";
 import { validate } from "../oci/validate.ts";
@@ -110,4 +111,78 @@ test("a file-backed layer is copied by the kernel, and a changed source file is 
   const hex = (await layer.digest()).slice(7);
   const left = (await allFiles(join(bad, "blobs", "sha256"))).filter((f) => f.includes(hex.slice(0, 12)) || f.includes(".tmp-"));
   assert.deepEqual(left, [], "no blob (or temp file) of the tampered layer is left in the output");
+});
+
+/** Every file under dir with its bytes, for "untouched" checks. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const f of (await allFiles(dir)).sort()) {
+    const st = await lstat(join(dir, f));
+    out[f] = st.isFile() ? (await readFile(join(dir, f))).toString("hex").slice(0, 64) + `:${st.size}` : st.isDirectory() ? "dir" : "other";
+  }
+  return out;
+}
+
+function symlinkRefused(path: string): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(e instanceof AotpackError, String(e));
+    assert.doesNotMatch(e.message, /\n/);
+    assert.equal(e.message, `output path ${path} is a symbolic link; refusing to follow it out of the layout`);
+    return true;
+  };
+}
+
+test("issue 33: a symlink in an existing output layout (blobs, blobs/sha256, index.json, oci-layout, a blob, the lock) is refused and nothing is written through it", async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(join(dir, "work"));
+  const { index, amd64 } = await buildHelloIndex(join(dir, "work"), { sourceDateEpoch: 0 });
+  const layerHex = (await (await amd64.layers())[0]!.digest()).slice(7);
+  const cases: [string, (out: string, elsewhere: string) => Promise<void>][] = [
+    // blobs/sha256 moved elsewhere and linked back: its blobs would be written there.
+    ["blobs/sha256", async (out, elsewhere) => {
+      await rename(join(out, "blobs", "sha256"), join(elsewhere, "sha256"));
+      await rm(join(elsewhere, "sha256", layerHex));
+      await symlink(join(elsewhere, "sha256"), join(out, "blobs", "sha256"));
+    }],
+    ["blobs", async (out, elsewhere) => {
+      await rename(join(out, "blobs"), join(elsewhere, "blobs"));
+      await rm(join(elsewhere, "blobs", "sha256", layerHex));
+      await symlink(join(elsewhere, "blobs"), join(out, "blobs"));
+    }],
+    ["index.json", async (out, elsewhere) => {
+      await rename(join(out, "index.json"), join(elsewhere, "index.json"));
+      await symlink(join(elsewhere, "index.json"), join(out, "index.json"));
+    }],
+    ["oci-layout", async (out, elsewhere) => {
+      await rename(join(out, "oci-layout"), join(elsewhere, "oci-layout"));
+      await symlink(join(elsewhere, "oci-layout"), join(out, "oci-layout"));
+    }],
+    [`blobs/sha256/${layerHex}`, async (out, elsewhere) => {
+      await writeFile(join(elsewhere, "victim"), "someone else's file");
+      await rm(join(out, "blobs", "sha256", layerHex));
+      await symlink(join(elsewhere, "victim"), join(out, "blobs", "sha256", layerHex));
+    }],
+    [".aotpack-index.lock", async (out, elsewhere) => {
+      await writeFile(join(elsewhere, "victim"), "someone else's file");
+      await symlink(join(elsewhere, "victim"), join(out, ".aotpack-index.lock"));
+    }],
+  ];
+  for (const [name, plant] of cases) {
+    const out = join(dir, `layout-${name.replace(/[/.]/g, "_")}`);
+    const elsewhere = join(dir, `elsewhere-${name.replace(/[/.]/g, "_")}`);
+    await mkdir(elsewhere);
+    await layoutPublisher(out).publish(amd64, { tag: "old" });
+    await plant(out, elsewhere);
+    const before = await snapshot(elsewhere);
+    await assert.rejects(layoutPublisher(out).publish(index, { tag: "v1" }), symlinkRefused(join(out, name)), name);
+    assert.deepEqual(await snapshot(elsewhere), before, `${name}: nothing written through the link`);
+  }
+  // A half-written layout (no oci-layout yet) whose blobs is a link is refused too.
+  const half = join(dir, "half");
+  const elsewhere = join(dir, "elsewhere-half");
+  await mkdir(half);
+  await mkdir(join(elsewhere, "blobs"), { recursive: true });
+  await symlink(join(elsewhere, "blobs"), join(half, "blobs"));
+  await assert.rejects(layoutPublisher(half).publish(index, { tag: "v1" }), symlinkRefused(join(half, "blobs")));
+  assert.deepEqual(await allFiles(elsewhere), ["blobs"]);
 });

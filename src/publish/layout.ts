@@ -5,7 +5,7 @@
  * publish removes what it added.
  */
 import { constants as fsConstants } from "node:fs";
-import { copyFile, mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { DigestVerifier, digestHex } from "../oci/digest.ts";
@@ -21,6 +21,24 @@ import type { ProgressEvent, PublishOptions, PublishResult, Publisher } from "./
 export const OCI_LAYOUT_CONTENT = `{"imageLayoutVersion":"1.0.0"}`;
 const LOCK_NAME = ".aotpack-index.lock";
 const HALF_LAYOUT = new Set(["blobs", "index.json", LOCK_NAME]);
+
+/** The parts of a layout we read or write by name; none may be a symbolic link (the layout's own path may be). */
+const LAYOUT_PARTS = ["oci-layout", "index.json", "blobs", join("blobs", "sha256"), LOCK_NAME];
+/** Read a layout file without following a link placed there since it was checked. */
+const NO_FOLLOW = { encoding: "utf8", flag: fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW } as const;
+
+/** Refuse a symbolic link at `path`, a part of an output layout: a blob written through it would land outside. */
+async function refuseSymlink(path: string): Promise<void> {
+  const st = await lstat(path).catch((err: unknown) => {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    throw fsError(err, "reading", path);
+  });
+  if (st?.isSymbolicLink()) throw new AotpackError(`output path ${path} is a symbolic link; refusing to follow it out of the layout`);
+}
+
+async function refuseLayoutSymlinks(root: string): Promise<void> {
+  for (const part of LAYOUT_PARTS) await refuseSymlink(join(root, part));
+}
 
 /** What is at the output path before we write. */
 type LayoutTarget = { state: "missing" } | { state: "empty-dir" } | { state: "layout"; index: IndexManifest | undefined };
@@ -39,6 +57,7 @@ export async function inspectLayoutTarget(dir: string): Promise<LayoutTarget> {
     throw fsError(err, "reading", dir);
   });
   if (names.length === 0) return { state: "empty-dir" };
+  await refuseLayoutSymlinks(dir);
   // What our own writers leave before the oci-layout commit point (a killed or a concurrent
   // first write): blobs, the lock, index.json, temp files. It is resumed, not refused.
   if (!names.includes("oci-layout") && names.every((n) => HALF_LAYOUT.has(n) || /\.tmp-\d+-[0-9a-f]+$/.test(n))) return { state: "empty-dir" };
@@ -49,7 +68,7 @@ export async function inspectLayoutTarget(dir: string): Promise<LayoutTarget> {
   }
   let version: unknown;
   try {
-    version = (JSON.parse(await readFile(join(dir, "oci-layout"), "utf8")) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
+    version = (JSON.parse(await readFile(join(dir, "oci-layout"), NO_FOLLOW)) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
   } catch {
     throw new AotpackError(`output path ${dir} has an unreadable oci-layout file; refusing to write into it`);
   }
@@ -58,7 +77,7 @@ export async function inspectLayoutTarget(dir: string): Promise<LayoutTarget> {
   }
   let raw: string;
   try {
-    raw = await readFile(join(dir, "index.json"), "utf8");
+    raw = await readFile(join(dir, "index.json"), NO_FOLLOW);
   } catch (err) {
     if (errnoCode(err) === "ENOENT") return { state: "layout", index: undefined };
     throw fsError(err, "reading", join(dir, "index.json"));
@@ -92,6 +111,7 @@ export async function storeBlob(
   onProgress: ((e: ProgressEvent) => void) | undefined,
 ): Promise<boolean> {
   const target = join(blobsDir, digestHex(blob.digest));
+  await refuseSymlink(target);
   const existing = await stat(target).catch(() => undefined);
   // Present blobs are re-hashed before reuse: a bad one (right size, wrong bytes) is written again.
   if (existing?.isFile() && existing.size === blob.size && `sha256:${await sha256File(target).catch(() => "")}` === blob.digest) {
@@ -217,6 +237,8 @@ async function publishInto(root: string, target: LayoutTarget, plan: Awaited<Ret
     if (target.state === "missing") await mkdirTracked(root, created);
     await mkdirTracked(join(root, "blobs"), created);
     await mkdirTracked(blobsDir, created);
+    // Checked again right before the blobs go in: mkdir -p goes through a link.
+    await refuseLayoutSymlinks(root);
     for (const blob of plan.blobs) {
       if (await storeBlob(blobsDir, blob, options.onProgress)) written.push(join(blobsDir, digestHex(blob.digest)));
     }
@@ -272,6 +294,7 @@ export async function withLayoutLock<T>(root: string, fn: () => Promise<T>): Pro
         break;
       } catch (err) {
         if (errnoCode(err) !== "EEXIST") throw fsError(err, "writing", lockPath);
+        await refuseSymlink(lockPath);
         const owner = Number((await readFile(lockPath, "utf8").catch(() => "")).trim());
         if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) {
           await rm(lockPath, { force: true });

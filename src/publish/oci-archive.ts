@@ -16,7 +16,7 @@ import { indexTarFile, type TarEntry, type TarIndexEntry } from "../oci/tar.ts";
 import { Annotation, type Descriptor, type IndexManifest } from "../oci/types.ts";
 import { checkLayoutTag, planPublish, progressCounter } from "./blobs.ts";
 import { layoutIndexJson, mergeIndexEntries, OCI_LAYOUT_CONTENT } from "./layout.ts";
-import { archiveTargetState, writeTarAtomic } from "./tar-file.ts";
+import { archiveTarget, writeTarAtomic } from "./tar-file.ts";
 import type { PublishOptions, PublishResult, Publisher } from "./types.ts";
 
 interface ExistingArchive {
@@ -26,7 +26,7 @@ interface ExistingArchive {
 
 async function readExisting(file: string): Promise<ExistingArchive> {
   const notArchive = (why: string): AotpackError =>
-    new AotpackError(`output path ${file} exists and is not an OCI archive (${why}); refusing to overwrite it`);
+    new AotpackError(`output path ${file} exists and is not an OCI archive (${why}); refusing to overwrite it`, { hint: "pass --force to replace it" });
   let entries: Map<string, TarIndexEntry>;
   try {
     entries = await indexTarFile(file);
@@ -65,14 +65,23 @@ function verified(stream: Readable, digest: Digest, size: number, what: string, 
   return out.pipe(extra);
 }
 
-export function ociArchivePublisher(file: string): Publisher {
+/** `force`: replace a file at the path that is not an OCI archive (else refused), instead of adding to it. */
+export function ociArchivePublisher(file: string, sink: { force?: boolean } = {}): Publisher {
   const target = resolve(file);
   return {
     kind: "oci-archive",
     async publish(item: Image | ImageIndex, options: PublishOptions = {}): Promise<PublishResult> {
       checkLayoutTag(options.tag);
-      const state = await archiveTargetState(target, "an OCI archive");
-      const existing = state === "file" ? await readExisting(target) : undefined;
+      const found = await archiveTarget(target, ["oci"], sink.force, "an OCI archive");
+      if (found.state === "refused") throw new AotpackError(`output path ${found.problem}`);
+      // An OCI archive is added to (its tags and blobs kept); anything else --force lets us replace is not read.
+      const existing =
+        found.state === "file" && found.kind === "oci"
+          ? await readExisting(target).catch((err: unknown) => {
+              if (sink.force) return undefined;
+              throw err;
+            })
+          : undefined;
       const plan = await planPublish(item);
       const desc: Descriptor = {
         ...plan.root,

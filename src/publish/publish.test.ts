@@ -194,7 +194,7 @@ describe("output paths and failures", () => {
     assert.deepEqual(await readdir(nonEmpty), ["notes.txt"]);
     // Archives: a directory, or a file that is not an OCI archive, is refused too.
     await assert.rejects(ociArchivePublisher(nonEmpty).publish(fixture.index), /exists and is a directory, not an OCI archive/);
-    await assert.rejects(ociArchivePublisher(file).publish(fixture.index), /exists and is not an OCI archive \(.*\); refusing to overwrite it/);
+    await assert.rejects(ociArchivePublisher(file).publish(fixture.index), /exists and is not an image archive \(.*\); pass --force to overwrite it/);
     await assert.rejects(dockerArchivePublisher(nonEmpty).publish(fixture.amd64), /exists and is a directory, not a docker archive/);
     assert.equal(await readFile(file, "utf8"), "precious");
     // A corrupt index.json in an existing layout is never overwritten.

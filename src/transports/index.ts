@@ -4,12 +4,12 @@
  * work starts. Output specs, IMAGE arguments, the help lines and `aotpack help --json` are all
  * derived from TRANSPORTS; adding a sink or a source is one entry here.
  */
-import { open as openFile, readdir, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { UsageError } from "../errors.ts";
+import { UsageError, errorMessage } from "../errors.ts";
 import type { Digest } from "../oci/digest.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
-import { REPOSITORY_PATH, TAG } from "../oci/names.ts";
+import { nameProblem, splitTag, TAG_RULE, tagProblem } from "../oci/names.ts";
 import type { Platform } from "../oci/platform.ts";
 import type { Publisher } from "../publish/types.ts";
 
@@ -30,7 +30,12 @@ export interface SourceOptions {
   insecureRegistries?: string[];
 }
 
-export interface SinkOptions {
+export interface PreflightOptions {
+  /** --force: an archive output may replace a file that is not an image archive. */
+  force?: boolean;
+}
+
+export interface SinkOptions extends PreflightOptions {
   /** docker-archive: the platform to keep when the index has several. */
   platform?: Platform;
   insecureRegistries?: string[];
@@ -51,24 +56,25 @@ export interface Transport {
   /** Write to it (a sink). */
   publisher(spec: TransportSpec, options: SinkOptions): Promise<Publisher>;
   /** Refuse, before any time is spent, a sink that would clobber something (the publisher checks again). */
-  preflight(spec: TransportSpec): Promise<void>;
+  preflight(spec: TransportSpec, options: PreflightOptions): Promise<void>;
 }
 
-/** `PATH[:tag]`: a tag is the part after the last `:` that has no `/`. */
-function splitTag(rest: string): { target: string; tag?: string } {
-  const i = rest.lastIndexOf(":");
-  if (i > 0 && !rest.slice(i + 1).includes("/")) return { target: rest.slice(0, i), tag: rest.slice(i + 1) };
-  return { target: rest };
-}
-
+/** The tag of an output: a tag, or a usage error that names the rule. */
 function checkedTag(tag: string, raw: string): string {
-  if (!TAG.test(tag)) throw new UsageError(`invalid tag "${tag}" in output "${raw}"`);
+  const problem = tagProblem(tag);
+  if (problem) throw new UsageError(`${problem} in output "${raw}": ${TAG_RULE}`, { hint: 'a path that holds ":" is followed by its tag: oci:out/a:b:latest' });
   return tag;
 }
 
+function nonEmpty(target: string, raw: string): string {
+  if (target === "") throw new UsageError(`invalid output "${raw}": missing path before the tag`);
+  return target;
+}
+
+/** `PATH[:tag]`: the part after the last ":" is the tag (splitTag), checked. */
 function pathSpec(kind: Scheme, rest: string, raw: string): TransportSpec {
-  const { target, tag } = splitTag(rest);
-  return tag === undefined ? { kind, target, raw } : { kind, target, tag: checkedTag(tag, raw), raw };
+  const { head, tag } = splitTag(rest);
+  return tag === undefined ? { kind, target: rest, raw } : { kind, tag: checkedTag(tag, raw), target: nonEmpty(head, raw), raw };
 }
 
 async function openLayoutSpec(spec: TransportSpec): Promise<Image | ImageIndex> {
@@ -76,23 +82,21 @@ async function openLayoutSpec(spec: TransportSpec): Promise<Image | ImageIndex> 
   return (await readLayout(spec.target)).resolve(spec.tag);
 }
 
-async function isTar(path: string): Promise<boolean> {
-  const fh = await openFile(path, "r");
-  try {
-    const header = Buffer.alloc(512);
-    await fh.read(header, 0, 512, 0);
-    return header.subarray(257, 262).toString() === "ustar";
-  } finally {
-    await fh.close();
-  }
-}
-
-/** An archive output is replaced when asked for again, but a file that is not a tar is probably a typo. */
-async function preflightArchive(spec: TransportSpec): Promise<void> {
-  const st = await stat(spec.target).catch(() => undefined);
-  if (!st) return;
-  if (st.isDirectory()) throw new UsageError(`output ${spec.raw}: ${spec.target} is a directory`);
-  if (!(await isTar(spec.target))) throw new UsageError(`output ${spec.raw}: ${spec.target} exists and is not a tar archive; choose another path`);
+/**
+ * An archive output replaces an image archive (for oci-archive: an OCI one, which it adds to); any other
+ * file at the path only with --force. The publisher checks again when it writes.
+ */
+function preflightArchive(replaces: readonly ("docker" | "oci")[], what: string): Transport["preflight"] {
+  return async (spec, options) => {
+    const { archiveTarget } = await import("../publish/tar-file.ts");
+    let found;
+    try {
+      found = await archiveTarget(resolve(spec.target), replaces, options.force, what);
+    } catch (err) {
+      throw new UsageError(`output ${spec.raw}: ${errorMessage(err).replace(/^output path /, "")}`);
+    }
+    if (found.state === "refused") throw new UsageError(`output ${spec.raw}: ${found.problem}`);
+  };
 }
 
 async function preflightLayoutDir(spec: TransportSpec): Promise<void> {
@@ -106,8 +110,8 @@ async function preflightLayoutDir(spec: TransportSpec): Promise<void> {
 }
 
 /** oci and oci-archive: one reader (readLayout) and one PATH[:tag] grammar; they differ in their sink and preflight. */
-function layoutTransport(scheme: Scheme, syntax: string, summary: string, sink: (path: string) => Promise<Publisher>, preflight: Transport["preflight"]): Transport {
-  return { scheme, syntax, summary, parse: (rest, raw) => pathSpec(scheme, rest, raw), open: openLayoutSpec, publisher: (spec) => sink(resolve(spec.target)), preflight };
+function layoutTransport(scheme: Scheme, syntax: string, summary: string, sink: (path: string, options: SinkOptions) => Promise<Publisher>, preflight: Transport["preflight"]): Transport {
+  return { scheme, syntax, summary, parse: (rest, raw) => pathSpec(scheme, rest, raw), open: openLayoutSpec, publisher: (spec, options) => sink(resolve(spec.target), options), preflight };
 }
 
 export const TRANSPORTS: readonly Transport[] = [
@@ -116,27 +120,29 @@ export const TRANSPORTS: readonly Transport[] = [
     "oci-archive",
     "FILE[:tag]",
     "an OCI image layout as one tar file",
-    async (path) => (await import("../publish/oci-archive.ts")).ociArchivePublisher(path),
-    preflightArchive,
+    async (path, options) => (await import("../publish/oci-archive.ts")).ociArchivePublisher(path, options.force ? { force: true } : {}),
+    preflightArchive(["oci"], "an OCI archive"),
   ),
   {
     scheme: "docker-archive",
     syntax: "FILE[:[name:]tag]",
     summary: "the `docker save` format that `docker load` reads (one platform)",
     parse(rest, raw) {
-      // skopeo's docker-archive:FILE:name:tag: the first colon ends the file (a name has no colon).
-      const named = /^([^:]+):([^:]+):([^:/]+)$/.exec(rest);
-      if (!named) return pathSpec("docker-archive", rest, raw);
-      const [, target, name, tag] = named as unknown as [string, string, string, string];
-      if (!REPOSITORY_PATH.test(name)) throw new UsageError(`invalid image name "${name}" in output "${raw}": expected lowercase name[/path]`);
-      return { kind: "docker-archive", target, name, tag: checkedTag(tag, raw), raw };
+      // FILE[:[name:]tag]: the tag after the last ":", then a name after the one before it (skopeo's FILE:name:tag).
+      const spec = pathSpec("docker-archive", rest, raw);
+      if (spec.tag === undefined) return spec;
+      const { head: target, tag: name } = splitTag(spec.target);
+      if (name === undefined) return spec;
+      const problem = nameProblem(name);
+      if (problem) throw new UsageError(`${problem} in output "${raw}"`, { hint: 'a docker-archive path that holds ":" is followed by name and tag: docker-archive:a:b.tar:app:latest' });
+      return { kind: "docker-archive", target: nonEmpty(target, raw), name, tag: spec.tag, raw };
     },
     // skopeo's docker-archive:FILE[:name:tag]; a bare tag matches the one RepoTag that ends with it.
     open: async (spec) =>
       (await import("../oci/docker-archive-source.ts")).readDockerArchive(spec.target, spec.name !== undefined ? `${spec.name}:${spec.tag}` : spec.tag),
     publisher: async (spec, options) =>
-      (await import("../publish/docker-archive.ts")).dockerArchivePublisher(resolve(spec.target), options.platform ? { platform: options.platform } : {}),
-    preflight: preflightArchive,
+      (await import("../publish/docker-archive.ts")).dockerArchivePublisher(resolve(spec.target), { ...(options.platform ? { platform: options.platform } : {}), ...(options.force ? { force: true } : {}) }),
+    preflight: preflightArchive(["docker", "oci"], "a docker archive"),
   },
   {
     scheme: "registry",
@@ -205,7 +211,9 @@ export async function openSource(spec: string, options: SourceOptions = {}): Pro
     rest = spec;
   }
   // An IMAGE's tag names what to read, whatever a layout holds: it is not checked as an output's is.
-  const parsed = transport.scheme === "registry" || transport.scheme === "docker-archive" ? transport.parse(rest, spec) : { kind: transport.scheme, ...splitTag(rest), raw: spec };
+  const split = splitTag(rest);
+  const parsed: TransportSpec =
+    transport.scheme === "registry" || transport.scheme === "docker-archive" ? transport.parse(rest, spec) : { kind: transport.scheme, target: split.tag === undefined ? rest : split.head, ...(split.tag !== undefined ? { tag: split.tag } : {}), raw: spec };
   const referrers = transport.referrers?.(parsed, options);
   return { item: await transport.open!(parsed, options), name: spec, ...(referrers ? { referrers } : {}) };
 }

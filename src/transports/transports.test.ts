@@ -52,3 +52,26 @@ test("the help lines and 'help --json' are derived from the transport registry",
     TRANSPORTS.map((t) => [t.scheme, t.open !== undefined, true]),
   );
 });
+
+/** A UsageError of one line matching `pattern`. */
+function refused(pattern: RegExp): (e: unknown) => boolean {
+  return (e: unknown) => e instanceof UsageError && !e.message.includes("\n") && pattern.test(e.message);
+}
+
+test("issue 33: the part after the last ':' is always the tag; one holding '/' or '..' is refused, never folded into the path", () => {
+  for (const raw of ["oci:out/app:../../evil", "oci-archive:out/a.tar:../../evil.tar", "docker-archive:out/a.tar:../../evil.tar", "docker-archive:out/a.tar:app:../../evil"]) {
+    assert.throws(() => parseSpec(raw), refused(/invalid tag "\.\.\/\.\.\/evil(\.tar)?" in output .*: the part after the last ":" is the tag/), raw);
+  }
+  // CI input as the tag: a branch with a slash is not a folder.
+  assert.throws(() => parseSpec("oci:out/app:feature/x"), refused(/invalid tag "feature\/x" in output "oci:out\/app:feature\/x"/));
+  assert.throws(() => parseSpec("oci-archive:out/app.tar:feature/x"), refused(/invalid tag "feature\/x"/));
+  assert.throws(() => parseSpec("oci:out/app:"), refused(/invalid tag "" in output/));
+  assert.throws(() => parseSpec("oci::v1"), refused(/missing path/));
+  // A folder whose name holds ':' is named with its tag after it.
+  assert.deepEqual([parseSpec("oci:out/a:b/app:v1").target, parseSpec("oci:out/a:b/app:v1").tag], ["out/a:b/app", "v1"]);
+  assert.deepEqual([parseSpec("oci:out/a:b:v1").target, parseSpec("oci:out/a:b:v1").tag], ["out/a:b", "v1"]);
+  // A docker-archive file whose name holds ':' is named with name and tag after it.
+  const d = parseSpec("docker-archive:out/a:b.tar:app:v1");
+  assert.deepEqual([d.target, d.name, d.tag], ["out/a:b.tar", "app", "v1"]);
+  assert.throws(() => parseSpec("docker-archive:x.tar:a/../b:v1"), refused(/invalid image name "a\/\.\.\/b"/));
+});

@@ -32,3 +32,18 @@ export function runCli(
     });
   });
 }
+
+/** The CLI in this process (main(), not a child): for tests that register a plugin such as a toy runtime first. */
+export async function runMain(argv: string[]): Promise<CliResult> {
+  const { PassThrough } = await import("node:stream");
+  // Loaded on use: most tests that import test/support never run the CLI.
+  const { main } = await import("../../src/cli/main.ts");
+  const out = new PassThrough();
+  const err = new PassThrough();
+  let stdout = "";
+  let stderr = "";
+  out.on("data", (d: Buffer) => (stdout += d.toString()));
+  err.on("data", (d: Buffer) => (stderr += d.toString()));
+  const code = await main(argv, { stdout: out, stderr: err });
+  return { code, stdout, stderr };
+}

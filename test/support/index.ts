@@ -7,7 +7,8 @@
  *   env.ts        withEnv, tempCache (a fresh AOTPACK_CACHE_DIR)
  *   platforms.ts  qemu-user and the arm64 cross sysroot (hasQemuArm64, QEMU_AARCH64, ARM64_SYSROOT)
  *   registry.ts   a real registry (startRegistry)   dockerd.ts  a real dockerd   trivy.ts  the scanner
- *   cli.ts        the CLI as a child process         static-elf.ts  tiny static executables
+ *   cli.ts        the CLI as a child process (runCli) or in this process (runMain)
+ *   static-elf.ts tiny static executables
  */
 export * from "./skip.ts";
 export * from "./tools.ts";

@@ -15,7 +15,8 @@ import { checkFlagsIn, resolveChecks, verifyRunOptions, type CheckFlag, type Ver
 import type { Command, CommandContext, Flags } from "../command.ts";
 import { verifyClosingOnSignals, type VerifyRequest } from "./verify.ts";
 import { specSyntax } from "../../transports/index.ts";
-import { TAG_SOURCE } from "../../oci/names.ts";
+import { nameProblem, splitTag, tagProblem } from "../../oci/names.ts";
+import { parseImageUser, rootReason } from "../../oci/user.ts";
 
 export const BUILD_FLAGS = {
   ...GLOBAL,
@@ -23,6 +24,7 @@ export const BUILD_FLAGS = {
   platform: { type: "string" },
   tag: { type: "string", short: "t" },
   output: { type: "string", short: "o", multiple: true },
+  force: { type: "boolean" },
   base: { type: "string" },
   runtime: { type: "string" },
   layout: { type: "string" },
@@ -31,6 +33,7 @@ export const BUILD_FLAGS = {
   port: { type: "string" },
   env: { type: "string", short: "e", multiple: true },
   user: { type: "string" },
+  "allow-root": { type: "boolean" },
   file: { type: "string", multiple: true },
   omit: { type: "string", multiple: true },
   "docker-platform": { type: "string" },
@@ -59,6 +62,8 @@ export interface BuildCommand {
   /** verify's run flags (--timeout, --grace, --isolation, sandbox), typed, for --verify. */
   verifyRun: VerifyRunOptions;
   json: boolean;
+  /** --force: an archive output may replace a file that is not an image archive. */
+  force: boolean;
 }
 
 /** build's argv → the options for the plan, the outputs, and --verify's typed settings. */
@@ -81,6 +86,7 @@ export function buildCommand(argv: string[]): BuildCommand {
   if (p !== undefined) build.port = p;
   if (values.env) build.env = keyValues("env", values.env);
   if (values.user !== undefined) build.user = values.user;
+  if (values["allow-root"]) build.allowRoot = true;
   if (values.file) build.files = values.file;
   // npm's shape: --omit openssl --omit ca-certificates, or one comma list.
   if (values.omit) build.omit = values.omit.flatMap((v) => v.split(",")).map((id) => oneOf<RuntimeLibraryId>("omit", id.trim(), RUNTIME_LIBRARY_IDS)!);
@@ -97,8 +103,11 @@ export function buildCommand(argv: string[]): BuildCommand {
 
   if (values["frozen-lock"]) build.frozenLock = true;
   if (build.updateLock && build.frozenLock) throw new UsageError("--update-lock and --frozen-lock contradict each other");
-  if (values.tag !== undefined && !new RegExp(`^[a-z0-9][a-z0-9._/-]*(:${TAG_SOURCE})?$`).test(values.tag)) {
-    throw new UsageError(`invalid --tag "${values.tag}": expected name[:tag], lowercase`);
+  if (values.tag !== undefined) {
+    // The outputs' rule (names.ts): the part after the last ":" is the tag; the name is a repository path.
+    const { head, tag } = splitTag(values.tag);
+    const problem = nameProblem(head) ?? (tag !== undefined ? tagProblem(tag) : undefined);
+    if (problem) throw new UsageError(`invalid --tag "${values.tag}": ${problem}`, { hint: "expected name[:tag], e.g. team/app:1.0" });
   }
   const cmd: BuildCommand = {
     build,
@@ -107,6 +116,7 @@ export function buildCommand(argv: string[]): BuildCommand {
     verifyChecks: checkFlagsIn(tokens),
     verifyRun: verifyRunOptions(values),
     json: values.json ?? false,
+    force: values.force ?? false,
   };
   if (values.tag !== undefined) cmd.tag = values.tag;
   if (values["docker-platform"] !== undefined) cmd.dockerPlatform = parsePlatform(values["docker-platform"]);
@@ -132,6 +142,9 @@ on a minimal base, and writes one multi-platform image index.
   --platform LIST        target platforms, comma separated (or aotpack.platforms)
   -o, --output SPEC      ${specSyntax("sink").join(" | ")}
                          (repeatable; default oci:out/<name>:<tag>; out/ is not dist/, which npm ships)
+                         the part after the last ':' is the tag: a path holding ':' ends with its tag
+                         (oci:out/a:b:latest; docker-archive:a:b.tar:name:tag)
+  --force                let an archive output replace a file that is not an image archive
   -t, --tag NAME[:TAG]   tag for outputs that name none (default <name>:latest)
   --base SPEC            deb:bookworm (default, built from Debian packages) | scratch | a registry reference
 ${runtimeHelp()}
@@ -140,7 +153,8 @@ ${runtimeHelp()}
   --entry FILE           entry file (else aotpack.entry, bin, main, module, exports, scripts.start, src/index.ts)
   --port N               exposed port and PORT env (default 8080)
   -e, --env K=V          extra environment (repeatable)
-  --user UID[:GID]       user to run as (default non-root 65532:65532)
+  --user UID:GID|NAME[:GROUP]   user to run as (default non-root 65532:65532)
+  --allow-root           let --user be root (uid 0, gid 0, root, a bare uid); the summary says so
   --file GLOB            extra project files under /app (repeatable; secrets need an exact name)
   --omit LIB             leave a declared run-time library out of a deb: base (repeatable or
                          comma list: openssl, icu, tzdata, ca-certificates); config "omit"
@@ -172,18 +186,16 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   // The config and the flags, resolved once: the outputs, build() and --verify all read this plan.
   const plan = await resolveBuildPlan(cmd.build);
   const appName = plan.appName;
-  const tag = cmd.tag ?? `${appName}:latest`;
-  const tagOnly = tag.includes(":") ? tag.slice(tag.lastIndexOf(":") + 1) : "latest";
+  const { head: imageName, tag: tagOnly = "latest" } = splitTag(cmd.tag ?? `${appName}:latest`);
   const outputs: OutputSpec[] = cmd.outputs.length ? cmd.outputs : [parseOutputSpec(`oci:out/${appName}:${tagOnly}`)];
   // Fail on what can be known before compiling anything.
   checkOutputs(outputs, [...plan.platforms], cmd.dockerPlatform);
-  await preflightOutputs(outputs);
+  await preflightOutputs(outputs, { force: cmd.force });
 
   const { build } = await import("../../builder/build.ts");
   const result: BuildResult = await build(plan, { reporter: view });
   const published = [];
-  const imageName = tag.includes(":") ? tag.slice(0, tag.lastIndexOf(":")) : tag;
-  const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, imageName, insecureRegistries: [...plan.insecureRegistries] };
+  const ctxPublish: Parameters<typeof publishAll>[2] = { tag: tagOnly, imageName, insecureRegistries: [...plan.insecureRegistries], force: cmd.force };
   if (cmd.dockerPlatform) ctxPublish.platform = cmd.dockerPlatform;
   ctxPublish.onProgress = (spec, e) => view.publish(spec.raw, e);
   for (const { spec, result: r } of await publishAll(result.index, outputs, ctxPublish)) {
@@ -205,10 +217,13 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
     if (typeof verified === "number") return verified;
     verifyReport = verified;
   }
+  // The user the images run as, from their configs (a base may name its own).
+  const users = await Promise.all(result.platforms.map(async (p) => (await p.image.configFile()).config.User ?? ""));
   if (ctx.json) {
-    ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);
+    ctx.io.stdout.write(`${JSON.stringify({ ...buildJson(result, published, { users, runsAsRoot: plan.runsAsRoot }), ...(verifyReport ? { verify: verifyReport } : {}) }, null, 2)}\n`);
   } else {
     ctx.io.stdout.write(`\n${sizeTable(result, plan.compression)}\n`);
+    if (plan.runsAsRoot) ctx.io.stdout.write(`${rootNote(plan.user!, cmd.build.allowRoot ? "--allow-root" : '"allowRoot": true')}\n`);
     for (const p of published) ctx.io.stdout.write(`${p.output}: ${p.reference} ${p.digest}\n`);
     // Layers are compressed as they are written, so the time that means anything spans build and publish.
     ctx.io.stdout.write(`built and wrote ${result.platforms.map((p) => formatPlatform(p.platform)).join(", ")} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -219,6 +234,11 @@ async function runBuild(argv: string[], ctx: CommandContext): Promise<number> {
   }
   if (verifyReport && !verifyReport.ok) return 1;
   return 0;
+}
+
+/** The summary's line for an image allowed to run as root. */
+function rootNote(user: string, allowedBy: string): string {
+  return `the image ${rootReason(parseImageUser(user)!)}: user ${JSON.stringify(user)}, allowed by ${allowedBy}`;
 }
 
 function withTag(output: string, tag: string): string {
