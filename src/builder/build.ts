@@ -23,6 +23,7 @@ import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { Annotation, type Annotations, type ImageConfigFile } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
 import { filesWarnings, matchProjectFiles, type MatchedFiles } from "./files.ts";
+import { dependencyAssetWarnings } from "./dependency-assets.ts";
 import { nearestLockfiles, projectFingerprint } from "./fingerprint.ts";
 import { inputsRoot, rootRelative, type HashMemo } from "./compile-key.ts";
 import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact, type CompileKey } from "./build-cache.ts";
@@ -147,6 +148,9 @@ export async function build(input: BuildOptions | BuildPlan, deps: BuildDeps = {
   // their temp dirs before we report, so nothing keeps writing after the command has exited.
   const settled = await Promise.allSettled(plan.platforms.map((platform) => buildPlatform(ctx, platform)));
   const platforms = allOrOneError(settled);
+  // Once per build: every platform bundles the same packages.
+  const bundled = platforms[0]?.artifact.inputs?.bundled;
+  if (bundled) for (const w of await dependencyAssetWarnings(plan.project.dir, bundled, ctx.extra.files)) ctx.reporter.warn(w);
 
   const indexAnnotations: Annotations = { [Annotation.Created]: ctx.created };
   if (ctx.git.source) indexAnnotations[Annotation.Source] = ctx.git.source;
