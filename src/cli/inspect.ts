@@ -8,6 +8,7 @@ import type { Annotations, RuntimeConfig } from "../oci/types.ts";
 import type { Digest } from "../oci/digest.ts";
 import { formatBytes } from "./progress.ts";
 import { table } from "./report.ts";
+import { escapeControls } from "../ansi.ts";
 
 export interface InspectedImage {
   digest: string;
@@ -64,11 +65,13 @@ export async function inspectItem(item: Image | ImageIndex, referrers?: Referrer
   return out;
 }
 
+/** Human-readable; every line is escaped (a value from the image can hold ESC, CR, bidi overrides), so one field is one line. */
 export function formatInspect(name: string, r: InspectResult): string {
   const lines = [`${name}`, `digest: ${r.digest}`, `mediaType: ${r.mediaType}`];
   for (const [k, v] of Object.entries(r.annotations ?? {})) lines.push(`annotation ${k}: ${v}`);
   for (const img of r.images) {
     lines.push("", `platform ${img.platform}  ${img.digest}`);
+    for (const [k, v] of Object.entries(img.annotations ?? {})) lines.push(`  annotation ${k}: ${v}`);
     const c = img.config;
     if (c.Entrypoint) lines.push(`  entrypoint: ${JSON.stringify(c.Entrypoint)}`);
     if (c.Cmd?.length) lines.push(`  cmd: ${JSON.stringify(c.Cmd)}`);
@@ -79,11 +82,11 @@ export function formatInspect(name: string, r: InspectResult): string {
     for (const [k, v] of Object.entries(c.Labels ?? {})) lines.push(`  label ${k}: ${v}`);
     lines.push("  layers (size = compressed blob bytes):");
     lines.push(
-      table(
+      ...table(
         ["  digest", "mediaType", "compressed"],
         img.layers.map((l) => [`  ${l.digest.slice(0, 19)}`, l.mediaType, formatBytes(l.compressedBytes)]),
         [false, false, true],
-      ),
+      ).split("\n"),
     );
     lines.push(`  total compressed: ${formatBytes(img.compressedBytes)}`);
     for (const a of (r.attestations ?? []).filter((a) => a.subject === img.digest)) {
@@ -91,5 +94,5 @@ export function formatInspect(name: string, r: InspectResult): string {
       for (const s of a.statements) lines.push(`    ${s.predicateType}  ${formatBytes(s.bytes)}`);
     }
   }
-  return lines.join("\n");
+  return lines.map(escapeControls).join("\n");
 }

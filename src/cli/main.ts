@@ -6,6 +6,7 @@
 import { aotpackVersion } from "../version.ts";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import { redactText } from "../redact.ts";
+import { escapeControls } from "../ansi.ts";
 import type { CommandContext, Io } from "./command.ts";
 import { COMMANDS } from "./commands/index.ts";
 import { specSyntax, transportsJson } from "../transports/index.ts";
@@ -64,7 +65,8 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     if (json) {
       io.stdout.write(`${JSON.stringify({ ok: false, error: message, ...(hint ? { hint } : {}), exitCode })}\n`);
     }
-    io.stderr.write(`aotpack: error: ${message}\n${hint ? `hint: ${hint}\n` : ""}`);
+    // A message can quote a registry, an image or a layout: the terminal gets it escaped, --json exact.
+    io.stderr.write(`aotpack: error: ${escapeControls(message)}\n${hint ? `hint: ${escapeControls(hint)}\n` : ""}`);
     if (!(err instanceof AotpackError) && process.env.AOTPACK_DEBUG) io.stderr.write(`${(err as Error).stack}\n`);
     return exitCode;
   }

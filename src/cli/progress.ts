@@ -4,6 +4,7 @@
  * on stderr so stdout stays clean for results.
  */
 import { formatBytes } from "../bytes.ts";
+import { escapeControls } from "../ansi.ts";
 import type { Writable } from "node:stream";
 import type { BuildReporter, BuildStep } from "../builder/build.ts";
 import type { ProgressEvent } from "../publish/index.ts";
@@ -14,6 +15,14 @@ type State = "pending" | "start" | "done" | "cached" | "failed";
 const ICON: Record<State, string> = { pending: "·", start: "…", done: "✓", cached: "✓", failed: "✗" };
 
 export { formatBytes };
+
+/**
+ * The one way a message reaches stderr: escaped (it may quote an image, a registry or an app), one
+ * line. ProgressView and the commands' progress and warning callbacks write through it.
+ */
+export function printLine(out: Writable, text: string): void {
+  out.write(`${escapeControls(text)}\n`);
+}
 
 export class ProgressView implements BuildReporter {
   readonly #out: Writable & { isTTY?: boolean; columns?: number };
@@ -57,7 +66,7 @@ export class ProgressView implements BuildReporter {
 
   warn(message: string): void {
     this.#clear();
-    this.#out.write(`warning: ${message}\n`);
+    printLine(this.#out, `warning: ${message}`);
     this.#drawn = 0;
     if (this.#live) this.#redraw(true);
   }
@@ -97,7 +106,7 @@ export class ProgressView implements BuildReporter {
   }
 
   #line(text: string): void {
-    this.#out.write(`${text}\n`);
+    printLine(this.#out, text);
   }
 
   #clear(): void {
@@ -119,8 +128,8 @@ export class ProgressView implements BuildReporter {
       lines.push(`${platform.padEnd(14)} ${cells.join("  ")}`);
     }
     const width = this.#out.columns ?? 120;
-    for (const n of this.#notes) lines.push(`  ${n}`.slice(0, width - 1));
-    this.#out.write(lines.map((l) => `${l}\n`).join(""));
+    for (const n of this.#notes) lines.push(`  ${escapeControls(n)}`.slice(0, width - 1));
+    this.#out.write(lines.map((l) => `${escapeControls(l)}\n`).join(""));
     this.#drawn = lines.length;
   }
 }

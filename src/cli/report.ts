@@ -3,8 +3,11 @@ import type { BuildResult } from "../builder/build.ts";
 import { formatPlatform } from "../oci/platform.ts";
 import type { Compression } from "../oci/media-types.ts";
 import { formatBytes } from "./progress.ts";
+import { escapeControls } from "../ansi.ts";
 
+/** Cells are escaped (they can name layers, references and media types from outside), then measured. */
 export function table(headers: string[], rows: string[][], alignRight: boolean[] = []): string {
+  rows = rows.map((r) => r.map(escapeControls));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const fmt = (cells: string[]) =>
     cells.map((c, i) => (alignRight[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd();

@@ -14,7 +14,7 @@ import { chain } from "../oci/blob-stream.ts";
 import { MediaType } from "../oci/media-types.ts";
 import { basicHeader, credentialsFor, mergeScopes, parseChallenge, type Challenge, type Credentials } from "./auth.ts";
 import { isTemporaryStatus, parseErrorCodes, parseRetryAfter, RegistryError, safeUrl } from "./errors.ts";
-import { backoffDelay, closeTransport, DEFAULT_RETRY, drain, header, makeTransport, networkError, readBody, send, withRetry, type RetryOptions, type Transport } from "./http.ts";
+import { closeTransport, DEFAULT_RETRY, drain, header, makeTransport, networkError, readBody, retryWait, send, transportLimits, withRetry, type RetryOptions, type RetryState, type Transport, type TransportLimits } from "./http.ts";
 import { apiHost, hostOf, isLoopbackRegistry } from "./reference.ts";
 
 export interface RegistryClientOptions {
@@ -27,6 +27,14 @@ export interface RegistryClientOptions {
   retry?: RetryOptions;
   /** Idle-socket timeout per request, ms. */
   timeoutMs?: number;
+  /** Overall deadline of a small answer (manifest, index, token), ms; else AOTPACK_REGISTRY_DEADLINE_MS, else 60 s. */
+  deadlineMs?: number;
+  /** Blobs and uploads slower than this (bytes/s over `rateWindowMs`) fail; else AOTPACK_REGISTRY_MIN_RATE, else 16 KiB/s. */
+  minBytesPerSecond?: number;
+  /** Else AOTPACK_REGISTRY_RATE_WINDOW_MS, else 30 s. */
+  rateWindowMs?: number;
+  /** Things worth telling a user while work goes on: a long Retry-After wait, a skipped referrer, a narrowed scope. */
+  onWarning?: (message: string) => void;
   userAgent?: string;
   /** Blobs up to this size go in one PUT; larger ones in PATCH chunks. */
   monolithicMaxBytes?: number;
@@ -60,6 +68,8 @@ interface Call {
   scopes: string[];
   headers?: Record<string, string>;
   body?: () => Buffer | Readable;
+  /** A blob or an upload: held to the minimum rate, not the deadline of small answers. */
+  bulk?: boolean;
 }
 
 /**
@@ -106,7 +116,11 @@ export class RegistryClient {
     this.#retry = { ...DEFAULT_RETRY, ...options.retry };
     this.#insecure = (options.insecureRegistries ?? []).some((r) => r === registry || r === hostOf(registry));
     this.#scheme = isLoopbackRegistry(registry) ? "http" : "https";
-    this.#transport = makeTransport({ verifyTls: !this.#insecure, timeoutMs: options.timeoutMs, userAgent: options.userAgent });
+    const limits: TransportLimits = { ...transportLimits(options.env ?? process.env) };
+    if (options.deadlineMs !== undefined) limits.deadlineMs = options.deadlineMs;
+    if (options.minBytesPerSecond !== undefined) limits.minBytesPerSecond = options.minBytesPerSecond;
+    if (options.rateWindowMs !== undefined) limits.rateWindowMs = options.rateWindowMs;
+    this.#transport = makeTransport({ verifyTls: !this.#insecure, timeoutMs: options.timeoutMs, userAgent: options.userAgent, limits });
   }
 
   close(): void {
@@ -126,10 +140,15 @@ export class RegistryClient {
     return [...(BLOB_HOMES.get(this.registry)?.get(digest) ?? [])];
   }
 
+  /** The one retry loop every step runs in (the transport's), telling the user of long waits. */
+  #retrying<T>(step: (attempt: number) => Promise<T>): Promise<T> {
+    return withRetry(step, this.#retry, this.#options.onWarning);
+  }
+
   // ---- manifests -------------------------------------------------------------
 
   async getManifest(repo: string, reference: string): Promise<FetchedManifest> {
-    return withRetry(async () => {
+    return this.#retrying(async () => {
       const call = this.#manifestCall("GET", repo, reference, ["pull"]);
       const res = await this.#exchange(call);
       if (res.statusCode === 404) throw await this.#notFound(call, res, `manifest ${this.registry}/${repo}${refSuffix(reference)} not found`);
@@ -141,12 +160,12 @@ export class RegistryClient {
       }
       const mediaType = contentType(res) ?? mediaTypeOf(raw);
       return { raw, mediaType, digest };
-    }, this.#retry);
+    });
   }
 
   /** Descriptor of a manifest by tag or digest, or undefined when it does not exist. */
   async headManifest(repo: string, reference: string): Promise<{ digest: Digest; mediaType: string; size: number } | undefined> {
-    return withRetry(async () => {
+    return this.#retrying(async () => {
       const call = this.#manifestCall("HEAD", repo, reference, ["pull"]);
       const res = await this.#exchange(call);
       await drain(res);
@@ -159,7 +178,7 @@ export class RegistryClient {
         return { digest: m.digest, mediaType: m.mediaType, size: m.raw.length };
       }
       return { digest, mediaType: contentType(res) ?? "", size: Number(header(res.headers, "content-length") ?? 0) };
-    }, this.#retry);
+    });
   }
 
   async putManifest(repo: string, reference: string, raw: Buffer, mediaType: string): Promise<Digest> {
@@ -173,7 +192,7 @@ export class RegistryClient {
    */
   async putManifestAck(repo: string, reference: string, raw: Buffer, mediaType: string): Promise<{ digest: Digest; ociSubject?: string }> {
     const digest = sha256(raw);
-    return withRetry(async () => {
+    return this.#retrying(async () => {
       const call: Call = {
         ...this.#manifestCall("PUT", repo, reference, ["pull", "push"]),
         headers: { "Content-Type": mediaType },
@@ -188,12 +207,12 @@ export class RegistryClient {
       }
       const ociSubject = header(res.headers, "oci-subject");
       return ociSubject === undefined ? { digest } : { digest, ociSubject };
-    }, this.#retry);
+    });
   }
 
   /** The referrers API's index for `digest`, or undefined when the registry has no such API (404). */
   async getReferrers(repo: string, digest: Digest): Promise<Buffer | undefined> {
-    return withRetry(async () => {
+    return this.#retrying(async () => {
       const call: Call = { method: "GET", url: this.url(`/v2/${repo}/referrers/${digest}`), repo, scopes: [`repository:${repo}:pull`], headers: { Accept: MediaType.OciIndex } };
       const res = await this.#exchange(call);
       if (res.statusCode === 404) {
@@ -202,13 +221,13 @@ export class RegistryClient {
       }
       if (res.statusCode !== 200) throw await this.#statusError(call, res);
       return readBody(res, MANIFEST_LIMIT, `referrers of ${this.registry}/${repo}@${digest}`);
-    }, this.#retry);
+    });
   }
 
   // ---- blobs -----------------------------------------------------------------
 
   async blobExists(repo: string, digest: Digest, extraScopes: string[] = []): Promise<boolean> {
-    return withRetry(async () => {
+    return this.#retrying(async () => {
       const call: Call = { method: "HEAD", url: this.url(`/v2/${repo}/blobs/${digest}`), repo, scopes: mergeScopes([`repository:${repo}:pull`], extraScopes) };
       const res = await this.#followRedirects(call);
       await drain(res);
@@ -218,18 +237,18 @@ export class RegistryClient {
         return true;
       }
       throw await this.#statusError(call, res);
-    }, this.#retry);
+    });
   }
 
   /** A stream of the blob, verified against digest (and size) as it flows. */
   async blobStream(repo: string, digest: Digest, size?: number): Promise<Readable> {
-    const res = await withRetry(async () => {
-      const call: Call = { method: "GET", url: this.url(`/v2/${repo}/blobs/${digest}`), repo, scopes: [`repository:${repo}:pull`] };
+    const res = await this.#retrying(async () => {
+      const call: Call = { method: "GET", url: this.url(`/v2/${repo}/blobs/${digest}`), repo, scopes: [`repository:${repo}:pull`], bulk: true };
       const r = await this.#followRedirects(call);
       if (r.statusCode === 404) throw await this.#notFound(call, r, `blob ${digest} not found in ${this.registry}/${repo}`);
       if (r.statusCode !== 200) throw await this.#statusError(call, r);
       return r;
-    }, this.#retry);
+    });
     this.noteBlob(digest, repo);
     const url = this.url(`/v2/${repo}/blobs/${digest}`);
     // chain(): a dropped connection surfaces as a temporary RegistryError, and a consumer
@@ -242,7 +261,7 @@ export class RegistryClient {
     await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
       throw fsError(err, "creating", dirname(path));
     });
-    await withRetry(async () => {
+    await this.#retrying(async () => {
       const tmp = tempPathBeside(path);
       try {
         await pipelineToNewFile(tmp, async () => [await this.blobStream(repo, digest, size)]);
@@ -253,7 +272,7 @@ export class RegistryClient {
         if (code !== undefined && ["ENOSPC", "EDQUOT", "EACCES", "EPERM", "EROFS", "EIO", "EMFILE"].includes(code)) throw fsError(err, "writing", path);
         throw asRegistryError(err, "GET", this.url(`/v2/${repo}/blobs/${digest}`));
       }
-    }, this.#retry);
+    });
   }
 
   /**
@@ -282,6 +301,7 @@ export class RegistryClient {
     let offset = 0;
     let resumed = false;
     let resumeCheck: { sessionLost: boolean } | undefined;
+    const waits: RetryState = {};
     // The loop retries only the steps whose bodies cannot be replayed (PATCH, PUT). The idempotent
     // requests it makes (HEAD, POST, GET of the upload status) retry on their own; once one of them
     // has used up its retries, the upload fails: re-running it here would multiply the attempts.
@@ -352,7 +372,7 @@ export class RegistryClient {
           } else chunkBytes = Math.max(MIN_CHUNK, Math.floor(chunkBytes / 2));
         }
         if (!err.temporary && !sessionLost && !tooLarge) throw err;
-        await sleep(backoffDelay(attempt + 1, this.#retry, err.retryAfterMs));
+        await sleep(retryWait(attempt + 1, this.#retry, err, waits, this.#options.onWarning));
         resumeCheck = { sessionLost };
       }
     }
@@ -360,7 +380,7 @@ export class RegistryClient {
 
   /** POST an upload session; with `mount`, ask the registry to link the blob from `from`. */
   async #startUpload(repo: string, scopes: string[], mount?: { digest: Digest; from: string }): Promise<URL | "mounted"> {
-    return withRetry(async () => {
+    return this.#retrying(async () => {
       const url = this.url(`/v2/${repo}/blobs/uploads/`);
       if (mount) {
         url.searchParams.set("mount", mount.digest);
@@ -375,7 +395,7 @@ export class RegistryClient {
       if (res.statusCode !== 202) throw await this.#statusError(call, res);
       await drain(res);
       return this.#location(call, res);
-    }, this.#retry);
+    });
   }
 
   /** Single attempt: the caller's loop decides whether to resume or restart. */
@@ -391,6 +411,7 @@ export class RegistryClient {
       scopes,
       headers: { "Content-Type": "application/octet-stream", "Content-Length": String(body?.length ?? blob.size) },
       body: () => body ?? stream!,
+      bulk: body === undefined,
     };
     try {
       const res = await this.#exchange(call, false);
@@ -421,6 +442,7 @@ export class RegistryClient {
             "Content-Range": `${start}-${start + length - 1}`,
           },
           body: () => Readable.from(reader.take(length, (n) => onProgress?.(start + n)), { objectMode: false }),
+          bulk: true,
         };
         const res = await this.#exchange(call, false);
         if (res.statusCode !== 202) throw await this.#statusError(call, res);
@@ -436,7 +458,7 @@ export class RegistryClient {
   /** Where an interrupted upload stands: the next offset from its `Range: 0-N`. Undefined = start over. */
   async #uploadStatus(repo: string, scopes: string[], location: URL): Promise<{ location: URL; offset: number } | undefined> {
     try {
-      return await withRetry(async () => {
+      return await this.#retrying(async () => {
         const call: Call = { method: "GET", url: location, repo, scopes };
         const res = await this.#exchange(call);
         await drain(res);
@@ -447,7 +469,7 @@ export class RegistryClient {
         const last = range ? Number(range[1]) : 0;
         if (last === 0) return undefined;
         return { location: this.#location(call, res), offset: last + 1 };
-      }, this.#retry);
+      });
     } catch (err) {
       if (err instanceof RegistryError && !err.temporary) return undefined;
       throw err;
@@ -495,7 +517,7 @@ export class RegistryClient {
     // its 401 is never taken as a challenge (it could point a token realm anywhere).
     if (call.url.origin !== this.url("/").origin) {
       try {
-        return await send(this.#transport, { method: call.method, url: call.url, ...(call.headers ? { headers: call.headers } : {}), ...(call.body ? { body: call.body() } : {}) });
+        return await send(this.#transport, { method: call.method, url: call.url, ...(call.headers ? { headers: call.headers } : {}), ...(call.body ? { body: call.body() } : {}), ...(call.bulk ? { bulk: true } : {}) });
       } catch (err) {
         throw asRegistryError(err, call.method, call.url);
       }
@@ -505,7 +527,7 @@ export class RegistryClient {
       const headers = { ...call.headers, ...(authorization ? { Authorization: authorization } : {}) };
       let res: IncomingMessage;
       try {
-        res = await this.#sendWithFallback({ method: call.method, url: call.url, headers, body: call.body?.() });
+        res = await this.#sendWithFallback({ method: call.method, url: call.url, headers, body: call.body?.(), ...(call.bulk ? { bulk: true } : {}) });
       } catch (err) {
         throw asRegistryError(err, call.method, call.url);
       }
@@ -528,7 +550,7 @@ export class RegistryClient {
     }
   }
 
-  async #sendWithFallback(opts: { method: string; url: URL; headers: Record<string, string>; body?: Buffer | Readable }): Promise<IncomingMessage> {
+  async #sendWithFallback(opts: { method: string; url: URL; headers: Record<string, string>; body?: Buffer | Readable; bulk?: boolean }): Promise<IncomingMessage> {
     try {
       return await send(this.#transport, opts);
     } catch (err) {
@@ -594,7 +616,7 @@ export class RegistryClient {
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     for (const s of scopes) url.searchParams.append("scope", s);
     const repo = repoOfScopes(scopes);
-    return withRetry(async () => {
+    return this.#retrying(async () => {
       let res: IncomingMessage;
       try {
         res = await send(this.#transport, { method: "GET", url, headers: credentials ? { Authorization: basicHeader(credentials) } : {} });
@@ -619,7 +641,7 @@ export class RegistryClient {
       // Tokens default to 60 s (distribution's token spec); renew a little early.
       const seconds = typeof parsed.expires_in === "number" && parsed.expires_in > 0 ? parsed.expires_in : 60;
       return { token, expiresAt: Date.now() + Math.max(1, seconds - 10) * 1000 };
-    }, this.#retry);
+    });
   }
 
   async #unauthorized(call: Call, status: number | undefined): Promise<RegistryError> {

@@ -9,6 +9,9 @@ import https from "node:https";
 import type { Readable } from "node:stream";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Socket } from "node:net";
+import { formatBytes } from "../bytes.ts";
+import { UsageError } from "../errors.ts";
 import { isTemporaryNetworkError, RegistryError, safeUrl } from "./errors.ts";
 
 export interface Transport {
@@ -16,15 +19,51 @@ export interface Transport {
   readonly httpsAgent: https.Agent;
   /** Idle-socket timeout for one request, ms. */
   readonly timeoutMs: number;
+  readonly limits: Required<TransportLimits>;
   readonly userAgent: string;
 }
 
-export function makeTransport(options: { verifyTls?: boolean; timeoutMs?: number; userAgent?: string; maxSockets?: number } = {}): Transport {
+/**
+ * An idle timeout alone lets a server that drips one byte at a time hold a request forever, so
+ * every request also has an overall bound once it has its socket: small answers (manifests, indexes,
+ * tokens, errors) a deadline; bulk transfers (blobs, uploads) a minimum rate over a window.
+ */
+export interface TransportLimits {
+  /** Whole exchange of a small answer, ms (AOTPACK_REGISTRY_DEADLINE_MS). */
+  deadlineMs?: number;
+  /** Bulk transfers slower than this, bytes/s averaged over `rateWindowMs`, fail (AOTPACK_REGISTRY_MIN_RATE). */
+  minBytesPerSecond?: number;
+  /** AOTPACK_REGISTRY_RATE_WINDOW_MS */
+  rateWindowMs?: number;
+}
+
+export const DEFAULT_LIMITS: Required<TransportLimits> = { deadlineMs: 60_000, minBytesPerSecond: 16 * 1024, rateWindowMs: 30_000 };
+
+const LIMIT_ENV: Record<keyof TransportLimits, string> = {
+  deadlineMs: "AOTPACK_REGISTRY_DEADLINE_MS",
+  minBytesPerSecond: "AOTPACK_REGISTRY_MIN_RATE",
+  rateWindowMs: "AOTPACK_REGISTRY_RATE_WINDOW_MS",
+};
+
+/** The limits the environment sets (only those it sets). */
+export function transportLimits(env: NodeJS.ProcessEnv): TransportLimits {
+  const out: TransportLimits = {};
+  for (const [key, name] of Object.entries(LIMIT_ENV) as [keyof TransportLimits, string][]) {
+    const v = env[name];
+    if (v === undefined || v === "") continue;
+    if (!/^\d+$/.test(v) || Number(v) <= 0) throw new UsageError(`${name} must be a whole number above 0 (got "${v}")`);
+    out[key] = Number(v);
+  }
+  return out;
+}
+
+export function makeTransport(options: { verifyTls?: boolean; timeoutMs?: number; userAgent?: string; maxSockets?: number; limits?: TransportLimits } = {}): Transport {
   const maxSockets = options.maxSockets ?? 16;
   return {
     httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
     httpsAgent: new https.Agent({ keepAlive: true, maxSockets, rejectUnauthorized: options.verifyTls ?? true }),
     timeoutMs: options.timeoutMs ?? 60_000,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
     userAgent: options.userAgent ?? "aotpack",
   };
 }
@@ -40,6 +79,8 @@ export interface SendOptions {
   headers?: Record<string, string>;
   /** A buffer, or a stream opened for this one attempt (its length must be in Content-Length). */
   body?: Buffer | Readable;
+  /** A blob or an upload: held to the minimum rate rather than the deadline. */
+  bulk?: boolean;
 }
 
 /**
@@ -56,6 +97,7 @@ export function send(transport: Transport, opts: SendOptions): Promise<IncomingM
   else if (opts.body === undefined && (method === "PUT" || method === "POST" || method === "PATCH")) headers["Content-Length"] = "0";
   return new Promise<IncomingMessage>((resolve, reject) => {
     let settled = false;
+    let response: IncomingMessage | undefined;
     const fail = (err: unknown): void => {
       if (settled) return;
       settled = true;
@@ -70,6 +112,7 @@ export function send(transport: Transport, opts: SendOptions): Promise<IncomingM
           return;
         }
         settled = true;
+        response = res;
         // Errors while the body streams (a connection cut mid-response) reach the consumer.
         res.on("aborted", () => res.destroy(Object.assign(new Error("socket hang up"), { code: "ECONNRESET" })));
         resolve(res);
@@ -77,6 +120,15 @@ export function send(transport: Transport, opts: SendOptions): Promise<IncomingM
     );
     req.setTimeout(transport.timeoutMs, () => {
       req.destroy(Object.assign(new Error(`no data for ${transport.timeoutMs} ms: timed out`), { code: "ETIMEDOUT" }));
+    });
+    // The bound starts once the request has a socket: waiting for a free one in the pool is not the server's doing.
+    req.once("socket", (socket) => {
+      const stop = holdToLimits(transport.limits, opts.bulk === true, socket, method, url, (err) => {
+        // The response first: its consumer sees this error, not the hang-up that destroying the request causes.
+        response?.destroy(err);
+        req.destroy(err);
+      });
+      req.once("close", stop);
     });
     req.on("error", fail);
     const body = opts.body;
@@ -90,6 +142,49 @@ export function send(transport: Transport, opts: SendOptions): Promise<IncomingM
       body.pipe(req);
     }
   });
+}
+
+/** Starts the deadline (small answers) or the rate check (bulk) of one exchange; returns its stop. */
+function holdToLimits(limits: Required<TransportLimits>, bulk: boolean, socket: Socket, method: string, url: URL, abort: (err: RegistryError) => void): () => void {
+  if (!bulk) {
+    const timer = setTimeout(() => {
+      abort(
+        new RegistryError(`${method} ${safeUrl(url)}: no complete answer within ${seconds(limits.deadlineMs)} s`, {
+          method,
+          url: safeUrl(url),
+          // The same server, asked again, drips again.
+          temporary: false,
+          hint: `the registry answers too slowly; AOTPACK_REGISTRY_DEADLINE_MS (default ${DEFAULT_LIMITS.deadlineMs}) allows more`,
+        }),
+      );
+    }, limits.deadlineMs);
+    return () => clearTimeout(timer);
+  }
+  // Both directions count: a download reads, an upload writes. A keep-alive socket's counters start where the last exchange left them.
+  const moved = (): number => socket.bytesRead + socket.bytesWritten;
+  let last = moved();
+  const floor = (limits.minBytesPerSecond * limits.rateWindowMs) / 1000;
+  const timer = setInterval(() => {
+    const now = moved();
+    if (now - last < floor) {
+      abort(
+        new RegistryError(`${method} ${safeUrl(url)}: slower than ${formatBytes(limits.minBytesPerSecond)}/s over ${seconds(limits.rateWindowMs)} s`, {
+          method,
+          url: safeUrl(url),
+          // A stalled path often recovers on a new connection, as after an idle timeout.
+          temporary: true,
+          hint: `AOTPACK_REGISTRY_MIN_RATE (bytes/s, default ${DEFAULT_LIMITS.minBytesPerSecond}) and AOTPACK_REGISTRY_RATE_WINDOW_MS set the floor`,
+        }),
+      );
+    }
+    last = now;
+  }, limits.rateWindowMs);
+  return () => clearInterval(timer);
+}
+
+/** 60000 → "60", 200 → "0.2". */
+function seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
 }
 
 const TLS_CODES = /^(EPROTO|ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_CERT_|HOSTNAME_MISMATCH)/;
@@ -164,6 +259,46 @@ export function backoffDelay(attempt: number, opts: Required<RetryOptions>, retr
   return Math.round(cap / 2 + random() * (cap / 2));
 }
 
+/** What one retry loop remembers across its attempts. */
+export interface RetryState {
+  /** A Retry-After over the cap was already shortened once. */
+  capped?: boolean;
+}
+
+/**
+ * The wait before attempt `attempt` after `err`. A Retry-After is said (it can be a long silence)
+ * and capped at `maxRetryAfterMs`; a registry that asks for more than the cap a second time is
+ * not going to serve us soon: the error is thrown, saying what it asked.
+ */
+export function retryWait(attempt: number, opts: Required<RetryOptions>, err: RegistryError, state: RetryState, notify?: (message: string) => void): number {
+  const asked = err.retryAfterMs;
+  if (asked === undefined) return backoffDelay(attempt, opts);
+  const over = asked > opts.maxRetryAfterMs;
+  if (over && state.capped) {
+    throw new RegistryError(`${err.message}; it asks to retry in ${seconds(asked)} s, longer than aotpack waits (${seconds(opts.maxRetryAfterMs)} s)`, {
+      method: err.method,
+      url: err.url,
+      ...(err.status === undefined ? {} : { status: err.status }),
+      codes: err.codes,
+      temporary: false,
+      retryAfterMs: asked,
+      hint: "try again later",
+      cause: err,
+    });
+  }
+  if (over) state.capped = true;
+  notify?.(`${hostOfUrl(err.url)} asks to retry in ${seconds(asked)} s${over ? ` (capped at ${seconds(opts.maxRetryAfterMs)} s)` : ""}`);
+  return backoffDelay(attempt, opts, asked);
+}
+
+function hostOfUrl(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return "the registry";
+  }
+}
+
 /**
  * Set while a retry loop runs: a retrying operation that calls another (fetchBlobToFile →
  * blobStream, uploadBlob → blobExists) must not multiply the attempts. Only the outermost loop
@@ -176,16 +311,17 @@ export function retryScope<T>(step: () => Promise<T>): Promise<T> {
   return insideRetry.run(true, step);
 }
 
-/** Run `step` again on temporary RegistryErrors. Every step we retry is idempotent. */
-export async function withRetry<T>(step: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+/** Run `step` again on temporary RegistryErrors. Every step we retry is idempotent. `notify` hears of long waits. */
+export async function withRetry<T>(step: (attempt: number) => Promise<T>, options: RetryOptions = {}, notify?: (message: string) => void): Promise<T> {
   if (insideRetry.getStore()) return step(0);
   const opts = { ...DEFAULT_RETRY, ...options };
+  const state: RetryState = {};
   for (let attempt = 0; ; attempt++) {
     try {
       return await retryScope(() => step(attempt));
     } catch (err) {
       if (!(err instanceof RegistryError) || !err.temporary || attempt >= opts.retries) throw err;
-      await sleep(backoffDelay(attempt + 1, opts, err.retryAfterMs));
+      await sleep(retryWait(attempt + 1, opts, err, state, notify));
     }
   }
 }

@@ -4,6 +4,7 @@
  */
 import { request } from "node:http";
 import { readFile } from "node:fs/promises";
+import { escapeControls } from "../ansi.ts";
 import { AotpackError, UsageError, errorMessage } from "../errors.ts";
 import type { Image, ImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
@@ -345,5 +346,6 @@ export function formatVerifyReport(report: VerifyReport): string {
     }
   }
   out.push(report.ok ? "verify: all platforms passed" : "verify: FAILED");
-  return out.join("\n");
+  // Details, errors and the app's own lines come from the image: escaped, one line each.
+  return out.map(escapeControls).join("\n");
 }

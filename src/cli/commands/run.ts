@@ -4,6 +4,7 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { keyValues, parse, GLOBAL, SANDBOX_FLAGS, SANDBOX_OPTIONS } from "../options.ts";
 import { isolationFlag, sandboxOptions, seconds } from "../verify-flags.ts";
 import type { Command, CommandContext } from "../command.ts";
+import { printLine } from "../progress.ts";
 
 const RUN_HELP = `Usage: aotpack run IMAGE [--platform P] [-p HOSTPORT:PORT]… [-e K=V]… [-- args…]
 
@@ -48,11 +49,12 @@ async function runRun(argv: string[], ctx: CommandContext): Promise<number> {
     ports,
     abort: gone.signal,
     ...sandboxOptions(values),
-    onOutput: (line, stream) => (stream === "stdout" ? ctx.io.stdout : ctx.io.stderr).write(`${line}\n`),
-    onWarning: (m) => ctx.io.stderr.write(`warning: ${m}\n`),
+    // The app's lines come from the image: escaped like everything else we relay (colours are already stripped).
+    onOutput: (line, stream) => printLine(stream === "stdout" ? ctx.io.stdout : ctx.io.stderr, line),
+    onWarning: (m) => printLine(ctx.io.stderr, `warning: ${m}`),
     onStarted: (r) => {
       const where = r.ports.map((p) => `127.0.0.1:${p.host} → ${p.container}`).join(", ");
-      ctx.io.stderr.write(`aotpack: running ${src.name} (${r.isolationDetail}${r.emulated ? ", qemu-user" : ""})${where ? `, ${where}` : ""}\n`);
+      printLine(ctx.io.stderr, `aotpack: running ${src.name} (${r.isolationDetail}${r.emulated ? ", qemu-user" : ""})${where ? `, ${where}` : ""}`);
     },
   };
   if (values.platform) options.platform = parsePlatform(values.platform);

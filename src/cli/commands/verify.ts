@@ -6,6 +6,7 @@ import type { VerifyReport } from "../../verify/verify.ts";
 import { keyValues, parsePort, platformSelection, SANDBOX_FLAGS } from "../options.ts";
 import { parseVerifyArgs, verifyRunOptions, VERIFY_FLAGS, type VerifyRunOptions } from "../verify-flags.ts";
 import type { Command, CommandContext } from "../command.ts";
+import { printLine } from "../progress.ts";
 
 const VERIFY_HELP = `Usage: aotpack verify IMAGE [--platform all|LIST] [--http 'GET /path [STATUS] [array|object]']… [options]
 
@@ -94,8 +95,8 @@ async function verify(request: VerifyRequest, ctx: CommandContext): Promise<Veri
     image: src.item,
     platforms: request.platforms,
     checks,
-    onProgress: (m) => ctx.io.stderr.write(`${m}\n`),
-    onWarning: (m) => ctx.io.stderr.write(`warning: ${m}\n`),
+    onProgress: (m) => printLine(ctx.io.stderr, m),
+    onWarning: (m) => printLine(ctx.io.stderr, `warning: ${m}`),
     ...request.run,
   };
   if (request.port !== undefined) options.port = request.port;
