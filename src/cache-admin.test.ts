@@ -173,3 +173,34 @@ test("AOTPACK_CACHE_MAX_SIZE: a size, 0/off for no automatic eviction, else a us
   assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "0" }), undefined);
   assert.throws(() => cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "lots" }), (e: Error) => e.name === "UsageError" && /AOTPACK_CACHE_MAX_SIZE/.test(e.message));
 });
+
+test("issue 33: cache verify reports every broken record by its file (exit 1) and never crashes on one", async (t) => {
+  const root = await tempCache(t);
+  const key = (s: string): string => createHash("sha256").update(s).digest("hex");
+  const blob = await casPut("blobs", Buffer.alloc(100, 1));
+  const goodLayer = join(root, "layers", `${key("good")}.json`);
+  await mkdir(join(root, "layers"), { recursive: true });
+  await writeFile(goodLayer, JSON.stringify({ descriptor: { digest: `sha256:${blob.sha256}`, size: 100 } }));
+  const broken: string[] = [];
+  const garbage = async (path: string, text = "{garbage"): Promise<void> => {
+    await mkdir(join(path, ".."), { recursive: true });
+    await writeFile(path, text);
+    broken.push(path);
+  };
+  await garbage(join(root, "layers", `${key("layer")}.json`));
+  await garbage(join(root, "bases", `${key("base")}.json`));
+  await garbage(join(root, "layers", `${key("null")}.json`), "null");
+  await garbage(join(root, "artifacts", key("artifact"), "artifact.json"));
+  await garbage(join(root, "debs", "tree", key("deb"), "manifest.json"));
+  await garbage(join(root, "debian", "0123456789abcdef", "bookworm", "InRelease"), "not a signed release\n");
+
+  const verify = await cli(["cache", "verify"]);
+  assert.equal(verify.code, 1, verify.stderr);
+  for (const path of broken) assert.ok(verify.stdout.includes(path), `${path} is reported:\n${verify.stdout}${verify.stderr}`);
+  assert.match(verify.stdout, /checked \d+ entries, 6 bad/);
+  for (const path of broken) await assert.rejects(readFile(path), { code: "ENOENT" }, `${path} is removed`);
+  await readFile(goodLayer);
+  const again = await cli(["cache", "verify", "--json"]);
+  assert.equal(again.code, 0, again.stdout);
+  assert.deepEqual((JSON.parse(again.stdout) as { problems: unknown[] }).problems, []);
+});

@@ -8,7 +8,7 @@
 import { lstatSync, readdirSync, type Dirent, type Stats } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { CACHE_SECTIONS, cacheMaxBytes, cacheRoot, cacheWriteCount, currentSha256, keyedContent, type CacheSection } from "./cache.ts";
+import { CACHE_SECTIONS, cacheMaxBytes, cacheRoot, cacheWriteCount, currentSha256, keyedContent, namesBlob, readCacheRecord, type CacheSection } from "./cache.ts";
 import { formatBytes } from "./bytes.ts";
 import { removeDeadTemps } from "./oci/fs-util.ts";
 
@@ -184,35 +184,40 @@ export async function verifyCache(root = cacheRoot()): Promise<{ checked: number
     if (!file || !keyedContent(file)) await drop(path, "its bytes do not hash to the sha256 stored with them");
   }
 
-  // Records that name the sha256 of each file they point to.
+  // Records that name the sha256 of each file they point to. A broken record is reported by its file
+  // (readCacheRecord's warning) and its entry removed, as a build would on use.
+  const record = <T>(path: string, what: string, valid: (v: unknown) => v is T, entry = path): Promise<T | undefined> =>
+    readCacheRecord(path, what, valid, (problem) => problems.push({ path, problem }), entry);
   for (const key of await readdir(join(root, "artifacts")).catch(() => [] as string[])) {
     const dir = join(root, "artifacts", key);
-    const meta = await readFile(join(dir, "artifact.json"), "utf8").catch(() => undefined);
-    if (meta === undefined) continue;
+    if (!(await stat(join(dir, "artifact.json")).catch(() => undefined))) continue;
     checked++;
-    try {
-      const parsed = JSON.parse(meta) as { layers: { files: { relSource: string; sha256: string }[] }[] };
-      for (const f of parsed.layers.flatMap((l) => l.files)) {
-        const source = f.relSource.startsWith("/") ? f.relSource : join(dir, f.relSource);
-        if ((await currentSha256(source)) !== f.sha256) throw new Error(`${source} does not match its recorded sha256`);
+    const isArtifact = (v: unknown): v is { layers: { files: { relSource: string; sha256: string }[] }[] } =>
+      Array.isArray((v as { layers?: unknown } | null)?.layers) &&
+      (v as { layers: unknown[] }).layers.every((l) => Array.isArray((l as { files?: unknown } | null)?.files) && (l as { files: unknown[] }).files.every((f) => typeof (f as { relSource?: unknown } | null)?.relSource === "string"));
+    const parsed = await record(join(dir, "artifact.json"), "artifact record", isArtifact, dir);
+    if (!parsed) continue;
+    for (const f of parsed.layers.flatMap((l) => l.files)) {
+      const source = f.relSource.startsWith("/") ? f.relSource : join(dir, f.relSource);
+      if ((await currentSha256(source)) !== f.sha256) {
+        await drop(dir, `${source} does not match its recorded sha256`);
+        break;
       }
-    } catch (err) {
-      await drop(dir, (err as Error).message);
     }
   }
   for (const sha of await readdir(join(root, "debs", "tree")).catch(() => [] as string[])) {
     const dir = join(root, "debs", "tree", sha);
-    const manifest = await readFile(join(dir, "manifest.json"), "utf8").catch(() => undefined);
-    if (manifest === undefined) continue;
+    if (!(await stat(join(dir, "manifest.json")).catch(() => undefined))) continue;
     checked++;
-    try {
-      const list = JSON.parse(manifest) as { path: string; type: string; extracted?: boolean; sha256?: string }[];
-      for (const e of list) {
-        if (e.type !== "file" || !e.extracted) continue;
-        if (!e.sha256 || (await currentSha256(join(dir, "root", e.path))) !== e.sha256) throw new Error(`${e.path} changed since extraction`);
+    const isManifest = (v: unknown): v is { path: string; type: string; extracted?: boolean; sha256?: string }[] => Array.isArray(v) && v.every((e) => typeof (e as { path?: unknown } | null)?.path === "string");
+    const list = await record(join(dir, "manifest.json"), "extracted tree manifest", isManifest, dir);
+    if (!list) continue;
+    for (const e of list) {
+      if (e.type !== "file" || !e.extracted) continue;
+      if (!e.sha256 || (await currentSha256(join(dir, "root", e.path))) !== e.sha256) {
+        await drop(dir, `${e.path} changed since extraction`);
+        break;
       }
-    } catch (err) {
-      await drop(dir, (err as Error).message);
     }
   }
   for (const entry of await entriesIn(CACHE_SECTIONS.find((s) => s.name === "runtimes")!, root)) {
@@ -230,9 +235,20 @@ export async function verifyCache(root = cacheRoot()): Promise<{ checked: number
       if (!name.endsWith(".json")) continue;
       const path = join(root, section, name);
       checked++;
-      const digest = await readFile(path, "utf8").then((t) => (JSON.parse(t) as { descriptor?: { digest?: string } }).descriptor?.digest, () => undefined);
-      const hex = /^sha256:([0-9a-f]{64})$/.exec(digest ?? "")?.[1];
-      if (!hex || !(await stat(join(root, "blobs", "sha256", hex)).catch(() => undefined))) await drop(path, "its blob is missing or the record is unreadable");
+      const r = await record(path, `${section === "layers" ? "layer" : "base"} record`, namesBlob);
+      if (r && !(await stat(join(root, "blobs", "sha256", r.descriptor.digest.slice("sha256:".length))).catch(() => undefined))) await drop(path, "its blob is missing");
+    }
+  }
+  // A cached InRelease is checked with gpgv, against the build's keyring, when it is used; here only that it is a signed message.
+  const debian = join(root, "debian");
+  for (const mirror of await readdir(debian).catch(() => [] as string[])) {
+    if (mirror === "indexes" || mirror === "parsed") continue;
+    for (const suite of await readdir(join(debian, mirror)).catch(() => [] as string[])) {
+      const path = join(debian, mirror, suite, "InRelease");
+      const text = await readFile(path, "utf8").catch(() => undefined);
+      if (text === undefined) continue;
+      checked++;
+      if (!text.startsWith("-----BEGIN PGP SIGNED MESSAGE-----") || !text.includes("-----BEGIN PGP SIGNATURE-----")) await drop(path, "not a signed InRelease (a clear-signed PGP message)");
     }
   }
   return { checked, problems };

@@ -104,6 +104,33 @@ export async function verifyCachedFile(path: string, sha256Hex: string, what: st
   return false;
 }
 
+/**
+ * A JSON record this cache wrote (a layer or base record, an artifact's or a deb tree's manifest), or
+ * undefined: absent, or broken (unreadable, not JSON, not the shape `valid` accepts). A broken record
+ * is a miss, never a failed build: `drop` (the record, or the entry holding it) is removed with a
+ * warning naming the file, and the caller makes the entry again.
+ */
+export async function readCacheRecord<T>(path: string, what: string, valid: (value: unknown) => value is T, warn: CacheWarn | undefined, drop = path): Promise<T | undefined> {
+  let why: string;
+  try {
+    const value: unknown = JSON.parse(await readFile(path, "utf8"));
+    if (valid(value)) return value;
+    why = "not the record it should be";
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return undefined;
+    why = err instanceof SyntaxError ? `not JSON: ${err.message}` : (err as Error).message;
+  }
+  warn?.(`cache: ${what} ${path} is unreadable (${why}); dropped it, rebuilding`);
+  await rm(drop, { recursive: true, force: true }).catch(() => {});
+  return undefined;
+}
+
+/** A layer or base record's shape: it names a blob by its sha256 digest and size. */
+export function namesBlob(value: unknown): value is { descriptor: { digest: `sha256:${string}`; size: number } } {
+  const d = (value as { descriptor?: { digest?: unknown; size?: unknown } } | null)?.descriptor;
+  return typeof d?.digest === "string" && /^sha256:[0-9a-f]{64}$/.test(d.digest) && typeof d.size === "number" && d.size >= 0;
+}
+
 /** Path of a content-addressed blob: cacheDir(sub)/sha256/<hex>. */
 export function casPath(sub: string, sha256Hex: string): string {
   return join(cacheDir(sub), "sha256", sha256Hex);

@@ -4,7 +4,7 @@
  * so a cache hit is re-checked against the signed chain, never trusted by name).
  */
 import { formatBytes } from "../bytes.ts";
-import { mkdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
@@ -12,9 +12,9 @@ import { Writable } from "node:stream";
 import { AotpackError, errorMessage } from "../errors.ts";
 import { DigestVerifier, sha256 } from "../oci/digest.ts";
 import { fileReadStream, writeFileAtomic } from "../oci/fs-util.ts";
-import { currentSha256, keyedStore, noteCacheWrite, touchUsed } from "../cache.ts";
+import { currentSha256, keyedStore, noteCacheWrite, readCacheRecord, touchUsed } from "../cache.ts";
 import { downloadToFile } from "./http.ts";
-import { checkRelease, DEBIAN_KEYRING, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
+import { checkRelease, DEBIAN_KEYRING, InReleaseSignatureError, parseRelease, verifyInRelease, type ReleaseFile } from "./release.ts";
 import { readPackagesXz, recordLines, serializeRecordLines, type PackageLookup, type PackageRecord } from "./packages-index.ts";
 import { extractDeb, type TreeEntry } from "./deb-file.ts";
 
@@ -112,9 +112,12 @@ export class DebianArchive {
     const url = `${this.mirror}/dists/${this.suite}/InRelease`;
     const keyring = this.options.keyring ?? DEBIAN_KEYRING;
     const since = this.options.cachedReleaseSince ? Date.parse(this.options.cachedReleaseSince) : NaN;
-    if (Number.isFinite(since) && (await exists(file))) {
-      // Verified again on every read, as the offline path below does; a bad or older copy is refreshed.
-      const cached = await verifyInRelease(file, keyring).then(parseRelease, () => undefined);
+    // The cached copy, verified again on every read; one that does not verify is a miss (dropped, said).
+    let trusted: Promise<ReleaseFile | undefined> | undefined;
+    const cachedRelease = (): Promise<ReleaseFile | undefined> => (trusted ??= this.#cachedRelease(file, keyring));
+    if (Number.isFinite(since)) {
+      // A bad or older copy is refreshed.
+      const cached = await cachedRelease();
       const usable = (r: ReleaseFile | undefined): r is ReleaseFile => {
         if (!r || !(Date.parse(r.date ?? "") >= since)) return false;
         try {
@@ -127,32 +130,43 @@ export class DebianArchive {
       if (usable(cached)) return { release: cached, inRelease: file };
     }
     this.#progress(`fetching ${url}`);
-    let signed: string;
-    let downloaded = false;
     try {
       await downloadToFile(url, fresh, { timeoutMs: 60_000 });
-      downloaded = true;
     } catch (err) {
-      // Offline: a cached InRelease is verified again below, so reusing it is safe.
-      if (!(await exists(file))) throw err;
+      // Offline: the cached InRelease, verified again, is as good as when it was fetched.
+      const cached = await cachedRelease();
+      if (!cached) throw err;
       this.#progress(`cannot refresh InRelease (${errorMessage(err)}); using the cached copy`);
+      checkRelease(cached, this.suite);
+      return { release: cached, inRelease: file };
     }
-    if (downloaded) {
-      try {
-        signed = await verifyInRelease(fresh, keyring);
-        const candidate = parseRelease(signed);
-        checkRelease(candidate, this.suite);
-        if (await exists(file)) checkNotOlder(candidate, parseRelease(await verifyInRelease(file, keyring)), this.suite);
-      } catch (err) {
-        // A refused InRelease never replaces the last good one.
-        await rm(fresh, { force: true });
-        throw err;
-      }
-      await rename(fresh, file);
-    } else signed = await verifyInRelease(file, keyring);
-    const release = parseRelease(signed);
-    checkRelease(release, this.suite);
+    let release: ReleaseFile;
+    try {
+      release = parseRelease(await verifyInRelease(fresh, keyring));
+      checkRelease(release, this.suite);
+      const old = await cachedRelease();
+      if (old) checkNotOlder(release, old, this.suite);
+    } catch (err) {
+      // A refused InRelease never replaces the last good one.
+      await rm(fresh, { force: true });
+      throw err;
+    }
+    await rename(fresh, file);
     return { release, inRelease: file };
+  }
+
+  /** The cached InRelease, verified; undefined when absent or when it does not verify (then dropped, with a warning naming it). */
+  async #cachedRelease(file: string, keyring: string): Promise<ReleaseFile | undefined> {
+    if (!(await exists(file))) return undefined;
+    try {
+      return parseRelease(await verifyInRelease(file, keyring));
+    } catch (err) {
+      // gpgv missing (or failing to run) is not the file's fault: keep it, and fail as before.
+      if (!(err instanceof InReleaseSignatureError)) throw err;
+      this.#progress(`cache: InRelease ${file} does not verify (${errorMessage(err)}); dropped it, fetching it again`);
+      await rm(file, { force: true });
+      return undefined;
+    }
   }
 
   /** Packages of main for `arch`, checked against the signed InRelease. */
@@ -267,12 +281,9 @@ export class DebianArchive {
    * InRelease → Packages → .deb sha256 chain. Trees from before per-file hashes count as bad.
    */
   async #verifiedTree(dir: string, record: PackageRecord): Promise<TreeEntry[] | undefined> {
-    const list = (JSON.parse(await readFile(join(dir, "manifest.json"), "utf8").catch(() => "null")) ?? undefined) as TreeEntry[] | undefined;
     const label = `${record.name}_${record.version}_${record.architecture}`;
-    if (!Array.isArray(list)) {
-      this.#progress(`cache: extracted tree of ${label} has an unreadable manifest; extracting it again`);
-      return undefined;
-    }
+    const list = await readCacheRecord(join(dir, "manifest.json"), `extracted tree manifest of ${label}`, (v): v is TreeEntry[] => Array.isArray(v), (m) => this.#progress(m));
+    if (!list) return undefined;
     const files = list.filter((e) => e.type === "file" && e.extracted);
     const results = await Promise.all(
       files.map(async (e) => (e.sha256 !== undefined && (await currentSha256(join(dir, "root", e.path))) === e.sha256 ? undefined : e.path)),

@@ -4,9 +4,9 @@
  */
 import { createHash } from "node:crypto";
 import { compressorIdentity } from "../oci/compress.ts";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import { mkdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { cacheDir, cacheRoot, noteCacheWrite, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheRoot, namesBlob, noteCacheWrite, readCacheRecord, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { UsageError } from "../errors.ts";
 import type { ElfInfo } from "../elf/types.ts";
 import type { RuntimeLibrary } from "../compile/types.ts";
@@ -336,12 +336,15 @@ export async function lockedBaseKey(
 }
 
 async function readCachedBase(key: string, blobDir: string, warn: CacheWarn | undefined): Promise<CachedBase | undefined> {
-  const text = await readFile(join(cacheDir("bases"), `${key}.json`), "utf8").catch(() => undefined);
-  if (!text) return undefined;
-  const c = JSON.parse(text) as CachedBase;
+  const isRecord = (v: unknown): v is CachedBase => {
+    const c = v as CachedBase;
+    return namesBlob(v) && typeof c.diffId === "string" && Array.isArray(c.packages) && typeof c.releaseDate === "string" && typeof c.files === "number";
+  };
+  // Not JSON, or not a base record: dropped with a warning naming it, and the base made again.
+  const c = await readCacheRecord(join(cacheDir("bases"), `${key}.json`), "base record", isRecord, warn);
+  if (!c) return undefined;
   // Re-hashed now (src/cache.ts's rule): a bad blob is dropped and the base rebuilt, never a dead end.
-  const hex = /^sha256:([0-9a-f]{64})$/.exec(c.descriptor?.digest ?? "")?.[1];
-  if (!hex) return undefined;
+  const hex = c.descriptor.digest.slice("sha256:".length);
   const blob = join(blobDir, "sha256", hex);
   if (!(await verifyCachedFile(blob, hex, `base layer ${c.descriptor.digest.slice(0, 19)}…`, warn))) return undefined;
   await touchUsed(join(cacheDir("bases"), `${key}.json`), blob);

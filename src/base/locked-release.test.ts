@@ -16,7 +16,7 @@ import { resolveBase } from "./index.ts";
 import { REAL_MIRROR, REPO_ROOT, bunBinary, debianMirrorReachable } from "./testing/fixtures.ts";
 import { tempCache, unavailable } from "../../test/support/index.ts";
 
-test("one InRelease fetch for a build's two platforms; with a lock, the base is made again from the cache without one", { timeout: 600_000 }, async (t) => {
+test("one InRelease fetch for a build's two platforms; with a lock, the base is made again from the cache without one; a broken base record is a miss", { timeout: 600_000 }, async (t) => {
   if (!(await debianMirrorReachable())) return unavailable(t, "deb.debian.org is not reachable over http");
   await tempCache(t);
   const work = await mkdtemp(join(tmpdir(), "aotpack-locked-release-"));
@@ -42,6 +42,18 @@ test("one InRelease fetch for a build's two platforms; with a lock, the base is 
   const amd64 = await resolve("amd64", build);
   await resolve("arm64", build);
   assert.equal(inReleaseFetches().length, 1, `one fetch for both platforms:\n${inReleaseFetches().join("\n")}`);
+
+  // Issue 33: a base record that is not JSON is a miss: dropped with a warning naming it, the base made
+  // again (the same layer), and recorded again.
+  const records = (await readdir(cacheDir("bases"))).filter((n) => n.endsWith(".json")).map((n) => join(cacheDir("bases"), n));
+  assert.equal(records.length, 2, "one base record per platform");
+  for (const r of records) await writeFile(r, "{garbage");
+  said.length = 0;
+  assert.equal(await resolve("amd64", new Map()), amd64);
+  assert.ok(records.some((r) => said.some((m) => m.includes(r) && /dropped/.test(m))), `a warning names the record:\n${said.join("\n")}`);
+  said.length = 0;
+  assert.equal(await resolve("amd64", new Map()), amd64);
+  assert.ok(said.some((m) => /reusing the layer/.test(m)), `recorded again, then reused:\n${said.join("\n")}`);
 
   // Another build of the same lock, with the base layers gone from the cache: made again from the
   // cached InRelease, index and .debs, and the same layer.

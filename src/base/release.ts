@@ -21,6 +21,9 @@ export interface ReleaseFile {
   acquireByHash: boolean;
 }
 
+/** The file is not an InRelease signed by a key of the keyring (gpgv ran, and said no). */
+export class InReleaseSignatureError extends AotpackError {}
+
 /** Verify an InRelease file with gpgv and return the signed text. Throws when no trusted valid signature. */
 export async function verifyInRelease(file: string, keyring = DEBIAN_KEYRING, timeoutMs = 60_000): Promise<string> {
   const child = spawn("gpgv", ["--keyring", keyring, "--status-fd", "3", "--output", "-", file], {
@@ -51,7 +54,7 @@ export async function verifyInRelease(file: string, keyring = DEBIAN_KEYRING, ti
   const bad = lines.some((l) => /^\[GNUPG:\] (BADSIG|EXPKEYSIG|REVKEYSIG) /.test(l));
   if (!valid || bad) {
     const detail = Buffer.concat(err).toString("utf8").trim().split("\n").pop() ?? `gpgv exit ${code}`;
-    throw new AotpackError(`InRelease signature verification failed (${file}): ${detail}`, {
+    throw new InReleaseSignatureError(`InRelease signature verification failed (${file}): ${detail}`, {
       hint: `the mirror served a file not signed by a key in ${keyring}; check the mirror or update debian-archive-keyring`,
     });
   }

@@ -9,7 +9,7 @@ import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
 import { artifactKey, changedSince, compileInputFiles, hashInputs, inputsRecords, rootRelative, type HashMemo, type InputHash } from "./compile-key.ts";
 import { AotpackError } from "../errors.ts";
-import { cacheDir, cacheFsError, noteCacheWrite, placeDirEntry, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
+import { cacheDir, cacheFsError, namesBlob, noteCacheWrite, placeDirEntry, readCacheRecord, touchUsed, verifyCachedFile, type CacheWarn } from "../cache.ts";
 import { fileChunkCache } from "../oci/chunk-cache.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { createLayer, layerFromBlobFile, SourceChangedError, type LayerEntry } from "../oci/layer.ts";
@@ -237,12 +237,13 @@ export async function layerCached(
   deadTempsSwept ??= removeDeadTemps(join(blobs, "sha256")).catch(() => 0);
   await deadTempsSwept;
   if (useCache) {
-    const meta = await readFile(metaPath, "utf8").catch(() => undefined);
-    if (meta) {
-      const m = JSON.parse(meta) as CachedLayerMeta;
+    // A record that is not JSON (or names no blob) is dropped with a warning naming it: a miss.
+    const isRecord = (v: unknown): v is CachedLayerMeta => namesBlob(v) && typeof (v as CachedLayerMeta).diffId === "string";
+    const m = await readCacheRecord(metaPath, "layer record", isRecord, warn);
+    if (m) {
       // The blob lives where its digest says, whatever the record claims.
-      const blob = join(blobs, "sha256", String(m.descriptor?.digest ?? "").slice("sha256:".length));
-      if (/^sha256:[0-9a-f]{64}$/.test(m.descriptor?.digest ?? "") && (await stat(blob).catch(() => undefined))?.size === m.descriptor.size) {
+      const blob = join(blobs, "sha256", m.descriptor.digest.slice("sha256:".length));
+      if ((await stat(blob).catch(() => undefined))?.size === m.descriptor.size) {
         await touchUsed(metaPath, blob);
         const make = () => makeLayer(entries, sourceHashes, compression, epoch, blobs, metaPath, warn);
         return { layer: healingLayer(blob, m, make, warn), fromCache: true };

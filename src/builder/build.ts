@@ -35,6 +35,7 @@ import { evictAfterBuild } from "../cache-admin.ts";
 import { checkBaseCanRun, checkNoNativeAddons, unshippedAssetDirs } from "./preflight.ts";
 import { describeEpoch } from "./epoch.ts";
 import { attestationEntry, attestationFor, inventoryFor } from "../sbom/index.ts";
+import type { NpmComponent } from "../sbom/npm-packages.ts";
 import * as debugVariant from "./debug-image.ts";
 import { DEFAULT_USER, isBuildPlan, resolveBuildPlan, type BuildOptions, type BuildPlan, type BuildReporter } from "./plan.ts";
 import { isRootName } from "../oci/user.ts";
@@ -129,6 +130,8 @@ interface BuildContext {
   bases: Limiter;
   /** deb: bases: one Debian archive per mirror and suite, so the platforms load InRelease once. */
   debianArchives: Map<string, DebianArchive>;
+  /** The SBOM's npm packages, checked once per build (and warned about once), not per platform. */
+  npmChecks: Map<string, Promise<NpmComponent[]>>;
 }
 
 type LayerAddition = { layer: Layer; history: { created: string; created_by: string; comment?: string } };
@@ -196,6 +199,7 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
     compiles: limiter(availableParallelism()),
     bases: limiter(1),
     debianArchives: new Map(),
+    npmChecks: new Map(),
   };
 }
 
@@ -404,7 +408,8 @@ async function configStep(ctx: BuildContext, platform: Platform, compiled: Compi
       uncompressedBytes: await uncompressedBytes(l),
     });
   }
-  const attestation = await attest(image, { appName: plan.appName, platform, image, created, projectDir: plan.project.dir, base, artifact, git }, plan);
+  const facts = { appName: plan.appName, platform, image, created, projectDir: plan.project.dir, base, artifact, git, warn: (m: string) => reporter.warn(m), npmChecks: ctx.npmChecks };
+  const attestation = await attest(image, facts, plan);
   reporter.step(p, "image", "done");
   return {
     ...(attestation ? { attestation } : {}),

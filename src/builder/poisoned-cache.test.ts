@@ -207,3 +207,18 @@ test("after a build that added to the cache, AOTPACK_CACHE_MAX_SIZE evicts least
   await buildOnce(e);
   await stat(late);
 });
+
+test("issue 33: a layer record that is not JSON is a miss: dropped with a warning naming the file, and the build succeeds", async (t) => {
+  const e = await setup(t);
+  const clean = await buildOnce(e);
+  const records = await filesUnder(join(e.root, "cache", "layers"), (n) => n.endsWith(".json"));
+  assert.ok(records.length > 0, "the app layer is recorded");
+  for (const r of records) await writeFile(r, "{garbage");
+  const again = await buildOnce(e);
+  assert.equal(again.digest, clean.digest, "the layer was made again");
+  for (const r of records) assert.ok(e.warnings.some((w) => w.includes(r) && /dropped/.test(w)), `a warning names ${r}: ${e.warnings.join(" | ")}`);
+  for (const r of records) assert.notEqual(await readFile(r, "utf8"), "{garbage", "the record was written again");
+  e.warnings.length = 0;
+  await buildOnce(e);
+  assert.deepEqual(e.warnings, [], "the next build reuses the new record");
+});

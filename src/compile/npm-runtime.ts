@@ -265,17 +265,26 @@ function summarizeNpmError(stderr: string, stdout: string): string {
   return lines.slice(0, 2).join("; ") || "no error output";
 }
 
-/** Check a file against an SRI string (`sha512-<base64>`), hashing the bytes ourselves. */
-export async function verifyIntegrity(file: string, integrity: string, label: string): Promise<void> {
-  // SRI may list several hashes; the strongest one we know (sha512) must match.
-  const sha512 = integrity
+/** The base64 sha512 of an SRI string (it may list several hashes; sha512 is the strongest we know), or undefined. */
+export function sriSha512(integrity: string): string | undefined {
+  return integrity
     .split(/\s+/)
-    .map((s) => s.match(/^sha512-([A-Za-z0-9+/=]+)$/)?.[1])
+    .map((s) => s.match(/^sha512-([A-Za-z0-9+/]{86}==)$/)?.[1])
     .find((v) => v !== undefined);
-  if (!sha512) throw new AotpackError(`runtime ${label}: npm reported no sha512 integrity ("${integrity}")`);
+}
+
+/** The base64 sha512 of a file. */
+export async function sha512File(file: string): Promise<string> {
   const hash = createHash("sha512");
   await pipeline(fileReadStream(file), hash);
-  const actual = hash.digest("base64");
+  return hash.digest("base64");
+}
+
+/** Check a file against an SRI string (`sha512-<base64>`), hashing the bytes ourselves. */
+export async function verifyIntegrity(file: string, integrity: string, label: string): Promise<void> {
+  const sha512 = sriSha512(integrity);
+  if (!sha512) throw new AotpackError(`runtime ${label}: npm reported no sha512 integrity ("${integrity}")`);
+  const actual = await sha512File(file);
   if (actual !== sha512) {
     throw new AotpackError(`runtime ${label}: tarball integrity mismatch: expected sha512-${sha512}, got sha512-${actual}`);
   }

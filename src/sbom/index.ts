@@ -8,7 +8,7 @@ import { aotpackVersion } from "../version.ts";
 import { attestationAnnotations, attestationImage, statement, type Statement } from "./attestation.ts";
 import { CYCLONEDX_PREDICATE } from "./predicate-types.ts";
 import { subjectName, type Inventory } from "./inventory.ts";
-import { npmComponents } from "./npm-packages.ts";
+import { npmComponents, type NpmComponent } from "./npm-packages.ts";
 import { SLSA_PROVENANCE_V1, provenancePredicate, redactUrl } from "./provenance.ts";
 import { SPDX_PREDICATE, spdxDocument } from "./spdx.ts";
 
@@ -33,8 +33,19 @@ export async function inventoryFor(input: {
   base: ResolvedBase;
   artifact: Artifact;
   git: { revision?: string; source?: string };
+  /** The build's warnings (npm integrities that could not be verified, non-registry sources). */
+  warn?: (message: string) => void;
+  /** One check of the npm packages per build, not per platform: keyed by the bundled inputs. */
+  npmChecks?: Map<string, Promise<NpmComponent[]>>;
 }): Promise<Inventory> {
   const inputs = input.artifact.inputs ?? {};
+  const bundled = inputs.bundled ?? [];
+  const key = JSON.stringify([input.projectDir, bundled]);
+  let npm = input.npmChecks?.get(key);
+  if (!npm) {
+    npm = npmComponents(input.projectDir, bundled, input.warn ? { warn: input.warn } : {});
+    input.npmChecks?.set(key, npm);
+  }
   const source: Inventory["source"] = {};
   if (input.git.revision) source.revision = input.git.revision;
   if (input.git.source) source.url = redactUrl(input.git.source);
@@ -49,7 +60,7 @@ export async function inventoryFor(input: {
       ...(input.base.summary.distro ? { distro: input.base.summary.distro } : {}),
       packages: input.base.summary.packages,
     },
-    npm: await npmComponents(input.projectDir, inputs.bundled ?? []),
+    npm: await npm,
     ...(inputs.runtime ? { runtime: inputs.runtime } : {}),
     nuget: inputs.nuget ?? [],
     files: inputs.outsideProject ?? [],

@@ -1,16 +1,19 @@
 /**
  * The npm packages a bundle holds: the package dirs of the bundler's inputs (not all of
  * node_modules), named, versioned and licensed from package-lock.json, else from the
- * installed package.json. Both are project files: values are checked before they are used.
+ * installed package.json. Both are project files: values are checked before they are used. Inputs
+ * outside the project (`../node_modules/x/…`, hoisted by workspaces) are named from their package.json.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { redactText } from "../redact.ts";
+import { checkIntegrity, npmCacheDir, type IntegrityCheck } from "./npm-integrity.ts";
 
 export interface NpmComponent {
   name: string;
   version: string;
   license?: string;
-  /** npm's sha512 integrity of the tarball, from the lockfile. */
+  /** npm's integrity of the tarball, from the lockfile: only when verified against npm's cached tarball and the bundled bytes. */
   integrity?: string;
 }
 
@@ -19,6 +22,7 @@ interface LockEntry {
   version?: string;
   license?: string;
   integrity?: string;
+  resolved?: string;
 }
 
 const NAME = /^(?:@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/i;
@@ -41,19 +45,70 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   return readFile(path, "utf8").then((t) => JSON.parse(t) as T, () => undefined);
 }
 
-export async function npmComponents(projectDir: string, bundled: string[]): Promise<NpmComponent[]> {
+export interface NpmComponentOptions {
+  /** Where the build's warnings go: a `resolved` that is no registry URL, integrities that could not be verified. */
+  warn?: (message: string) => void;
+  /** For npm's cache folder (npm_config_cache). */
+  env?: NodeJS.ProcessEnv;
+}
+
+const UNVERIFIED: Record<Exclude<IntegrityCheck, { verified: true }>["why"], (npmCache: string) => string> = {
+  "not-cached": (npmCache) => `not in npm's cache (${npmCache})`,
+  "no-sha512": () => "no sha512 integrity in the lockfile",
+  "tarball-mismatch": () => "the tarball in npm's cache does not hash to the lockfile's integrity",
+  unreadable: () => "the tarball in npm's cache cannot be read (or is over the size limits)",
+  differs: () => "bundled bytes differ from the tarball: node_modules was changed after install",
+};
+
+/** A value from a project file, for a message: quoted and escaped, without credentials, bounded. */
+function shown(value: string): string {
+  return JSON.stringify(redactText(value.length > 200 ? `${value.slice(0, 200)}…` : value));
+}
+
+/**
+ * The bundled npm packages. A lockfile integrity is kept only when verified against the tarball npm
+ * installed (from npm's cache) and the bundled bytes (npm-integrity.ts); otherwise it is left out and
+ * one warning says how many and why.
+ */
+export async function npmComponents(projectDir: string, bundled: string[], options: NpmComponentOptions = {}): Promise<NpmComponent[]> {
+  const warn = options.warn ?? (() => {});
   const lock = await readJson<{ packages?: Record<string, LockEntry> }>(join(projectDir, "package-lock.json"));
-  const dirs = [...new Set(bundled.map(packageDirOf).filter((d): d is string => d !== undefined))];
+  // Package dir → the bundled files inside it (paths relative to the package).
+  const dirs = new Map<string, string[]>();
+  for (const input of bundled) {
+    const dir = packageDirOf(input);
+    if (dir !== undefined) dirs.set(dir, [...(dirs.get(dir) ?? []), input.slice(dir.length + 1)]);
+  }
   const out = new Map<string, NpmComponent>();
-  for (const dir of dirs) {
-    const entry = lock?.packages?.[dir] ?? (await readJson<LockEntry>(join(projectDir, dir, "package.json")));
+  const unverified = new Map<string, string[]>();
+  let npmCache: string | undefined;
+  for (const [dir, files] of dirs) {
+    const locked = lock?.packages?.[dir];
+    const entry = locked ?? (await readJson<LockEntry>(join(projectDir, dir, "package.json")));
     const name = entry?.name ?? dir.slice(dir.lastIndexOf("node_modules/") + "node_modules/".length);
     const version = entry?.version;
     if (!NAME.test(name) || typeof version !== "string" || !VERSION.test(version)) continue;
     const c: NpmComponent = { name, version };
     if (typeof entry?.license === "string" && entry.license.length < 200) c.license = entry.license;
-    if (typeof entry?.integrity === "string" && /^sha(256|384|512)-[A-Za-z0-9+/=]+$/.test(entry.integrity)) c.integrity = entry.integrity;
-    out.set(`${name}@${version}`, c);
+    if (typeof locked?.resolved === "string" && !locked.resolved.startsWith("https://")) {
+      warn(`sbom: npm package ${name}@${version} was resolved from ${shown(locked.resolved)}, not an https registry URL: its bytes are whatever that source held at install`);
+    }
+    if (typeof entry?.integrity === "string" && /^sha(256|384|512)-[A-Za-z0-9+/=]+$/.test(entry.integrity)) {
+      npmCache ??= await npmCacheDir(projectDir, options.env);
+      const check = await checkIntegrity(entry.integrity, join(projectDir, dir), files, npmCache);
+      if (check.verified) c.integrity = entry.integrity;
+      else unverified.set(check.why, [...(unverified.get(check.why) ?? []), `${name}@${version}${check.why === "differs" ? ` (${shown(check.file)})` : ""}`]);
+    }
+    // Two copies of one name@version: the integrity stands only if both were verified.
+    const key = `${name}@${version}`;
+    const prev = out.get(key);
+    if (prev && prev.integrity !== c.integrity) delete c.integrity;
+    out.set(key, c);
+  }
+  const count = [...unverified.values()].reduce((n, l) => n + l.length, 0);
+  if (count) {
+    const why = [...unverified].map(([reason, labels]) => `${labels.join(", ")}: ${UNVERIFIED[reason as keyof typeof UNVERIFIED](npmCache ?? "")}`).join("; ");
+    warn(`sbom: ${count} npm package${count === 1 ? "" : "s"} left without a checksum in the SBOM (the lockfile's integrity could not be verified against the bundled bytes): ${why}`);
   }
   return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.version < b.version ? -1 : 1));
 }

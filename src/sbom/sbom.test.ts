@@ -16,6 +16,7 @@ import { spdxDocument } from "./spdx.ts";
 import { cyclonedxDocument } from "./cyclonedx.ts";
 import { imageFromParts } from "../oci/mutate.ts";
 import { nugetPackages } from "../compile/nuget-assets.ts";
+import { withEnv } from "../../test/support/index.ts";
 
 let work: string;
 before(async () => {
@@ -49,6 +50,17 @@ describe("bundled npm packages", () => {
     assert.equal(packageDirOf("node_modules/hono/dist/index.js"), "node_modules/hono");
     assert.equal(packageDirOf("node_modules/a/node_modules/@s/b/x.js"), "node_modules/a/node_modules/@s/b");
     assert.equal(packageDirOf("src/server.ts"), undefined);
+    // Outside the project (workspaces hoist to the root): named, never a crash.
+    assert.equal(packageDirOf("../../node_modules/x/index.js"), "../../node_modules/x");
+    assert.equal(packageDirOf("../shared/lib.ts"), undefined);
+  });
+  test("bundled inputs outside the project (../node_modules/…) are named from their package.json", async () => {
+    const root = join(work, "workspace");
+    await mkdir(join(root, "node_modules/hoisted"), { recursive: true });
+    await mkdir(join(root, "apps/api"), { recursive: true });
+    await writeFile(join(root, "node_modules/hoisted/package.json"), JSON.stringify({ name: "hoisted", version: "2.0.0", license: "MIT" }));
+    const got = await npmComponents(join(root, "apps/api"), ["src/index.ts", "../../node_modules/hoisted/index.js", "../shared/lib.ts"]);
+    assert.deepEqual(got, [{ name: "hoisted", version: "2.0.0", license: "MIT" }]);
   });
   test("only what the bundler read, named and licensed from package-lock.json; hostile entries dropped", async () => {
     const dir = join(work, "proj");
@@ -65,7 +77,30 @@ describe("bundled npm packages", () => {
       }),
     );
     const got = await npmComponents(dir, ["src/server.ts", "node_modules/hono/dist/index.js", "node_modules/hono/dist/x.js", "node_modules/evil/i.js", "node_modules/badver/i.js"]);
-    assert.deepEqual(got, [{ name: "hono", version: "4.13.19", license: "MIT", integrity: "sha512-AAAA" }]);
+    // "sha512-AAAA" names no tarball: declared, never verified, so not in the SBOM (issue 33).
+    assert.deepEqual(got, [{ name: "hono", version: "4.13.19", license: "MIT" }]);
+  });
+  test("issue 33: resolved from file:/etc/passwd with an integrity that matches nothing: a warning names it, and neither SBOM carries that integrity", async (t) => {
+    const dir = join(work, "passwd");
+    await mkdir(join(dir, "node_modules/evil"), { recursive: true });
+    await writeFile(join(dir, "node_modules/evil/index.js"), "module.exports = 1;\n");
+    const bogus = `sha512-${Buffer.alloc(64, 7).toString("base64")}`;
+    await writeFile(
+      join(dir, "package-lock.json"),
+      JSON.stringify({ lockfileVersion: 3, packages: { "node_modules/evil": { version: "1.0.0", resolved: "file:/etc/passwd", integrity: bogus, license: "MIT" } } }),
+    );
+    withEnv(t, { npm_config_cache: join(work, "empty-npm-cache") });
+    const warnings: string[] = [];
+    const npm = await npmComponents(dir, ["node_modules/evil/index.js"], { warn: (m) => warnings.push(m) });
+    assert.deepEqual(npm, [{ name: "evil", version: "1.0.0", license: "MIT" }]);
+    assert.ok(warnings.some((w) => w.includes("evil") && w.includes('"file:/etc/passwd"')), warnings.join("\n"));
+    const hex = "07".repeat(64);
+    const inv: Inventory = { ...inventory, npm };
+    const spdx = spdxDocument(inv) as { packages: { name: string; checksums?: unknown[] }[] };
+    assert.equal(spdx.packages.find((p) => p.name === "evil")?.checksums, undefined);
+    const cdx = cyclonedxDocument(inv) as { components: { name: string; hashes?: unknown[] }[] };
+    assert.equal(cdx.components.find((c) => c.name === "evil")?.hashes, undefined);
+    assert.ok(!JSON.stringify([spdx, cdx]).includes(hex), "the declared integrity is in neither document");
   });
 });
 
