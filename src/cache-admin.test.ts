@@ -2,11 +2,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, utimes, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { cacheFsError, cacheMaxBytes, casGet, casPut, keyedStore } from "./cache.ts";
-import { bySection, listCache, pruneCache, verifyCache } from "./cache-admin.ts";
+import { cacheFsError, cacheMaxBytes, cacheWriteCount, casGet, casPut, DEFAULT_CACHE_MAX_BYTES, keyedStore, noteCacheWrite } from "./cache.ts";
+import { bySection, evictAfterBuild, listCache, pruneCache, verifyCache } from "./cache-admin.ts";
 import { main } from "./cli/main.ts";
 import { tempCache } from "../test/support/index.ts";
 
@@ -166,7 +166,8 @@ test("concurrent writers of one key leave one whole entry and no temp files", as
 });
 
 test("AOTPACK_CACHE_MAX_SIZE: a size, 0/off for no automatic eviction, else a usage error", () => {
-  assert.equal(cacheMaxBytes({}), 10 * 1024 ** 3);
+  // Issue 27: 10 GiB was reached in about an hour of edits; the default is a laptop's share.
+  assert.equal(cacheMaxBytes({}), 3 * 1024 ** 3);
   assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "5g" }), 5e9);
   assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "800MiB" }), 800 * 1024 ** 2);
   assert.equal(cacheMaxBytes({ AOTPACK_CACHE_MAX_SIZE: "off" }), undefined);
@@ -203,4 +204,26 @@ test("issue 33: cache verify reports every broken record by its file (exit 1) an
   const again = await cli(["cache", "verify", "--json"]);
   assert.equal(again.code, 0, again.stdout);
   assert.deepEqual((JSON.parse(again.stdout) as { problems: unknown[] }).problems, []);
+});
+
+test("a build over the default cap says what it evicted, that 3 GiB is the default, and how to change it", async (t) => {
+  const root = await tempCache(t);
+  // 3.5 GiB in one old entry, as a sparse file: the listing counts its size, the disk holds nothing.
+  const hex = "ab".repeat(32);
+  await mkdir(join(root, "blobs", "sha256"), { recursive: true });
+  const big = join(root, "blobs", "sha256", hex);
+  const fh = await open(big, "w");
+  await fh.truncate(DEFAULT_CACHE_MAX_BYTES + 512 * 1024 ** 2);
+  await fh.close();
+  await utimes(big, new Date(Date.now() - 86400e3), new Date(Date.now() - 86400e3));
+  const writesAtStart = cacheWriteCount();
+  noteCacheWrite(); // the build wrote something
+  const messages: string[] = [];
+  const removed = await evictAfterBuild({ startedMs: Date.now(), writesAtStart, report: (m) => messages.push(m), root, env: {} });
+  assert.deepEqual(removed.map((e) => e.path), [big]);
+  await assert.rejects(stat(big), { code: "ENOENT" });
+  assert.equal(messages.length, 1, messages.join("\n"));
+  assert.match(messages[0]!, /^cache: evicted 1 least recently used entry \(3\.50 GiB\) to stay under 3\.00 GiB, the default cap; set AOTPACK_CACHE_MAX_SIZE \(e\.g\. 10GiB, or off\) to change it$/);
+  const set = await evictAfterBuild({ startedMs: Date.now(), writesAtStart, report: (m) => messages.push(m), root, env: { AOTPACK_CACHE_MAX_SIZE: "1" } });
+  assert.deepEqual(set, []);
 });

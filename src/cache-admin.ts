@@ -285,7 +285,11 @@ export async function evictAfterBuild(options: { startedMs: number; writesAtStar
     if (removed.length || remainingBytes > maxBytes) {
       const freed = removed.reduce((n, e) => n + e.bytes, 0);
       const left = remainingBytes > maxBytes ? `; the ${formatBytes(remainingBytes)} left is in use (this build, or one in the last 10 minutes)` : "";
-      options.report?.(`cache: evicted ${removed.length} least recently used entries (${formatBytes(freed)}) for AOTPACK_CACHE_MAX_SIZE ${formatBytes(maxBytes)}${left}`);
+      const cap = (options.env ?? process.env).AOTPACK_CACHE_MAX_SIZE?.trim()
+        ? `AOTPACK_CACHE_MAX_SIZE ${formatBytes(maxBytes)}`
+        : `${formatBytes(maxBytes)}, the default cap; set AOTPACK_CACHE_MAX_SIZE (e.g. 10GiB, or off) to change it`;
+      const what = `${removed.length} least recently used ${removed.length === 1 ? "entry" : "entries"}`;
+      options.report?.(`cache: evicted ${what} (${formatBytes(freed)}) to stay under ${cap}${left}`);
     }
     return removed;
   } catch (err) {

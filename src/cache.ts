@@ -17,7 +17,7 @@
  * - Eviction: least recently used first. Last use is the entry's mtime, bumped on every hit
  *   (touchUsed; reads for `cache verify` do not count). `aotpack cache prune` evicts by age and
  *   size; after a build that wrote to the cache, the cache is cut to AOTPACK_CACHE_MAX_SIZE
- *   (default 10 GiB), never evicting an entry used since the build started (cache-admin.ts).
+ *   (default 3 GiB), never evicting an entry used since the build started (cache-admin.ts).
  */
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
@@ -267,9 +267,14 @@ export function parseSize(text: string): number | undefined {
   return m && unit !== undefined ? Math.round(Number(m[1]) * unit) : undefined;
 }
 
-export const DEFAULT_CACHE_MAX_BYTES = 10 * 1024 ** 3;
+/**
+ * 3 GiB: a laptop's share. One Bun project on two platforms keeps ~0.5 GiB warm (the foreign runtime,
+ * two executables, their layers and chunks), a .NET one ~1 GiB with MSBuild's work dirs; what grew to
+ * 8.2 GiB in an hour of edits (issue 27) was superseded artifacts and layers.
+ */
+export const DEFAULT_CACHE_MAX_BYTES = 3 * 1024 ** 3;
 
-/** The cap a build cuts the cache to: AOTPACK_CACHE_MAX_SIZE (a size; 0 or off: none), default 10 GiB. */
+/** The cap a build cuts the cache to: AOTPACK_CACHE_MAX_SIZE (a size; 0 or off: none), default 3 GiB. */
 export function cacheMaxBytes(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const v = env.AOTPACK_CACHE_MAX_SIZE?.trim();
   if (v === undefined || v === "") return DEFAULT_CACHE_MAX_BYTES;

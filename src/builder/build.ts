@@ -166,7 +166,8 @@ export async function build(input: BuildOptions | BuildPlan, deps: BuildDeps = {
   await validate(index, { scanLayers: false });
   // What publishing still reads lazily (a registry base's blobs; layers made again from the artifact) stays.
   const inUse = platforms.flatMap((b) => [...b.layers.map((l) => join(cacheDir("blobs"), "sha256", l.digest.slice("sha256:".length))), ...b.artifact.layers.flatMap((l) => l.files.map((f) => f.source))]);
-  await evictAfterBuild({ startedMs: started, writesAtStart: cacheWrites, keep: inUse, report: (m) => ctx.reporter.info(m) });
+  // A warning, not a note: a live progress view drops its notes when it finishes, and this must be seen.
+  await evictAfterBuild({ startedMs: started, writesAtStart: cacheWrites, keep: inUse, report: (m) => ctx.reporter.warn(m) });
   return { appName: plan.appName, index, digest: await index.digest(), platforms, elapsedMs: Date.now() - started };
 }
 

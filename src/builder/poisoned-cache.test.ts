@@ -187,6 +187,8 @@ test("after a build that added to the cache, AOTPACK_CACHE_MAX_SIZE evicts least
   withEnv(t, { AOTPACK_CACHE_MAX_SIZE: "1" });
   const first = await buildOnce(e);
   for (const j of junk) await assert.rejects(stat(j), { code: "ENOENT" }, `${j} was evicted`);
+  // Said as a warning: a live progress view keeps warnings on screen, notes vanish when it finishes.
+  assert.ok(e.warnings.some((w) => /^cache: evicted \d+ least recently used entr(y|ies) .* to stay under AOTPACK_CACHE_MAX_SIZE 1 B/.test(w)), e.warnings.join(" | "));
   // Everything the build made or used is still there: the image publishes, and a rebuild is all cache hits.
   const out = join(e.root, "out");
   await layoutPublisher(out).publish(first.index, { tag: "v1" });

@@ -13,7 +13,7 @@ const CACHE_HELP = `Usage: aotpack cache ls|prune|verify [options]
 The cache holds compiled artifacts, layer blobs, Debian packages and runtimes. It lives in
 $AOTPACK_CACHE_DIR, else $XDG_CACHE_HOME/aotpack, else ~/.cache/aotpack. Every entry is
 re-hashed when a build uses it; a bad one is dropped and rebuilt. After a build that added to
-it, the cache is cut to $AOTPACK_CACHE_MAX_SIZE (default 10GiB; off: never), least recently
+it, the cache is cut to $AOTPACK_CACHE_MAX_SIZE (default 3GiB; off: never), least recently
 used first, keeping what that build (or any in the last 10 minutes) used.
 
   ls                     where the cache is, and its size per section
