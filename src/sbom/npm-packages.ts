@@ -5,7 +5,7 @@
  * outside the project (`../node_modules/x/…`, hoisted by workspaces) are named from their package.json.
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 import { redactText } from "../redact.ts";
 import { checkIntegrity, npmCacheDir, type IntegrityCheck } from "./npm-integrity.ts";
 
@@ -72,7 +72,16 @@ function shown(value: string): string {
  */
 export async function npmComponents(projectDir: string, bundled: string[], options: NpmComponentOptions = {}): Promise<NpmComponent[]> {
   const warn = options.warn ?? (() => {});
-  const lock = await readJson<{ packages?: Record<string, LockEntry> }>(join(projectDir, "package-lock.json"));
+  // The nearest package-lock.json at or above the project: a workspace's lockfile is at its root, and
+  // names packages from there (`node_modules/ms` for the service's `../../node_modules/ms`).
+  let lockDir = resolve(projectDir);
+  let lock: { packages?: Record<string, LockEntry> } | undefined;
+  for (;;) {
+    lock = await readJson<{ packages?: Record<string, LockEntry> }>(join(lockDir, "package-lock.json"));
+    if (lock || dirname(lockDir) === lockDir) break;
+    lockDir = dirname(lockDir);
+  }
+  const lockKey = (dir: string): string => relative(lockDir, join(projectDir, dir)).split(sep).join("/");
   // Package dir → the bundled files inside it (paths relative to the package).
   const dirs = new Map<string, string[]>();
   for (const input of bundled) {
@@ -83,7 +92,7 @@ export async function npmComponents(projectDir: string, bundled: string[], optio
   const unverified = new Map<string, string[]>();
   let npmCache: string | undefined;
   for (const [dir, files] of dirs) {
-    const locked = lock?.packages?.[dir];
+    const locked = lock?.packages && Object.hasOwn(lock.packages, lockKey(dir)) ? lock.packages[lockKey(dir)] : undefined;
     const entry = locked ?? (await readJson<LockEntry>(join(projectDir, dir, "package.json")));
     const name = entry?.name ?? dir.slice(dir.lastIndexOf("node_modules/") + "node_modules/".length);
     const version = entry?.version;

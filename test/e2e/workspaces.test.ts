@@ -44,7 +44,7 @@ async function workspace(root: string, manager: "npm" | "pnpm" | "yarn"): Promis
   return api;
 }
 
-interface Spdx { packages: { name: string; versionInfo?: string; licenseDeclared?: string }[]; files?: { fileName: string }[] }
+interface Spdx { packages: { name: string; versionInfo?: string; licenseDeclared?: string; checksums?: { algorithm: string }[] }[]; files?: { fileName: string }[] }
 
 async function sbomOf(image: string, platform: string): Promise<Spdx> {
   const r = await runCli(["sbom", image, "--platform", platform]);
@@ -69,7 +69,12 @@ test("npm workspace service: builds and verifies on both platforms; its SBOM lis
   assert.equal(r.code, 0, r.stderr.split("\n").slice(-20).join("\n"));
   const j = JSON.parse(r.stdout) as { verify?: { ok: boolean } };
   assert.ok(j.verify?.ok, JSON.stringify(j.verify));
-  for (const p of ["linux/amd64", "linux/arm64"]) assertWorkspaceSbom(await sbomOf(image, p), `npm ${p}`);
+  for (const p of ["linux/amd64", "linux/arm64"]) {
+    const doc = await sbomOf(image, p);
+    assertWorkspaceSbom(doc, `npm ${p}`);
+    // The integrity comes from the workspace root's package-lock.json, checked against npm's cache.
+    assert.ok(doc.packages.find((x) => x.name === "ms")?.checksums?.some((c) => c.algorithm === "SHA512"), `npm ${p}: ms has its verified SHA512`);
+  }
 });
 
 for (const manager of ["pnpm", "yarn"] as const) {
