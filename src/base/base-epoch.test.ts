@@ -43,7 +43,7 @@ test("two SOURCE_DATE_EPOCHs on one lock give one base layer, the second made of
   // The image config is still the app's: its created time is the epoch asked for.
   assert.equal(second.config.created, "2023-11-14T22:13:20Z");
 
-  const release = Date.parse((await readLockfile(lockfile))!.debian.release) / 1000;
+  const release = Date.parse((await readLockfile(lockfile))!.debian!.release) / 1000;
   assert.ok(Number.isFinite(release) && release > 1.6e9, `the lock's release date parses (${release})`);
   const times = new Set<number>();
   const ex = extract();

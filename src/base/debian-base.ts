@@ -43,9 +43,10 @@ export interface DebianBase {
 }
 
 export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase> {
-  const lock = o.lockfile ? await readLockfile(o.lockfile) : undefined;
-  if (lock && lock.debian.suite !== o.suite && !o.updateLock) {
-    throw new AotpackError(`aotpack.lock pins Debian suite ${lock.debian.suite} but the base is deb:${o.suite}`, {
+  // The Debian pins (a lock may pin only runtimes: a build on another base wrote it).
+  const lock = o.lockfile ? (await readLockfile(o.lockfile))?.debian : undefined;
+  if (lock && lock.suite !== o.suite && !o.updateLock) {
+    throw new AotpackError(`aotpack.lock pins Debian suite ${lock.suite} but the base is deb:${o.suite}`, {
       hint: "run with --update-lock to re-pin for the new suite",
     });
   }
@@ -58,12 +59,12 @@ export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase>
       cacheRoot: o.cacheRoot,
       ...(o.keyring ? { keyring: o.keyring } : {}),
       // With a lock (and no re-pin), the verified InRelease already cached serves: no mirror round trip.
-      ...(lock && !o.updateLock && lock.debian.release ? { cachedReleaseSince: lock.debian.release } : {}),
+      ...(lock && !o.updateLock && lock.release ? { cachedReleaseSince: lock.release } : {}),
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
   o.archives?.set(archiveKey, archive);
   archive.reportTo(o.onProgress);
-  const pins = o.updateLock ? undefined : lock?.debian.architectures[o.arch];
+  const pins = o.updateLock ? undefined : lock?.architectures[o.arch];
   const pinned = pins ? new Map(pins.map((p) => [p.name, p])) : undefined;
 
   const { release } = await archive.release();
@@ -85,15 +86,15 @@ export async function buildDebianBase(o: DebianBaseOptions): Promise<DebianBase>
   // With a lock, its date (kept when pins are added): the base's file times and history name it, so
   // the base stays the same while the mirror's InRelease moves on (a point release); --update-lock re-dates.
   // (A lock of another suite was refused above, unless --update-lock.)
-  const releaseDate = (o.updateLock ? undefined : lock?.debian.release) ?? release.date ?? "";
+  const releaseDate = (o.updateLock ? undefined : lock?.release) ?? release.date ?? "";
   if (pinned && o.lockfile) {
     // Pinned packages were checked exactly above. New ones (another runtime needs libstdc++) are
     // added, as npm install adds to package-lock.json; --frozen-lock refuses them, as npm ci does.
     const added = sliced.packages.filter((r) => !pinned.has(r.name));
     if (o.frozenLock) for (const record of added) checkPinned(o.lockfile, o.arch, undefined, record.name, record);
     if (added.length) {
-      const kept = (lock?.debian.architectures[o.arch] ?? []).filter((p) => sliced.packages.some((r) => r.name === p.name)).length;
-      await updateLockfile(o.lockfile, o.suite, lock?.debian.release ?? releaseDate, o.arch, sliced.packages);
+      const kept = (lock?.architectures[o.arch] ?? []).filter((p) => sliced.packages.some((r) => r.name === p.name)).length;
+      await updateLockfile(o.lockfile, o.suite, lock?.release ?? releaseDate, o.arch, sliced.packages);
       o.onProgress?.(`aotpack.lock: added ${added.map((r) => `${r.name} ${r.version}`).join(", ")} for ${o.arch} (the base now needs them; ${kept} pins kept; commit the lock)`);
     }
   }

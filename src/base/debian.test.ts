@@ -95,7 +95,7 @@ describe("deb:bookworm base from the real Debian mirror", () => {
       assert.match(broken.stderr, /libm\.so\.6/);
 
       const lock = await readLockfile(lockfile);
-      assert.equal(lock?.debian.suite, "bookworm");
+      assert.equal(lock?.debian?.suite, "bookworm");
       assert.deepEqual(lock?.debian.architectures[arch]?.map((p) => p.name), ["base-files", "ca-certificates", "libc6"]);
       assert.ok(lock?.debian.architectures[arch]?.every((p) => /^[0-9a-f]{64}$/.test(p.sha256) && p.filename.startsWith("pool/")));
     });

@@ -314,9 +314,9 @@ export async function lockedBaseKey(
   inputs: { caCertificates: boolean; tzdata: boolean; extraPackages: string[]; runtimeLibraries: RuntimeLibrary[]; elf: ElfInfo | undefined; compression: Compression },
 ): Promise<string | undefined> {
   if (!options.lockfile || options.updateLock) return undefined;
-  const lock = await readLockfile(options.lockfile).catch(() => undefined);
-  if (!lock || lock.debian.suite !== suite) return undefined;
-  const pins = lock.debian.architectures[arch];
+  const lock = (await readLockfile(options.lockfile).catch(() => undefined))?.debian;
+  if (!lock || lock.suite !== suite) return undefined;
+  const pins = lock.architectures[arch];
   if (!pins?.length) return undefined;
   return createHash("sha256")
     .update(
@@ -324,7 +324,7 @@ export async function lockedBaseKey(
         v: 3, // 2: status.d and /etc/debian_version in the layer; 3: file times from the lock's release, not the epoch
         suite,
         arch,
-        release: lock.debian.release,
+        release: lock.release,
         pins: pins.map((p) => [p.name, p.version, p.sha256]),
         ...inputs,
         elf: inputs.elf ? { interpreter: inputs.elf.interpreter ?? null, needed: inputs.elf.needed, machine: inputs.elf.machine } : null,

@@ -168,7 +168,7 @@ describe("deb: base chain of trust (tampering loopback mirror)", () => {
     await build(m, { lockfile });
     const written = await readFile(lockfile, "utf8");
     const lock = await readLockfile(lockfile);
-    assert.equal(lock?.debian.architectures.amd64?.find((p) => p.name === "libc6")?.sha256, real!.libc6.sha256);
+    assert.equal(lock?.debian?.architectures.amd64?.find((p) => p.name === "libc6")?.sha256, real!.libc6.sha256);
 
     // Same mirror content: the lock is honoured and left byte-identical.
     await build(m, { lockfile });

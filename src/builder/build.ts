@@ -27,6 +27,8 @@ import { dependencyAssetWarnings } from "./dependency-assets.ts";
 import { nearestLockfiles, projectFingerprint } from "./fingerprint.ts";
 import { inputsRoot, rootRelative, type HashMemo } from "./compile-key.ts";
 import { compileCached, layerCached, StaleArtifactError, type CompiledArtifact, type CompileKey } from "./build-cache.ts";
+import { checkRuntimePin } from "./runtime-pins.ts";
+import { dropCachedRuntime } from "../compile/npm-runtime.ts";
 import { redactVcsUrl } from "../redact.ts";
 import { limiter, type Limiter } from "../limit.ts";
 import { cacheDir, cacheMaxBytes, cacheWriteCount } from "../cache.ts";
@@ -207,7 +209,7 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
 /** One platform: compile → base → layers → config. */
 async function buildPlatform(ctx: BuildContext, platform: Platform): Promise<PlatformBuild> {
   const early = await earlyBaseStep(ctx, platform);
-  const first = await ctx.compiles.run(() => compileStep(ctx, platform));
+  const first = await runtimePinStep(ctx, platform, await ctx.compiles.run(() => compileStep(ctx, platform)));
   const artifact = first.compiled.artifact;
   // The early base is the base when the executable needs what was predicted (Bun and Node always):
   // resolving it again would re-read the lock and re-hash the cached base layer.
@@ -265,6 +267,29 @@ async function compileStep(ctx: BuildContext, platform: Platform): Promise<Compi
   if (compiled.fromCache) reporter.step(p, "compile", "cached");
   else reporter.step(p, "compile", "done", `${(compiled.artifact.compileMs / 1000).toFixed(1)} s`);
   return { compiled, request, key };
+}
+
+/**
+ * The runtime taken from npm is the one aotpack.lock pins (runtime-pins.ts): one swapped in the cache
+ * with its records is dropped with a warning and fetched again by a fresh compile; if that one is not
+ * the pinned runtime either, the lock names another runtime and the build fails (--update-lock re-pins).
+ */
+async function runtimePinStep(ctx: BuildContext, platform: Platform, step: CompileStepResult): Promise<CompileStepResult> {
+  const p = formatPlatform(platform);
+  const options = { lockfile: ctx.plan.lockfile, frozenLock: ctx.plan.frozenLock, report: (m: string) => ctx.reporter.info(`${p}: ${m}`) };
+  const why = await checkRuntimePin(step.compiled.artifact, options);
+  const runtime = step.compiled.artifact.inputs?.runtime;
+  if (why === undefined || !runtime) return step;
+  ctx.reporter.warn(`${p}: ${why}; dropped the cached runtime, fetching it again`);
+  await dropCachedRuntime(runtime.pkg, runtime.version);
+  const compiled = await ctx.compiles.run(() => compileCached(ctx.compiler, step.request, step.key, false, (m) => ctx.reporter.warn(m)));
+  const still = await checkRuntimePin(compiled.artifact, { ...options, repin: ctx.plan.updateLock });
+  if (still !== undefined) {
+    throw new AotpackError(`${p}: ${still}, also as fetched again from npm: the lock names another runtime`, {
+      hint: "check the npm registry you use (npm config get registry); if the new runtime is expected, run with --update-lock",
+    });
+  }
+  return { compiled, request: step.request, key: step.key };
 }
 
 /**
@@ -354,7 +379,7 @@ async function layersStep(ctx: BuildContext, platform: Platform, step: CompileSt
     // A cached artifact file changed under us: never layer it; compile again (once).
     if (!(err instanceof StaleArtifactError)) throw err;
     reporter.warn(err.message);
-    compiled = await compileCached(ctx.compiler, step.request, step.key, false, warn);
+    compiled = (await runtimePinStep(ctx, platform, { compiled: await compileCached(ctx.compiler, step.request, step.key, false, warn), request: step.request, key: step.key })).compiled;
     appLayers = await artifactLayers(compiled);
   }
   compiled.artifact.layers.forEach((al, i) => {

@@ -18,6 +18,7 @@ import { layoutPublisher } from "../publish/layout.ts";
 import type { Artifact, CompileRequest, Compiler } from "../compile/types.ts";
 import { build, type BuildReporter } from "./build.ts";
 import { withEnv } from "../../test/support/index.ts";
+import { layeredArtifact } from "../compile/testing/toy-compiler.ts";
 
 const run = promisify(execFile);
 const AMD64 = parsePlatform("linux/amd64");
@@ -36,14 +37,7 @@ function fakeCompiler(runtimeDir: string): Compiler & { compiles: number } {
         const runtime = join(runtimeDir, "bun");
         const current = await readFile(runtime).catch(() => undefined);
         if (!current?.equals(exe)) await writeFile(runtime, exe, { mode: 0o755 });
-        await writeFile(join(req.outDir, "app.js"), "console.log(1)\n");
-        return {
-          platform: req.platform, runtime: "bun", layout: "layered", compileMs: 1, entrypoint: ["/app/bun", "/app/app.js"], elf: await readElf(runtime),
-          layers: [
-            { name: "runtime", files: [{ path: "/app/bun", source: runtime, mode: 0o755 }] },
-            { name: "app", files: [{ path: "/app/app.js", source: join(req.outDir, "app.js"), mode: 0o644 }] },
-          ],
-        };
+        return layeredArtifact(req, runtime);
       }
       const out = join(req.outDir, "server");
       await writeFile(out, exe, { mode: 0o755 });

@@ -132,6 +132,18 @@ export async function runtimeForElfFacts(spec: NpmRuntimeSpec, options: FetchOpt
   return present ? target : ensureNpmRuntime(spec, options);
 }
 
+/**
+ * Drop a cached runtime (its whole `runtimes/<pkg>@<version>/` entry), so the next ensureNpmRuntime
+ * fetches it again: its bytes and records agree, but not with what aotpack.lock pins.
+ */
+export async function dropCachedRuntime(pkg: string, version: string, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  // The names come from an artifact record: never a path that climbs out of the runtimes folder.
+  if (!/^(?:@[a-z0-9][\w.~-]*\/)?[a-z0-9][\w.~-]*$/i.test(pkg) || !/^[0-9A-Za-z.+~-]{1,100}$/.test(version)) return;
+  const dir = join(cacheDir("runtimes", env), `${pkg}@${version}`);
+  for (const file of [...verifiedSha256.keys()]) if (file.startsWith(`${dir}/`)) verifiedSha256.delete(file);
+  await rm(dir, { recursive: true, force: true });
+}
+
 /** The runtime's identity for the SBOM: package, version, executable sha256 and the npm tarball integrity when recorded. */
 export async function runtimeFacts(spec: NpmRuntimeSpec, file: string): Promise<{ pkg: string; version: string; sha256: string; integrity?: string }> {
   const integrity = await readFile(`${file}.integrity`, "utf8").then((s) => s.trim(), () => undefined);

@@ -168,9 +168,9 @@ ${runtimeHelp()}
   --http, --expect-*, --timeout, --grace, --isolation   verify's check flags, for --verify
   --debug-image          the aotdebug variant: + the .dbg symbols beside the executable and gdb (deb: bases)
   --debian-mirror URL    mirror for deb: bases (else the host's apt sources, else deb.debian.org)
-  --lockfile FILE        aotpack.lock for deb: bases (default <dir>/aotpack.lock; commit it)
-  --update-lock          re-resolve deb: bases from the mirror and rewrite the lock's pins
-  --frozen-lock          CI: fail when the lock lacks a package the base needs (default: add it and say so)
+  --lockfile FILE        aotpack.lock: deb: base packages and npm runtimes (default <dir>/aotpack.lock; commit it)
+  --update-lock          re-resolve deb: bases from the mirror, re-fetch runtimes that differ, rewrite the pins
+  --frozen-lock          CI: fail when the lock lacks a package or runtime pin (default: add it and say so)
   --insecure-registry H  allow plain HTTP / unverified TLS for this registry (repeatable)
   --json                 print the result as JSON
 

@@ -4,7 +4,8 @@
  * registers it shows that the config, the CLI, the help and build() pick a runtime up from the
  * registry alone.
  */
-import { access, mkdir, readFile } from "node:fs/promises";
+import { access, mkdir, readFile, writeFile } from "node:fs/promises";
+import { readElf } from "../../elf/read-elf.ts";
 import { join } from "node:path";
 import { UsageError } from "../../errors.ts";
 import { writeStaticHello } from "../../oci/testing/static-elf.ts";
@@ -53,5 +54,17 @@ export function toyCompilerEntry(kind = "toy"): CompilerEntry {
     detects: `a folder with a ${TOY_MARKER}`,
     detect: (dir) => access(join(dir, TOY_MARKER)).then(() => true, () => false),
     create: () => toyCompiler(kind),
+  };
+}
+
+/** Bun's layered artifact for a test compiler: the runtime kept where it is (a cache) + an app.js written to outDir. */
+export async function layeredArtifact(req: CompileRequest, runtime: string): Promise<Artifact> {
+  await writeFile(join(req.outDir, "app.js"), "console.log(1)\n");
+  return {
+    platform: req.platform, runtime: "bun", layout: "layered", compileMs: 1, entrypoint: ["/app/bun", "/app/app.js"], elf: await readElf(runtime),
+    layers: [
+      { name: "runtime", files: [{ path: "/app/bun", source: runtime, mode: 0o755 }] },
+      { name: "app", files: [{ path: "/app/app.js", source: join(req.outDir, "app.js"), mode: 0o644 }] },
+    ],
   };
 }
