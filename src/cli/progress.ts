@@ -24,6 +24,11 @@ export function printLine(out: Writable, text: string): void {
   out.write(`${escapeControls(text)}\n`);
 }
 
+/** A command's warning callback: `warning: …` lines on its stderr. */
+export function warnTo(ctx: { io: { stderr: Writable } }): (message: string) => void {
+  return (message) => printLine(ctx.io.stderr, `warning: ${message}`);
+}
+
 export class ProgressView implements BuildReporter {
   readonly #out: Writable & { isTTY?: boolean; columns?: number };
   readonly #live: boolean;

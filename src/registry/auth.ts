@@ -170,23 +170,73 @@ export function parseChallenge(value: string | undefined): Challenge | undefined
 
 /** `repository:name:pull,push` scopes, merged so one token covers them all. */
 export function mergeScopes(...lists: Array<readonly string[] | undefined>): string[] {
+  return [...scopeActions(lists)].map(([r, a]) => (a.size ? `${r}:${[...a].sort().join(",")}` : r)).sort();
+}
+
+/** The `resource:actions` pairs of scopes (space-separated lists allowed), actions split. */
+function scopeActions(lists: Array<readonly string[] | undefined>): Map<string, Set<string>> {
   const byResource = new Map<string, Set<string>>();
-  const others: string[] = [];
   for (const list of lists) {
     for (const scope of list ?? []) {
       for (const s of scope.split(" ")) {
+        if (!s) continue;
         const i = s.lastIndexOf(":");
-        if (i <= 0) {
-          if (s && !others.includes(s)) others.push(s);
-          continue;
-        }
-        const resource = s.slice(0, i);
+        // A scope without actions is kept whole, as its own resource.
+        const resource = i <= 0 ? s : s.slice(0, i);
         const actions = byResource.get(resource) ?? new Set<string>();
-        for (const a of s.slice(i + 1).split(",")) if (a) actions.add(a);
+        if (i > 0) for (const a of s.slice(i + 1).split(",")) if (a) actions.add(a);
         byResource.set(resource, actions);
       }
     }
   }
-  const out = [...byResource].map(([r, a]) => `${r}:${[...a].sort().join(",")}`);
-  return [...out, ...others].sort();
+  return byResource;
+}
+
+/**
+ * What a challenge's `scope` asks beyond `needed` (`repository:*:*`, `registry:catalog:*`, another
+ * repository, push on a pull), as sorted scopes. A token is only ever asked for `needed`: the
+ * registry does not decide what our credentials may do.
+ */
+export function scopesBeyond(asked: string | undefined, needed: readonly string[]): string[] {
+  const have = scopeActions([needed]);
+  const out: string[] = [];
+  for (const [resource, actions] of scopeActions([asked ? [asked] : []])) {
+    const mine = have.get(resource);
+    if (!mine) {
+      out.push(actions.size ? `${resource}:${[...actions].sort().join(",")}` : resource);
+      continue;
+    }
+    const extra = [...actions].filter((a) => !mine.has(a)).sort();
+    if (extra.length) out.push(`${resource}:${extra.join(",")}`);
+  }
+  return out.sort();
+}
+
+/**
+ * The token realm a registry named, if we may use it (docs/decisions.md, "Credentials under a
+ * written policy"): an http(s) URL; never one carrying userinfo (it would be sent Basic
+ * credentials that are not ours, or ours to a party that named itself); never plain http when the
+ * registry is reached over https. Another host or port is allowed, as Docker and containerd do
+ * (Docker Hub's realm is auth.docker.io): the registry names its token service.
+ */
+export function tokenRealm(realm: string, registry: string, registryScheme: "http" | "https"): URL {
+  let url: URL;
+  try {
+    url = new URL(realm);
+  } catch {
+    throw new AotpackError(`${registry} named an invalid token realm`);
+  }
+  const shown = `${url.protocol}//${url.host}${url.pathname}`;
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new AotpackError(`${registry} named a token realm that is not an http(s) URL (${url.protocol})`);
+  if (url.username !== "" || url.password !== "") {
+    throw new AotpackError(`${registry} named a token realm with a user name or password in it (${shown}); aotpack sends nothing there`, {
+      hint: "a registry's token service never needs credentials in its URL: check that this is the registry you meant",
+    });
+  }
+  if (registryScheme === "https" && url.protocol === "http:") {
+    throw new AotpackError(`${registry} is reached over https but named a plain-http token realm (${shown}); aotpack sends no credentials or token requests over plain http`, {
+      hint: "the registry's token service must be https",
+    });
+  }
+  return url;
 }

@@ -30,7 +30,7 @@ async function fake(handler: Handler): Promise<{ host: string; stop(): Promise<v
 const MANIFEST = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: sha256("{}"), size: 2 }, layers: [] }));
 const FAST = { retry: { baseDelayMs: 1, maxDelayMs: 5 } };
 
-test("bearer: token cached per scope; a 401 asking a new scope gets a token for it", async () => {
+test("bearer: token cached per scope; a 401 asking a wider scope than the operation needs gets no wider token", async () => {
   const tokenRequests: string[][] = [];
   let host = "";
   const server = await fake((req, res, url) => {
@@ -41,7 +41,7 @@ test("bearer: token cached per scope; a 401 asking a new scope gets a token for 
       return;
     }
     const m = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(url.pathname);
-    // `special` demands push too (as a registry may for some operations): scope not asked by the client.
+    // `special` demands push on a pull: the client never asks for more than the operation needs.
     const need = m ? [`repository:${m[1]}:${m[2] === "special" ? "pull,push" : "pull"}`] : [];
     const token = (req.headers.authorization ?? "").replace(/^Bearer tok /, "").split(" ");
     if (!req.headers.authorization?.startsWith("Bearer ") || !need.every((s) => token.includes(s))) {
@@ -61,9 +61,8 @@ test("bearer: token cached per scope; a 401 asking a new scope gets a token for 
     assert.equal(m.mediaType, MediaType.OciManifest);
     await client.getManifest("team/app", "v2");
     assert.deepEqual(tokenRequests, [["repository:team/app:pull"]], "second request reuses the cached token");
-    await client.getManifest("team/app", "special");
-    assert.deepEqual(tokenRequests.at(-1), ["repository:team/app:pull,push"]);
-    assert.equal(tokenRequests.length, 2);
+    await assert.rejects(client.getManifest("team/app", "special"), /unauthorized/);
+    assert.ok(tokenRequests.every((scopes) => scopes.join(" ") === "repository:team/app:pull"), JSON.stringify(tokenRequests));
   } finally {
     client.close();
     await server.stop();

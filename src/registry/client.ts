@@ -12,7 +12,7 @@ import { DigestVerifier, isDigest, sha256, type Digest } from "../oci/digest.ts"
 import { fsError, pipelineToNewFile, tempPathBeside } from "../oci/fs-util.ts";
 import { chain } from "../oci/blob-stream.ts";
 import { MediaType } from "../oci/media-types.ts";
-import { basicHeader, credentialsFor, mergeScopes, parseChallenge, type Challenge, type Credentials } from "./auth.ts";
+import { basicHeader, credentialsFor, mergeScopes, parseChallenge, scopesBeyond, tokenRealm, type Challenge, type Credentials } from "./auth.ts";
 import { isTemporaryStatus, parseErrorCodes, parseRetryAfter, RegistryError, safeUrl } from "./errors.ts";
 import { closeTransport, DEFAULT_RETRY, drain, header, makeTransport, networkError, readBody, retryWait, send, transportLimits, withRetry, type RetryOptions, type RetryState, type Transport, type TransportLimits } from "./http.ts";
 import { apiHost, hostOf, isLoopbackRegistry } from "./reference.ts";
@@ -109,6 +109,7 @@ export class RegistryClient {
   #challenge: Challenge | undefined;
   /** Bearer tokens by scope set; a promise so parallel requests share one fetch. */
   readonly #tokens = new Map<string, Promise<{ token: string; expiresAt: number }>>();
+  readonly #scopeWarnings = new Set<string>();
 
   constructor(registry: string, options: RegistryClientOptions = {}) {
     this.registry = registry;
@@ -506,11 +507,12 @@ export class RegistryClient {
   }
 
   /**
-   * Send with the auth the registry asked for. On a 401, learn the challenge (a new
-   * scope, Basic vs Bearer), fetch a fresh token and try once more.
+   * Send with the auth the registry asked for. On a 401, learn the challenge (Basic vs Bearer,
+   * the realm), fetch a fresh token for the operation's own scopes and try once more.
    */
   async #exchange(call: Call, mayReplayBody = true): Promise<IncomingMessage> {
-    let scopes = call.scopes;
+    // Ours, from the operation: a challenge's `scope` never widens them (#noteWiderScope).
+    const scopes = call.scopes;
     let rejected: string | undefined;
     // Credentials and tokens belong to the registry's origin only. An upload `Location` or a
     // redirect naming another origin (storage, or a hostile server) gets a plain request, and
@@ -546,8 +548,16 @@ export class RegistryClient {
         if (authorization !== undefined) this.#tokens.delete(scopes.join(" "));
         throw new RegistryError(`${call.method} ${safeUrl(call.url)}: 401, re-authenticating`, { method: call.method, url: safeUrl(call.url), status: 401, temporary: true });
       }
-      if (challenge.scheme === "bearer") scopes = mergeScopes(scopes, challenge.params.scope ? [challenge.params.scope] : []);
+      if (challenge.scheme === "bearer") this.#noteWiderScope(call, challenge.params.scope);
     }
+  }
+
+  /** A registry asking for more than the operation needs is told no, once per client and scope. */
+  #noteWiderScope(call: Call, asked: string | undefined): void {
+    const extra = scopesBeyond(asked, call.scopes);
+    if (extra.length === 0 || this.#scopeWarnings.has(extra.join(" "))) return;
+    this.#scopeWarnings.add(extra.join(" "));
+    this.#options.onWarning?.(`${this.registry} asked for token scopes beyond what ${call.method} needs (${extra.join(", ")}); asking for ${call.scopes.join(" ")} only`);
   }
 
   async #sendWithFallback(opts: { method: string; url: URL; headers: Record<string, string>; body?: Buffer | Readable; bulk?: boolean }): Promise<IncomingMessage> {
@@ -607,12 +617,7 @@ export class RegistryClient {
   async #fetchToken(challenge: Challenge, scopes: string[], credentials: Credentials | undefined): Promise<{ token: string; expiresAt: number }> {
     const realm = challenge.params.realm;
     if (!realm) throw new AotpackError(`${this.registry} asked for a bearer token without naming a realm`);
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw new AotpackError(`${this.registry} named an invalid token realm`);
-    }
+    const url = tokenRealm(realm, this.registry, this.#scheme);
     if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
     for (const s of scopes) url.searchParams.append("scope", s);
     const repo = repoOfScopes(scopes);

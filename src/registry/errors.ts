@@ -51,6 +51,16 @@ export class RegistryError extends AotpackError {
   }
 }
 
+/**
+ * Whether `err` is about the content asked for (missing, malformed, not matching its digest, too
+ * big or too slow) rather than about reaching the registry (network, TLS, 5xx, 429, auth): what a
+ * reader of optional content, such as a referrer, may skip with a warning.
+ */
+export function isContentError(err: unknown): boolean {
+  if (err instanceof RegistryError) return !err.temporary && err.status !== 401 && err.status !== 403 && (err.cause as NodeJS.ErrnoException | undefined)?.code === undefined;
+  return err instanceof AotpackError;
+}
+
 export function isTemporaryStatus(status: number): boolean {
   return status === 429 || status === 408 || status >= 500;
 }

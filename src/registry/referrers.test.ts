@@ -13,11 +13,15 @@ import { REGISTRY_BIN, requireTools, startRegistry, type TestRegistry } from "..
 import { sha256 } from "../oci/digest.ts";
 import type { ImageIndex } from "../oci/interfaces.ts";
 import { newIndex } from "../oci/mutate.ts";
-import { attestationAnnotations, attestationImage, statement, UNKNOWN_PLATFORM } from "../sbom/attestation.ts";
+import { Readable } from "node:stream";
+import { attestationAnnotations, attestationImage, IN_TOTO_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, statement, UNKNOWN_PLATFORM } from "../sbom/attestation.ts";
+import { SPDX_PREDICATE } from "../sbom/spdx.ts";
+import { MediaType } from "../oci/media-types.ts";
+import { runCli } from "../../test/support/cli.ts";
 import { AotpackError } from "../errors.ts";
 import { RegistryClient } from "./client.ts";
 import { push } from "./publisher.ts";
-import { listReferrers, referrersTag } from "./referrers.ts";
+import { listReferrers, referrersTag, remoteReferrers } from "./referrers.ts";
 import { AMD64, twoPlatformIndex } from "./testing/fixtures.ts";
 
 /** The two-platform fixture with one attestation manifest per image, as a build attaches them. */
@@ -138,4 +142,82 @@ test("a registry that answers OCI-Subject keeps its own list: no referrers tag i
   assert.ok(puts.includes("v1"));
   assert.deepEqual(puts.filter((p) => p.startsWith("sha256-")), [], "no referrers tag where the registry lists referrers itself");
   assert.equal(puts.length, 6, "4 manifests by digest, the index by digest, the tag");
+});
+
+test("planted entries in the referrers tag are skipped with a warning; aotpack sbom and inspect still use the valid one", { timeout: 180_000 }, async (t) => {
+  const env = await withRegistry(t);
+  if (!env) return;
+  const { registry, dir, client } = env;
+  const index = await indexWithAttestations(join(dir, "blobs"), "planted");
+  await push(index, `${registry.host}/app:v1`, { client });
+  const amd64 = (await index.indexManifest()).manifests.find((d) => d.platform?.architecture === "amd64")!;
+  const tag = referrersTag(amd64.digest);
+  const valid = (await listReferrers(client, "app", amd64.digest))[0]!;
+
+  // An attestation of amd64 whose SPDX statement is not JSON: it verifies by digest but cannot be read.
+  const bytes = async (b: Buffer) => {
+    await client.uploadBlob("app", { digest: sha256(b), size: b.length, open: async () => Readable.from([b]) });
+    return { digest: sha256(b), size: b.length };
+  };
+  const layer = await bytes(Buffer.from("this is not an in-toto statement"));
+  const config = await bytes(Buffer.from(JSON.stringify({ architecture: "unknown", os: "unknown", config: {}, rootfs: { type: "layers", diff_ids: [layer.digest] } })));
+  const bad = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: { mediaType: MediaType.OciConfig, ...config },
+    layers: [{ mediaType: IN_TOTO_MEDIA_TYPE, ...layer, annotations: { [PREDICATE_TYPE_ANNOTATION]: SPDX_PREDICATE } }],
+    subject: { mediaType: amd64.mediaType, digest: amd64.digest, size: amd64.size },
+  }));
+  const badDigest = await client.putManifest("app", sha256(bad), bad, MediaType.OciManifest);
+  // A referrer deleted after it was listed (docker-registry refuses an index naming a manifest it lacks).
+  const gone = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, ...config }, layers: [] }));
+  const goneDigest = await client.putManifest("app", sha256(gone), gone, MediaType.OciManifest);
+  const planted = [
+    { mediaType: MediaType.OciManifest, digest: goneDigest, size: gone.length, artifactType: MediaType.OciConfig },
+    { mediaType: MediaType.OciManifest, digest: amd64.digest, size: amd64.size, artifactType: "application/vnd.example.not-an-attestation" },
+    { mediaType: MediaType.OciManifest, digest: badDigest, size: bad.length, artifactType: MediaType.OciConfig },
+  ];
+  const tagged = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...planted, valid] }));
+  await client.putManifest("app", tag, tagged, MediaType.OciIndex);
+  assert.equal((await fetch(`${registry.url}/v2/app/manifests/${goneDigest}`, { method: "DELETE" })).status, 202);
+
+  const cache = join(dir, "cache");
+  const byDigest = `registry:${registry.host}/app@${amd64.digest}`;
+  const sbom = await runCli(["sbom", byDigest], { env: { AOTPACK_CACHE_DIR: cache } });
+  assert.equal(sbom.code, 0, sbom.stderr);
+  assert.deepEqual(JSON.parse(sbom.stdout), { spdxVersion: "SPDX-2.3", seed: "planted" }, "the valid attestation's SBOM");
+  assert.match(sbom.stderr, new RegExp(`warning: skipping referrer ${goneDigest} of ${amd64.digest}: .*not found`));
+  assert.match(sbom.stderr, new RegExp(`warning: skipping attestation ${badDigest}: attestation layer ${layer.digest} is not JSON`));
+  assert.ok(!sbom.stderr.includes("not-an-attestation"), "a referrer of another kind is no warning");
+
+  const inspect = await runCli(["inspect", byDigest, "--json"], { env: { AOTPACK_CACHE_DIR: cache } });
+  assert.equal(inspect.code, 0, inspect.stderr);
+  const attestations = (JSON.parse(inspect.stdout) as { attestations: { digest: string }[] }).attestations.map((a) => a.digest);
+  assert.deepEqual(attestations.sort(), [badDigest, valid.digest].sort());
+});
+
+test("a referrer the registry serves with the wrong bytes (digest mismatch) is skipped with a warning, the next one is used", { timeout: 60_000 }, async (t) => {
+  const subject = sha256("the subject");
+  const manifest = (seed: string) => Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: sha256(seed), size: 2 }, layers: [], subject: { mediaType: MediaType.OciManifest, digest: subject, size: 2 } }));
+  const good = manifest("good");
+  const liar = sha256("what the index promised");
+  const index = JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [liar, sha256(good)].map((digest) => ({ mediaType: MediaType.OciManifest, digest, size: good.length })) });
+  const server = createServer((req, res) => {
+    const url = req.url ?? "";
+    if (url.endsWith(`/referrers/${subject}`)) return res.writeHead(200, { "Content-Type": MediaType.OciIndex }).end(index);
+    if (url.endsWith(`/manifests/${liar}`)) return res.writeHead(200, { "Content-Type": MediaType.OciManifest }).end(manifest("other bytes"));
+    if (url.endsWith(`/manifests/${sha256(good)}`)) return res.writeHead(200, { "Content-Type": MediaType.OciManifest }).end(good);
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  const said: string[] = [];
+  const lookup = remoteReferrers(`127.0.0.1:${(server.address() as { port: number }).port}/app`, { credentials: null, onWarning: (m) => said.push(m) });
+  const found = await lookup(subject);
+  assert.deepEqual(await Promise.all(found.map((i) => i.digest())), [sha256(good)]);
+  assert.equal(said.length, 1);
+  assert.match(said[0]!, new RegExp(`^skipping referrer ${liar} of ${subject}: manifest .*@${liar}: the registry sent content with digest sha256:`));
 });

@@ -5,14 +5,14 @@
  * many others) gets the fallback the spec makes the pusher's job: an image index tagged
  * `<alg>-<hex>` of the subject, listing its referrers, kept by read-modify-write.
  */
-import { AotpackError } from "../errors.ts";
+import { AotpackError, errorMessage } from "../errors.ts";
 import { isDigest, type Digest } from "../oci/digest.ts";
 import { isImageIndex, type Image } from "../oci/interfaces.ts";
 import { canonicalJson } from "../oci/json.ts";
 import { isIndexMediaType, isManifestMediaType, MediaType } from "../oci/media-types.ts";
 import type { Descriptor, ImageManifest, IndexManifest } from "../oci/types.ts";
 import { RegistryClient } from "./client.ts";
-import { RegistryError } from "./errors.ts";
+import { isContentError, RegistryError } from "./errors.ts";
 import { makeReference, parseReference, type Reference } from "./reference.ts";
 import { remoteIndexOrImage, type RemoteOptions } from "./remote.ts";
 
@@ -114,7 +114,15 @@ export function remoteReferrers(ref: string | Reference, options: RemoteOptions 
     // Each referrer costs a manifest GET: a registry (or tag) listing thousands is not followed past the bound.
     for (const d of (await listReferrers(client, r.repository, subject)).slice(0, MAX_REFERRERS_READ)) {
       if (!isManifestMediaType(d.mediaType) || !isDigest(d.digest)) continue;
-      const item = await remoteIndexOrImage(makeReference(r.registry, r.repository, undefined, d.digest), { ...options, client });
+      // Anyone who can push can add to the tag: an entry that does not resolve or verify is skipped, not fatal.
+      let item;
+      try {
+        item = await remoteIndexOrImage(makeReference(r.registry, r.repository, undefined, d.digest), { ...options, client });
+      } catch (err) {
+        if (!isContentError(err)) throw err;
+        options.onWarning?.(`skipping referrer ${d.digest} of ${subject}: ${errorMessage(err)}`);
+        continue;
+      }
       if (!isImageIndex(item)) out.push(item);
     }
     return out;

@@ -1,5 +1,6 @@
 /** Reading attestations back from any image source: what `inspect` lists and `aotpack sbom` prints. */
-import { AotpackError, UsageError } from "../errors.ts";
+import { AotpackError, UsageError, errorMessage } from "../errors.ts";
+import { isContentError } from "../registry/errors.ts";
 import { isImageIndex, type Image, type ImageIndex } from "../oci/interfaces.ts";
 import { formatPlatform, hostPlatform, isAttestationDescriptor, platformEntries, REFERENCE_DIGEST_ANNOTATION, type Platform } from "../oci/platform.ts";
 import { selectImage } from "../oci/select.ts";
@@ -68,7 +69,7 @@ export async function referrerAttestations(subject: Digest, referrers: Referrers
 /** The SBOM attached to the image for `platform` (default: the index's only platform, else the host's). */
 export async function readSbom(
   item: Image | ImageIndex,
-  options: { platform?: Platform; format?: SbomFormat; referrers?: ReferrersLookup } = {},
+  options: { platform?: Platform; format?: SbomFormat; referrers?: ReferrersLookup; onWarning?: (message: string) => void } = {},
 ): Promise<{ platform: string; format: SbomFormat; document: unknown }> {
   if (!isImageIndex(item) && !options.referrers) {
     throw new AotpackError("this is a single image with no index, so it carries no attestations", {
@@ -91,16 +92,27 @@ export async function readSbom(
   if (!candidates.some((c) => hasSbom(c.info)) && options.referrers) {
     for (const r of await referrerAttestations(imageDigest, options.referrers)) candidates.push({ info: r.info, image: async () => r.image });
   }
-  const attestation = candidates.find((c) => hasSbom(c.info));
-  if (!attestation) {
+  const withSbom = candidates.filter((c) => hasSbom(c.info));
+  if (withSbom.length === 0) {
     const has = candidates.flatMap((c) => c.info.statements.map((s) => s.predicateType)).join(", ");
     throw new AotpackError(`the ${formatPlatform(wanted)} image has no ${options.format ?? ""} SBOM attached${has ? ` (its attestations: ${has})` : ""}`.replace("  ", " "), {
       hint: "build with --sbom spdx or --sbom cyclonedx",
     });
   }
-  const layer = attestation.info.statements.find((s) => types.includes(s.predicateType))!;
-  const statement = await readStatement(await attestation.image(), layer.digest);
-  return { platform: formatPlatform(wanted), format: layer.predicateType === SPDX_PREDICATE ? "spdx" : "cyclonedx", document: statement.predicate };
+  // A referrer is anyone's to add: one that cannot be read gives way to the next; the last failure is the answer.
+  let failure: unknown;
+  for (const attestation of withSbom) {
+    const layer = attestation.info.statements.find((s) => types.includes(s.predicateType))!;
+    try {
+      const statement = await readStatement(await attestation.image(), layer.digest);
+      return { platform: formatPlatform(wanted), format: layer.predicateType === SPDX_PREDICATE ? "spdx" : "cyclonedx", document: statement.predicate };
+    } catch (err) {
+      if (!isContentError(err)) throw err;
+      failure = err;
+      if (withSbom.length > 1) options.onWarning?.(`skipping attestation ${attestation.info.digest}: ${errorMessage(err)}`);
+    }
+  }
+  throw failure;
 }
 
 export { IN_TOTO_MEDIA_TYPE };

@@ -28,6 +28,8 @@ export interface TransportSpec {
 
 export interface SourceOptions {
   insecureRegistries?: string[];
+  /** Told of long registry waits, narrowed scopes, skipped referrers (the registry client's onWarning). */
+  onWarning?: (message: string) => void;
 }
 
 export interface PreflightOptions {

@@ -2,6 +2,7 @@
 import { UsageError } from "../../errors.ts";
 import { GLOBAL, parse } from "../options.ts";
 import type { Command, CommandContext } from "../command.ts";
+import { warnTo } from "../progress.ts";
 import { specSyntax } from "../../transports/index.ts";
 
 const INSPECT_HELP = `Usage: aotpack inspect IMAGE [--json]
@@ -15,7 +16,7 @@ async function runInspect(argv: string[], ctx: CommandContext): Promise<number> 
   if (positionals.length !== 1) throw new UsageError(`inspect takes one IMAGE (${specSyntax("source").join(", ")})`);
   // Loaded when inspect runs, like every command's work: start-up loads only the flags and help.
   const [{ openSource }, { inspectItem, formatInspect }] = await Promise.all([import("../../sources.ts"), import("../inspect.ts")]);
-  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [], onWarning: warnTo(ctx) });
   const info = await inspectItem(src.item, src.referrers);
   ctx.io.stdout.write(ctx.json ? `${JSON.stringify(info, null, 2)}\n` : `${formatInspect(src.name, info)}\n`);
   return 0;

@@ -4,7 +4,7 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { keyValues, parse, GLOBAL, SANDBOX_FLAGS, SANDBOX_OPTIONS } from "../options.ts";
 import { isolationFlag, sandboxOptions, seconds } from "../verify-flags.ts";
 import type { Command, CommandContext } from "../command.ts";
-import { printLine } from "../progress.ts";
+import { printLine, warnTo } from "../progress.ts";
 
 const RUN_HELP = `Usage: aotpack run IMAGE [--platform P] [-p HOSTPORT:PORT]… [-e K=V]… [-- args…]
 
@@ -40,7 +40,7 @@ async function runRun(argv: string[], ctx: CommandContext): Promise<number> {
   const { runImage, parsePortMapping } = await import("../../verify/index.ts");
   const ports = (values.publish ?? []).map(parsePortMapping);
   const { openSource } = await import("../../sources.ts");
-  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
+  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [], onWarning: warnTo(ctx) });
   // Our stdout gone (EPIPE: `aotpack run … | head`): stop the app and clean up, do not crash.
   const gone = new AbortController();
   ctx.io.stdout.on("error", () => gone.abort());
@@ -51,7 +51,7 @@ async function runRun(argv: string[], ctx: CommandContext): Promise<number> {
     ...sandboxOptions(values),
     // The app's lines come from the image: escaped like everything else we relay (colours are already stripped).
     onOutput: (line, stream) => printLine(stream === "stdout" ? ctx.io.stdout : ctx.io.stderr, line),
-    onWarning: (m) => printLine(ctx.io.stderr, `warning: ${m}`),
+    onWarning: warnTo(ctx),
     onStarted: (r) => {
       const where = r.ports.map((p) => `127.0.0.1:${p.host} → ${p.container}`).join(", ");
       printLine(ctx.io.stderr, `aotpack: running ${src.name} (${r.isolationDetail}${r.emulated ? ", qemu-user" : ""})${where ? `, ${where}` : ""}`);

@@ -4,6 +4,7 @@ import { parsePlatform } from "../../oci/platform.ts";
 import { parseSbomFormat } from "../../sbom/formats.ts";
 import { GLOBAL, parse } from "../options.ts";
 import type { Command, CommandContext } from "../command.ts";
+import { warnTo } from "../progress.ts";
 import { specSyntax } from "../../transports/index.ts";
 
 const SBOM_HELP = `Usage: aotpack sbom IMAGE [--platform P] [--format spdx|cyclonedx] [--json]
@@ -20,8 +21,8 @@ async function runSbom(argv: string[], ctx: CommandContext): Promise<number> {
   if (format === "none") throw new UsageError("--format must be spdx or cyclonedx");
   const { openSource } = await import("../../sources.ts");
   const { readSbom } = await import("../../sbom/read.ts");
-  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [] });
-  const sbom = await readSbom(src.item, { ...(values.platform ? { platform: parsePlatform(values.platform) } : {}), ...(format ? { format } : {}), ...(src.referrers ? { referrers: src.referrers } : {}) });
+  const src = await openSource(positionals[0]!, { insecureRegistries: values["insecure-registry"] ?? [], onWarning: warnTo(ctx) });
+  const sbom = await readSbom(src.item, { ...(values.platform ? { platform: parsePlatform(values.platform) } : {}), ...(format ? { format } : {}), ...(src.referrers ? { referrers: src.referrers } : {}), onWarning: warnTo(ctx) });
   // The document is the answer with or without --json.
   ctx.io.stdout.write(`${JSON.stringify(sbom.document, null, 2)}\n`);
   return 0;

@@ -6,7 +6,7 @@ import type { VerifyReport } from "../../verify/verify.ts";
 import { keyValues, parsePort, platformSelection, SANDBOX_FLAGS } from "../options.ts";
 import { parseVerifyArgs, verifyRunOptions, VERIFY_FLAGS, type VerifyRunOptions } from "../verify-flags.ts";
 import type { Command, CommandContext } from "../command.ts";
-import { printLine } from "../progress.ts";
+import { printLine, warnTo } from "../progress.ts";
 
 const VERIFY_HELP = `Usage: aotpack verify IMAGE [--platform all|LIST] [--http 'GET /path [STATUS] [array|object]']… [options]
 
@@ -90,13 +90,13 @@ async function verify(request: VerifyRequest, ctx: CommandContext): Promise<Veri
   ctx.io.stderr.write(`verify: ${checks.length} check${checks.length === 1 ? "" : "s"} from ${request.checksSource}\n`);
   const { verifyImage } = await import("../../verify/index.ts");
   const { openSource } = await import("../../sources.ts");
-  const src = await openSource(request.image, { insecureRegistries: [...request.insecureRegistries] });
+  const src = await openSource(request.image, { insecureRegistries: [...request.insecureRegistries], onWarning: warnTo(ctx) });
   const options: Parameters<typeof verifyImage>[0] = {
     image: src.item,
     platforms: request.platforms,
     checks,
     onProgress: (m) => printLine(ctx.io.stderr, m),
-    onWarning: (m) => printLine(ctx.io.stderr, `warning: ${m}`),
+    onWarning: warnTo(ctx),
     ...request.run,
   };
   if (request.port !== undefined) options.port = request.port;
