@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { sha256 } from "../oci/digest.ts";
 import { MediaType } from "../oci/media-types.ts";
 import { runCli } from "../../test/support/cli.ts";
@@ -118,4 +119,25 @@ test("aotpack inspect of a dripping registry ends at AOTPACK_REGISTRY_DEADLINE_M
   const r = await runCli(["inspect", `registry:${reg.host}/x:y`], { env: { AOTPACK_REGISTRY_DEADLINE_MS: "1000", AOTPACK_CACHE_DIR: cache }, timeoutMs: 50_000 });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /^aotpack: error: GET http:\/\/127\.0\.0\.1:\d+\/v2\/x\/manifests\/y: no complete answer within 1 s\nhint: .*AOTPACK_REGISTRY_DEADLINE_MS/m);
+});
+
+test("an upload's answer is held to the deadline once its body is sent (the rate floor only covers the transfer)", { timeout: 20_000 }, async (t) => {
+  const blob = Buffer.alloc(1024, 1);
+  const reg = await serve(t, (req, res) => {
+    req.resume();
+    req.on("end", () => {
+      if (req.method === "HEAD") res.writeHead(404).end();
+      else if (req.method === "POST") res.writeHead(202, { Location: "/v2/x/blobs/uploads/session" }).end();
+      else {
+        // The body arrived; the status line and headers drip, one byte every 200 ms.
+        const raw = "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n";
+        let i = 0;
+        const timer = setInterval(() => (i < raw.length ? req.socket.write(raw[i++]!) : clearInterval(timer)), 200);
+        req.socket.on("close", () => clearInterval(timer));
+      }
+    });
+  });
+  const client = new RegistryClient(reg.host, { credentials: null, retry: FAST, deadlineMs: 1000 });
+  t.after(() => client.close());
+  await assert.rejects(client.uploadBlob("x", { digest: sha256(blob), size: blob.length, open: async () => Readable.from([blob]) }), /PUT http:\/\/127\.0\.0\.1:\d+\/v2\/x\/blobs\/uploads\/session: no complete answer within 1 s/);
 });

@@ -122,14 +122,28 @@ export function send(transport: Transport, opts: SendOptions): Promise<IncomingM
       req.destroy(Object.assign(new Error(`no data for ${transport.timeoutMs} ms: timed out`), { code: "ETIMEDOUT" }));
     });
     // The bound starts once the request has a socket: waiting for a free one in the pool is not the server's doing.
-    req.once("socket", (socket) => {
-      const stop = holdToLimits(transport.limits, opts.bulk === true, socket, method, url, (err) => {
+    // An upload's answer is small: once its body is out, the wait for that answer is held to the deadline
+    // (the rate floor would count a registry's silence while it commits the blob as a stall).
+    let socket: Socket | undefined;
+    let bodySent = false;
+    let stop = (): void => undefined;
+    const hold = (): void => {
+      stop();
+      stop = holdToLimits(transport.limits, opts.bulk === true && !(bodySent && opts.body !== undefined), socket!, method, url, (err) => {
         // The response first: its consumer sees this error, not the hang-up that destroying the request causes.
         response?.destroy(err);
         req.destroy(err);
       });
-      req.once("close", stop);
+    };
+    req.once("socket", (s) => {
+      socket = s;
+      hold();
     });
+    req.once("finish", () => {
+      bodySent = true;
+      if (socket && opts.bulk && opts.body !== undefined) hold();
+    });
+    req.once("close", () => stop());
     req.on("error", fail);
     const body = opts.body;
     if (body === undefined) req.end();
