@@ -10,3 +10,10 @@ export function formatBytes(n: number): string {
   }
   return `${v.toFixed(v < 10 ? 2 : 1)} ${units[i]}`;
 }
+
+/** A file name as bytes, readable: printable ASCII as is, every other byte as `\xNN` (never raw bytes on a terminal). */
+export function escapeNameBytes(name: Buffer): string {
+  let out = "";
+  for (const b of name) out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
+  return out;
+}

@@ -178,7 +178,7 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
   const entry = compilerEntry(plan.runtime);
   const compiler = injected ?? (await entry.create());
   // Every platform's toolchain before any compile: a missing arm64 linker must not cost an amd64 compile first.
-  await compiler.preflight?.([...plan.platforms]);
+  await compiler.preflight?.([...plan.platforms], plan.project.dir);
   const compileInputs = await compiler.compileInputs?.(plan.project.dir);
   const baseSpec = parseBaseSpec(plan.base);
   reporter.info(describeEpoch(plan.epoch, plan.epochSource));
@@ -194,7 +194,8 @@ async function prepare(plan: BuildPlan, injected: Compiler | undefined, reporter
     compiler,
     reporter,
     compileInputs,
-    inputs: { root: await inputsRoot(plan.project.dir, await nearestLockfiles(plan.project.dir)), hashes: new Map() },
+    // A compiler whose inputs are no npm lockfiles (.NET): one appearing above the project must not move the root, and so the key.
+    inputs: { root: await inputsRoot(plan.project.dir, compileInputs?.packageLockfiles === false ? [] : await nearestLockfiles(plan.project.dir)), hashes: new Map() },
     baseSpec,
     git,
     extra,
@@ -307,8 +308,8 @@ async function earlyBaseStep(ctx: BuildContext, platform: Platform): Promise<{ e
 }
 
 /** What the base is made from (the ELF facts the base key uses, and no declared run-time libraries) is what was predicted. */
-function sameBaseNeeds(predicted: ElfInfo, artifact: Pick<Artifact, "elf" | "runtimeLibraries">): boolean {
-  const { elf } = artifact;
+function sameBaseNeeds(predicted: ElfInfo, artifact: Pick<Artifact, "elf" | "runtimeLibraries" | "libraryNeeds">): boolean {
+  const elf = baseElf(artifact);
   return (
     (artifact.runtimeLibraries ?? []).length === 0 &&
     elf.machine === predicted.machine &&
@@ -325,7 +326,13 @@ function reportBase(ctx: BuildContext, platform: Platform, base: ResolvedBase): 
   return base;
 }
 
-async function baseStep(ctx: BuildContext, platform: Platform, artifact: Pick<Artifact, "elf" | "runtimeLibraries">, opts: { quiet?: boolean } = {}): Promise<ResolvedBase> {
+/** The executable's ELF facts plus what the libraries shipped beside it need: the deb: base takes both by one rule. */
+export function baseElf(artifact: Pick<Artifact, "elf" | "libraryNeeds">): ElfInfo {
+  const more = (artifact.libraryNeeds ?? []).filter((n) => !artifact.elf.needed.includes(n));
+  return more.length ? { ...artifact.elf, needed: [...artifact.elf.needed, ...more], static: false } : artifact.elf;
+}
+
+async function baseStep(ctx: BuildContext, platform: Platform, artifact: Pick<Artifact, "elf" | "runtimeLibraries" | "libraryNeeds">, opts: { quiet?: boolean } = {}): Promise<ResolvedBase> {
   const { plan } = ctx;
   // The early resolution reports only what it changes (the lock), not a second base step.
   const reporter: BuildReporter = opts.quiet ? { step() {}, info: (m) => ctx.reporter.info(m), warn: (m) => ctx.reporter.warn(m) } : ctx.reporter;
@@ -347,7 +354,7 @@ async function baseStep(ctx: BuildContext, platform: Platform, artifact: Pick<Ar
   const { kept: runtimeLibraries, left } = omitRuntimeLibraries(artifact.runtimeLibraries ?? [], plan.omit);
   for (const l of left) reporter.info(`${p}: the base leaves out ${l.purpose} ("omit" in the aotpack config); a call that needs it fails at run time`);
   const caCertificates = !plan.omit.includes("ca-certificates");
-  const needs = { elf: artifact.elf, caCertificates, runtimeLibraries, ...debugVariant.base(plan.debugImage) };
+  const needs = { elf: baseElf(artifact), caCertificates, runtimeLibraries, ...debugVariant.base(plan.debugImage) };
   const base = await resolveBase(ctx.baseSpec, platform, needs, baseOptions);
   reporter.step(p, "base", "done", base.name);
   return base;
@@ -455,10 +462,12 @@ function baseRunsAsRoot(user: string): boolean {
 }
 
 function imageConfigFor(cfg: ImageConfigFile, plan: BuildPlan, artifact: Artifact, base: ResolvedBase, labels: Record<string, string>): ImageConfigFile {
-  const baseEnv = (cfg.config.Env ?? []).filter((e) => !e.startsWith("PORT="));
+  // PORT, and what the runtime reads instead (ASP.NET: ASPNETCORE_HTTP_PORTS), all the port.
+  const portVars = ["PORT", ...(artifact.portEnv ?? [])];
+  const baseEnv = (cfg.config.Env ?? []).filter((e) => !portVars.some((k) => e.startsWith(`${k}=`)));
   const env = [...baseEnv];
   if (!env.some((e) => e.startsWith("PATH="))) env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  env.push(`PORT=${plan.port}`);
+  for (const k of portVars) env.push(`${k}=${plan.port}`);
   for (const [k, v] of Object.entries(plan.env)) {
     const i = env.findIndex((e) => e.startsWith(`${k}=`));
     if (i >= 0) env.splice(i, 1);

@@ -13,19 +13,28 @@ import { join } from "node:path";
 import { AotpackError } from "../errors.ts";
 import { parsePlatformList } from "../oci/platform.ts";
 import { build } from "./build.ts";
-import { writeStaticHello } from "../oci/testing/static-elf.ts";
+import { sharedObject, writeStaticHello } from "../oci/testing/static-elf.ts";
+import { extractLayer, debianMirrorReachable, REAL_MIRROR } from "../base/testing/fixtures.ts";
+import { unavailable, withEnv } from "../../test/support/index.ts";
+import type { BuildReporter } from "./plan.ts";
 
 const CSPROJ = `<Project Sdk="Microsoft.NET.Sdk">
   <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework><PublishAot>true</PublishAot><InvariantGlobalization>true</InvariantGlobalization></PropertyGroup>
 </Project>`;
 
-/** `dotnet --version` prints $FAKE_SDK; `dotnet publish … -o DIR` logs the call and puts an x86-64 ELF at DIR/hello. */
+/**
+ * `dotnet --version` prints $FAKE_SDK; `dotnet publish … -o DIR` logs the call, prints MSBuild's phase headers, and
+ * fills DIR as a real publish does: an x86-64 ELF at DIR/hello, its .dbg, appsettings.json, wwwroot/ and a
+ * NuGet package's native library ($FAKE_SO, which needs libz.so.1).
+ */
 const FAKE_DOTNET = `#!/bin/sh
 if [ "$1" = "--version" ]; then echo "$FAKE_SDK"; exit 0; fi
 echo "$*" >> "$FAKE_LOG"
 out=""; prev=""
 for a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done
-/bin/mkdir -p "$out" && /bin/cp "$FAKE_ELF" "$out/hello" && exit 0
+printf '     1>Restore:\\n       CoreCompile:\\n       IlcCompile:\\n         Generating native code\\n       LinkNative:\\n'
+/bin/mkdir -p "$out/wwwroot" && /bin/cp "$FAKE_ELF" "$out/hello" && /bin/cp "$FAKE_SO" "$out/libe_sqlite3.so" || exit 1
+echo symbols > "$out/hello.dbg"; echo '{}' > "$out/appsettings.json"; echo 'body{}' > "$out/wwwroot/site.css"
 `;
 
 describe("dotnet-aot in the build (stand-in dotnet)", () => {
@@ -49,6 +58,8 @@ describe("dotnet-aot in the build (stand-in dotnet)", () => {
     process.env.PATH = bin;
     process.env.FAKE_LOG = log;
     process.env.FAKE_ELF = join(root, "true.elf");
+    await writeFile(join(root, "lib.so"), sharedObject("amd64", ["libz.so.1", "libc.so.6"]));
+    process.env.FAKE_SO = join(root, "lib.so");
   });
 
   beforeEach(async () => {
@@ -66,7 +77,7 @@ describe("dotnet-aot in the build (stand-in dotnet)", () => {
     process.env.PATH = saved.PATH;
     if (saved.AOTPACK_CACHE_DIR === undefined) delete process.env.AOTPACK_CACHE_DIR;
     else process.env.AOTPACK_CACHE_DIR = saved.AOTPACK_CACHE_DIR;
-    for (const k of ["FAKE_LOG", "FAKE_ELF", "FAKE_SDK"]) delete process.env[k];
+    for (const k of ["FAKE_LOG", "FAKE_ELF", "FAKE_SO", "FAKE_SDK"]) delete process.env[k];
     await rm(root, { recursive: true, force: true });
   });
 
@@ -103,5 +114,32 @@ describe("dotnet-aot in the build (stand-in dotnet)", () => {
     process.env.FAKE_SDK = "10.0.402";
     await once();
     assert.equal(await publishes(), 3, "an SDK update recompiles");
+  });
+
+  // Issue 27 (4): the template ignores PORT; the publish folder's content and native libraries ship; publish shows progress.
+  test("ASPNETCORE_HTTP_PORTS is the port; the publish folder ships beside the executable without symbols; publish progress is shown", async (t) => {
+    withEnv(t, { PATH: `${bin}:${saved.PATH}` }); // tar, to read the layers
+    const said: string[] = [];
+    const reporter: BuildReporter = { step() {}, info: (m) => said.push(m), warn: (m) => said.push(m) };
+    const result = await build({ projectDir: project, platforms: parsePlatformList("linux/amd64"), base: "scratch", port: 9090, reporter });
+    const image = result.platforms[0]!.image;
+    const env = (await image.configFile()).config.Env ?? [];
+    assert.ok(env.includes("ASPNETCORE_HTTP_PORTS=9090") && env.includes("PORT=9090"), env.join(" "));
+    const rootfs = join(root, "rootfs");
+    await rm(rootfs, { recursive: true, force: true });
+    for (const layer of await image.layers()) await extractLayer(layer, rootfs);
+    for (const f of ["hello", "appsettings.json", "wwwroot/site.css", "libe_sqlite3.so"]) assert.ok(existsSync(join(rootfs, "app", f)), `/app/${f}`);
+    assert.ok(!existsSync(join(rootfs, "app", "hello.dbg")), "no symbols in the image");
+    for (const phase of ["restoring NuGet packages", "generating native code", "linking"]) {
+      assert.ok(said.includes(`linux/amd64: dotnet publish: ${phase}`), said.join("\n"));
+    }
+  });
+
+  test("what the shipped native library needs goes into the deb: base (libz.so.1 → zlib1g in the lock)", { timeout: 600_000 }, async (t) => {
+    if (!(await debianMirrorReachable())) return unavailable(t, "deb.debian.org is not reachable over http");
+    withEnv(t, { PATH: `${bin}:${saved.PATH}` }); // gpgv, for InRelease
+    const lockfile = join(root, "repo", "aotpack.lock");
+    await build({ projectDir: project, platforms: parsePlatformList("linux/amd64"), base: "deb:bookworm", debianMirror: REAL_MIRROR, lockfile, sourceDateEpoch: 0 });
+    assert.match(await readFile(lockfile, "utf8"), /"zlib1g"/);
   });
 });

@@ -6,6 +6,7 @@ import { readdir, stat } from "node:fs/promises";
 import { UsageError } from "../errors.ts";
 import { join, relative, sep } from "node:path";
 import { looksSecret, looksSecretPath } from "./config.ts";
+import { escapeNameBytes } from "../bytes.ts";
 
 /** Never project input: dependencies, VCS data, build outputs, our own cache. */
 const SKIP_DIRS = new Set(["node_modules", ".git", "dist", ".aotpack-cache"]);
@@ -30,13 +31,6 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** A name as bytes, readable: printable ASCII as is, every other byte as `\xNN` (never raw bytes on a terminal). */
-export function escapeNameBytes(name: Buffer): string {
-  let out = "";
-  for (const b of name) out += b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, "0")}`;
-  return out;
-}
 
 interface Listing {
   files: string[];

@@ -6,7 +6,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { access, copyFile, mkdir, readFile, readdir, rm, stat } from "node:fs/promises";
+import { access, copyFile, mkdir, open, readFile, readdir, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { cacheDir, touchUsed } from "../cache.ts";
@@ -14,8 +14,10 @@ import { nugetPackages } from "./nuget-assets.ts";
 import { AotpackError, UsageError } from "../errors.ts";
 import { formatPlatform, parsePlatform, type Platform } from "../oci/platform.ts";
 import { readElf } from "../elf/read-elf.ts";
-import { ARM64_CROSS_PROPERTIES } from "../dockerfile/dotnet-cross.ts";
-import type { Artifact, CompileInputs, CompileRequest, Compiler, RuntimeLibrary } from "./types.ts";
+import { ARM64_CROSS_PROPERTIES, DOTNET_PORT_ENV } from "../dockerfile/dotnet-cross.ts";
+import { escapeNameBytes } from "../bytes.ts";
+import { checkedElf } from "./common.ts";
+import type { Artifact, ArtifactFile, ArtifactLayer, CompileInputs, CompileRequest, Compiler, RuntimeLibrary } from "./types.ts";
 
 export interface CsprojFacts {
   path: string;
@@ -50,6 +52,33 @@ export async function readCsproj(projectDir: string): Promise<CsprojFacts | unde
 /** True when the project is a .NET project that publishes with NativeAOT. */
 export async function isDotnetAotProject(projectDir: string): Promise<boolean> {
   return (await readCsproj(projectDir))?.publishAot === true;
+}
+
+/**
+ * The runtime for a folder that names none: a PublishAot project, or any .csproj folder without a
+ * package.json. A `dotnet new webapi` project is a .NET project, and its build says what to add
+ * (assertNativeAot), not that it lacks a package.json.
+ */
+export async function isDotnetProject(projectDir: string): Promise<boolean> {
+  const facts = await readCsproj(projectDir);
+  if (!facts) return false;
+  return facts.publishAot || !(await access(join(projectDir, "package.json")).then(() => true, () => false));
+}
+
+/** One line for a .NET project that does not publish with NativeAOT: what to add. */
+export function assertNativeAot(facts: CsprojFacts): void {
+  if (facts.publishAot) return;
+  throw new UsageError(
+    `${basename(facts.path)} is a .NET project without NativeAOT: add <PublishAot>true</PublishAot> to its <PropertyGroup> (\`dotnet new webapiaot\` makes a project with it)`,
+  );
+}
+
+/** The project's .csproj, which must publish with NativeAOT (build, preflight and `aotpack dockerfile`). */
+export async function readAotCsproj(projectDir: string): Promise<CsprojFacts> {
+  const facts = await readCsproj(projectDir);
+  if (!facts) throw new UsageError(`no .csproj in ${projectDir}`);
+  assertNativeAot(facts);
+  return facts;
 }
 
 const RID: Record<string, string> = { amd64: "linux-x64", arm64: "linux-arm64" };
@@ -173,6 +202,119 @@ export async function dotnetRuntimeLibraries(executable: string, facts: Pick<Csp
   return needs;
 }
 
+/** MSBuild targets (their headers at -v:n) that mark a publish's phases, and what to call them. */
+const PUBLISH_PHASES: Readonly<Record<string, string>> = {
+  Restore: "restoring NuGet packages",
+  CoreCompile: "compiling C#",
+  IlcCompile: "generating native code",
+  LinkNative: "linking",
+};
+
+/**
+ * Progress for a publish, which prints nothing a user reads for minutes: each phase once, as MSBuild
+ * enters it, and "still …" after `heartbeatMs` without one. Output is fed as it comes (any chunking).
+ */
+export function publishProgress(report: (message: string) => void, heartbeatMs = 10_000): { feed(text: string): void; stop(): void } {
+  const started = Date.now();
+  const seen = new Set<string>();
+  let phase = "starting";
+  let partial = "";
+  let timer: NodeJS.Timeout | undefined;
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => say(`still ${phase} (${Math.round((Date.now() - started) / 1000)} s)`), heartbeatMs);
+    timer.unref();
+  };
+  const say = (message: string): void => {
+    report(`dotnet publish: ${message}`);
+    arm();
+  };
+  arm();
+  return {
+    feed(text: string): void {
+      const lines = (partial + text).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) {
+        const target = /^\s*(?:\d+(?::\d+)?>)?([A-Za-z_][A-Za-z0-9_]*):\s*$/.exec(line)?.[1];
+        const name = target === undefined ? undefined : PUBLISH_PHASES[target];
+        if (name === undefined || seen.has(target!)) continue;
+        seen.add(target!);
+        phase = name;
+        say(name);
+      }
+    },
+    stop: () => clearTimeout(timer),
+  };
+}
+
+/** Symbols stay out of the image: the executable's .dbg goes beside the output (and --debug-image); .pdb files serve no NativeAOT code. */
+const SYMBOL_FILE = /\.(?:dbg|pdb)$/i;
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+async function isElfFile(path: string): Promise<boolean> {
+  const fh = await open(path, "r");
+  try {
+    const b = Buffer.alloc(4);
+    return (await fh.read(b, 0, 4, 0)).bytesRead === 4 && b.readUInt32BE(0) === 0x7f454c46;
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface PublishedExtras {
+  /** What ships beside the executable: paths relative to the publish folder, sorted, with their modes (ELF files 0755). */
+  files: { rel: string; mode: number }[];
+  /** What the ELF files among them need (DT_NEEDED), less the ones they ship themselves; sorted. */
+  libraryNeeds: string[];
+}
+
+/**
+ * What `dotnet publish -r RID` put beside the executable, to ship with it as `docker build` of the
+ * publish folder would: content files (appsettings*.json, wwwroot/, the static web assets manifest) and
+ * the native libraries NuGet packages carry for the RID (SQLitePCLRaw's libe_sqlite3.so), which must
+ * be built for the target. Symbols stay out. Only regular files with UTF-8 names: a symlink could name
+ * any file of the build host.
+ */
+export async function publishedExtras(publishDir: string, executable: string, platform: Platform): Promise<PublishedExtras> {
+  const files: PublishedExtras["files"] = [];
+  const needs = new Set<string>();
+  const shipped = new Set<string>();
+  const walk = async (dir: string, relDir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true, encoding: "buffer" })) {
+      let name: string;
+      try {
+        name = UTF8.decode(entry.name);
+      } catch {
+        throw new AotpackError(`cannot ship ${relDir}${escapeNameBytes(entry.name)} from the publish folder: its name is not UTF-8; rename it`);
+      }
+      const rel = `${relDir}${name}`;
+      const full = join(dir, name);
+      if (entry.isDirectory()) {
+        await walk(full, `${rel}/`);
+        continue;
+      }
+      if (!entry.isFile()) throw new AotpackError(`the publish folder has ${rel}, which is not a regular file (a symlink?); aotpack ships regular files only`);
+      if (rel === executable || SYMBOL_FILE.test(name)) continue;
+      if (!(await isElfFile(full))) {
+        files.push({ rel, mode: 0o644 });
+        continue;
+      }
+      const elf = await checkedElf(full, platform).catch((err: unknown) => {
+        throw new AotpackError(`dotnet publish for ${formatPlatform(platform)} put ${rel} in the publish folder, built for another target: ${(err as Error).message}`, {
+          hint: "a package ships this native library for the wrong architecture, or the project copies one in; check its runtimes/<rid>/native files",
+          cause: err,
+        });
+      });
+      for (const soname of elf.needed) needs.add(soname);
+      shipped.add(name);
+      files.push({ rel, mode: 0o755 });
+    }
+  };
+  await walk(publishDir, "");
+  files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
+  return { files, libraryNeeds: [...needs].filter((n) => !shipped.has(n)).sort() };
+}
+
 async function sdkVersion(): Promise<string> {
   try {
     return (await promisify(execFile)("dotnet", ["--version"], { timeout: 60_000, env: { ...process.env, ...DOTNET_ENV } })).stdout.trim();
@@ -183,23 +325,24 @@ async function sdkVersion(): Promise<string> {
 
 const DOTNET_ENV = { DOTNET_CLI_TELEMETRY_OPTOUT: "1", DOTNET_NOLOGO: "1", DOTNET_SKIP_FIRST_TIME_EXPERIENCE: "1" };
 
-export function dotnetAotCompiler(): Compiler {
+export function dotnetAotCompiler(options: { /** How long a silent publish goes before "still …" (tests). */ heartbeatMs?: number } = {}): Compiler {
   return {
     runtime: "dotnet-aot",
     supportedPlatforms: () => [parsePlatform("linux/amd64"), parsePlatform("linux/arm64")],
-    preflight: assertDotnetToolchains,
+    async preflight(platforms: Platform[], projectDir?: string): Promise<void> {
+      // The project first: a `dotnet new webapi` folder hears what to add even on a host without the SDK.
+      if (projectDir !== undefined) await readAotCsproj(projectDir);
+      await assertDotnetToolchains(platforms);
+    },
     async compileInputs(): Promise<CompileInputs> {
       // MSBuild's own inputs (sources, .csproj, Directory.*.props, NuGet.config, packages.lock.json) are
       // project files; npm lockfiles are not, and obj/ bin/ are outputs of the user's own builds.
-      return { facts: { sdk: await sdkVersion() }, packageLockfiles: false, ignoreDirs: ["obj", "bin"] };
+      // `ships`: what an artifact holds (the publish folder since issue 27, not the executable alone), so older entries are not reused.
+      return { facts: { sdk: await sdkVersion(), ships: "publish-folder" }, packageLockfiles: false, ignoreDirs: ["obj", "bin"] };
     },
     async compile(request: CompileRequest): Promise<Artifact> {
       const started = Date.now();
-      const facts = await readCsproj(request.projectDir);
-      if (!facts) throw new UsageError(`no .csproj in ${request.projectDir}`);
-      if (!facts.publishAot) {
-        throw new UsageError(`${basename(facts.path)} does not set <PublishAot>true</PublishAot>`, { hint: "aotpack builds NativeAOT .NET projects only" });
-      }
+      const facts = await readAotCsproj(request.projectDir);
       await assertDotnetToolchains([request.platform]);
       // Stable per project and target, so the same source gives the same bytes (see publishArguments).
       const workKey = createHash("sha256").update(`${resolve(facts.path)}\0${formatPlatform(request.platform)}`).digest("hex").slice(0, 16);
@@ -210,14 +353,19 @@ export function dotnetAotCompiler(): Compiler {
       await touchUsed(workDir); // in use: never evicted while MSBuild works in it
       const args = publishArguments(facts.path, request.platform, publishDir, join(workDir, "artifacts"));
       request.onProgress?.(`dotnet ${args.join(" ")}`);
+      const progress = publishProgress((m) => request.onProgress?.(m), options.heartbeatMs);
       const output = await new Promise<{ code: number; text: string }>((resolveRun, reject) => {
         const child = spawn("dotnet", args, { env: { ...process.env, ...DOTNET_ENV } });
         let text = "";
-        child.stdout.on("data", (d: Buffer) => (text += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (text += d.toString()));
+        const collect = (d: string): void => {
+          text += d;
+          progress.feed(d);
+        };
+        child.stdout.setEncoding("utf8").on("data", collect);
+        child.stderr.setEncoding("utf8").on("data", collect);
         child.on("error", reject);
         child.on("close", (code) => resolveRun({ code: code ?? 1, text }));
-      });
+      }).finally(() => progress.stop());
       if (output.code !== 0) throw explainPublishFailure(output.text, request.platform);
       const exe = join(publishDir, facts.assemblyName);
       if (!(await stat(exe).catch(() => undefined))?.isFile()) {
@@ -235,13 +383,27 @@ export function dotnetAotCompiler(): Compiler {
         await copyFile(`${exe}.dbg`, symbols[0]!);
       }
       const elf = await readElf(shipped);
+      // The rest of the publish folder goes beside the executable, in a layer of its own (it changes less often).
+      const extras = await publishedExtras(publishDir, facts.assemblyName, request.platform);
+      const content: ArtifactFile[] = [];
+      for (const { rel, mode } of extras.files) {
+        if (rel === name) throw new AotpackError(`the publish folder has ${rel}, the executable's own name in the image (/app/${name}); rename one`);
+        const source = join(request.outDir, "publish", rel);
+        await mkdir(dirname(source), { recursive: true });
+        await copyFile(join(publishDir, rel), source);
+        content.push({ path: `/app/${rel}`, source, mode });
+      }
+      const layers: ArtifactLayer[] = [{ name: "app", files: [{ path: `/app/${name}`, source: shipped, mode: 0o755 }] }];
+      if (content.length) layers.push({ name: "content", files: content });
       return {
         platform: request.platform,
         runtime: "dotnet-aot",
         layout: "single-file",
-        layers: [{ name: "app", files: [{ path: `/app/${name}`, source: shipped, mode: 0o755 }] }],
+        layers,
         entrypoint: [`/app/${name}`],
         elf,
+        ...(extras.libraryNeeds.length ? { libraryNeeds: extras.libraryNeeds } : {}),
+        portEnv: [...DOTNET_PORT_ENV],
         inputs: { nuget: await nugetPackages(join(publishDir, "..", "artifacts")) },
         compileMs: Date.now() - started,
         runtimeLibraries: await dotnetRuntimeLibraries(shipped, facts),
@@ -250,3 +412,4 @@ export function dotnetAotCompiler(): Compiler {
     },
   };
 }
+

@@ -2,15 +2,13 @@
 import { readFile, readdir } from "node:fs/promises";
 import { basename } from "node:path";
 import { UsageError } from "../errors.ts";
-import { property, readCsproj } from "./dotnet-aot.ts";
+import { property, readAotCsproj } from "./dotnet-aot.ts";
 import { DOTNET_RESTORE_INPUTS, type DotnetDockerfilePlan } from "../dockerfile/render-dotnet.ts";
 
 type Shared = Pick<DotnetDockerfilePlan, "appName" | "platforms" | "port" | "user" | "env" | "sdkImage" | "runtimeImage">;
 
 export async function dotnetDockerfilePlan(projectDir: string, shared: Shared): Promise<DotnetDockerfilePlan> {
-  const facts = await readCsproj(projectDir);
-  if (!facts) throw new UsageError(`no .csproj in ${projectDir}`);
-  if (!facts.publishAot) throw new UsageError(`${basename(facts.path)} does not set <PublishAot>true</PublishAot>`, { hint: "aotpack renders NativeAOT .NET projects only" });
+  const facts = await readAotCsproj(projectDir);
   const xml = await readFile(facts.path, "utf8");
   const tfm = property(xml, "TargetFramework") ?? "";
   const version = /^net(\d+\.\d+)$/.exec(tfm)?.[1];

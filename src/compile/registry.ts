@@ -101,8 +101,8 @@ export const BUILTIN_COMPILERS = [
   {
     kind: "dotnet-aot",
     summary: ".NET NativeAOT",
-    detects: "a folder with a PublishAot .csproj",
-    detect: async (dir: string) => (await import("./dotnet-aot.ts")).isDotnetAotProject(dir),
+    detects: "a folder with a PublishAot .csproj, or a .csproj and no package.json",
+    detect: async (dir: string) => (await import("./dotnet-aot.ts")).isDotnetProject(dir),
     create: async () => (await import("./dotnet-aot.ts")).dotnetAotCompiler(),
     dockerfile: dotnetDockerfile,
   },

@@ -38,6 +38,17 @@ export interface Artifact {
    * data files). The deb: base adds them from the suite's packages; other bases ignore them.
    */
   runtimeLibraries?: RuntimeLibrary[];
+  /**
+   * NEEDED entries of the other ELF files the artifact ships (native libraries beside the executable, such as
+   * a NuGet package's libe_sqlite3.so), less those it ships itself. The deb: base adds them by the same rule
+   * as the executable's NEEDED.
+   */
+  libraryNeeds?: string[];
+  /**
+   * Environment variables the runtime reads for its port besides PORT (ASP.NET: ASPNETCORE_HTTP_PORTS):
+   * the image sets each to the port, as it sets PORT.
+   */
+  portEnv?: string[];
   /** Debug symbols split from the executable (NativeAOT's `.dbg`), host paths; never shipped in the image. */
   symbols?: string[];
   /** What went into the executable, for the SBOM (src/sbom/). */
@@ -111,10 +122,10 @@ export interface Compiler {
   supportedPlatforms(): Platform[];
   compile(request: CompileRequest): Promise<Artifact>;
   /**
-   * Checks, before any compile starts, that every platform can be compiled here (toolchains);
-   * throws one error naming what is missing for all of them.
+   * Checks, before any compile starts, that every platform can be compiled here (toolchains), and that
+   * the project (when given) is one this compiler builds; throws one error naming what is missing for all of them.
    */
-  preflight?(platforms: Platform[]): Promise<void>;
+  preflight?(platforms: Platform[], projectDir?: string): Promise<void>;
   /** What besides the project's files decides the output, for the compile cache's fingerprint. */
   compileInputs?(projectDir: string): Promise<CompileInputs>;
   /**

@@ -5,3 +5,9 @@
  * The NativeAOT compiler (src/compile/dotnet-aot.ts) passes them and `aotpack dockerfile` renders them.
  */
 export const ARM64_CROSS_PROPERTIES = ["-p:CppCompilerAndLinker=clang", "-p:LinkerFlavor=bfd", "-p:ObjCopyName=aarch64-linux-gnu-objcopy"] as const;
+
+/**
+ * What ASP.NET reads for its port (it ignores PORT): set to the port by `aotpack build` (Artifact.portEnv)
+ * and `aotpack dockerfile` alike, as Microsoft's own base images set ASPNETCORE_HTTP_PORTS=8080.
+ */
+export const DOTNET_PORT_ENV = ["ASPNETCORE_HTTP_PORTS"] as const;

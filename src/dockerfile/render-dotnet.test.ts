@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Run } from "dockerfile-ast";
@@ -39,8 +39,11 @@ test("aotpack dockerfile on the .NET example prints the fixed Dockerfile, and ao
   assert.match(r.stdout, /^FROM --platform=\$BUILDPLATFORM \$\{SDK_IMAGE\} AS build$/m);
   assert.match(r.stdout, /^ARG SDK_IMAGE=mcr\.microsoft\.com\/dotnet\/sdk:10\.0$/m);
   assert.match(r.stdout, /^ARG RUNTIME_IMAGE=mcr\.microsoft\.com\/dotnet\/runtime-deps:10\.0-noble-chiseled$/m);
-  assert.match(r.stdout, /^COPY --from=build \/app\/publish\/TodoApi \/app\/TodoApi$/m);
+  // The publish folder (content files, native libraries) less its symbols, as `aotpack build` ships it; ASP.NET's port as build sets it.
+  assert.match(r.stdout, /^COPY --from=build \/app\/image\/ \/app\/$/m);
+  assert.match(r.stdout, /&& find \/app\/image \\\( -name '\*\.dbg' -o -name '\*\.pdb' \\\) -delete$/m);
   assert.match(r.stdout, /^ENV PORT="8080"$/m);
+  assert.match(r.stdout, /^ENV ASPNETCORE_HTTP_PORTS="8080"$/m);
   // Through the CLI too, with the csproj beside it deciding NativeAOT and globalization.
   const dir = mkdtempSync(join(tmpdir(), "aotpack-df-dotnet-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,11 +79,12 @@ test(".NET: SDK stage on BUILDPLATFORM, cross packages by TARGETARCH, ObjCopyNam
   assert.deepEqual(
     final.body.map((i) => i.toString()),
     [
-      "COPY --from=build /app/publish/TodoApi /app/TodoApi",
+      "COPY --from=build /app/image/ /app/",
       "WORKDIR /app",
       "USER 65532:65532",
       "EXPOSE 8080",
       'ENV PORT="8080"',
+      'ENV ASPNETCORE_HTTP_PORTS="8080"',
       'ENTRYPOINT ["/app/TodoApi"]',
     ],
   );
@@ -113,15 +117,25 @@ test(".NET: the publish RUN picks the cross properties by TARGETARCH and refuses
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const bin = join(dir, "bin");
   mkdirSync(bin);
-  writeFileSync(join(bin, "dotnet"), '#!/bin/sh\necho "dotnet $*"\n');
+  // Echoes its call and fills -o as a publish does: the executable, its symbols, a content file.
+  writeFileSync(
+    join(bin, "dotnet"),
+    '#!/bin/sh\necho "dotnet $*"\nout=""; prev=""\nfor a in "$@"; do [ "$prev" = "-o" ] && out="$a"; prev="$a"; done\nmkdir -p "$out" && touch "$out/TodoApi" "$out/TodoApi.dbg" "$out/appsettings.json"\n',
+  );
   chmodSync(join(bin, "dotnet"), 0o755);
   const runs = parseModel(renderDotnetDockerfile(plan()).dockerfile).stages.flatMap((s) => s.body.filter((i): i is Run => i instanceof Run));
   const publish = runs.map((r) => r.getArgumentsContent() ?? "").find((s) => /dotnet publish/.test(s));
   assert.ok(publish);
-  const sh = (arch: string) =>
-    spawnSync("/bin/sh", ["-c", publish.replace("/app/publish", join(dir, "out"))], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin`, TARGETARCH: arch }, encoding: "utf8", timeout: 10_000 });
+  const sh = (arch: string) => {
+    rmSync(join(dir, "app"), { recursive: true, force: true });
+    mkdirSync(join(dir, "app"));
+    return spawnSync("/bin/sh", ["-c", publish.replaceAll("/app/", `${join(dir, "app")}/`)], { cwd: dir, env: { PATH: `${bin}:/usr/bin:/bin`, TARGETARCH: arch }, encoding: "utf8", timeout: 10_000 });
+  };
   const amd64 = sh("amd64");
   assert.equal(amd64.status, 0, amd64.stderr);
+  // What the final stage copies: the publish folder less its symbols, which stay behind in /app/publish.
+  assert.deepEqual(readdirSync(join(dir, "app", "image")).sort(), ["TodoApi", "appsettings.json"]);
+  assert.ok(readdirSync(join(dir, "app", "publish")).includes("TodoApi.dbg"));
   assert.match(amd64.stdout, /^dotnet publish \.\/TodoApi\.csproj -c Release -a amd64 /m);
   assert.doesNotMatch(amd64.stdout, /ObjCopyName|CppCompilerAndLinker/);
   const arm64 = sh("arm64");

@@ -4,13 +4,14 @@
  *   build  FROM --platform=$BUILDPLATFORM ${SDK_IMAGE}   runs natively; clang + zlib, and for arm64 the
  *                                                        aarch64 cross gcc/binutils/libc; publish -a $TARGETARCH
  *                                                        with ObjCopyName as a property (no global symlink, no SysRoot)
- *   final  FROM --platform=$TARGETPLATFORM ${RUNTIME_IMAGE}  no RUN: the executable only (no *.dbg), non-root,
- *                                                        EXPOSE + ENV PORT as `aotpack build` sets them
+ *   final  FROM --platform=$TARGETPLATFORM ${RUNTIME_IMAGE}  no RUN: the publish folder less its symbols (the executable,
+ *                                                        content files, native libraries), as `aotpack build` ships it;
+ *                                                        non-root, EXPOSE + ENV PORT and ASPNETCORE_HTTP_PORTS as build sets them
  * The toolchain RUN installs packages only when the SDK image lacks them, so a builder image that
  * already has them (an offline one) builds without apt.
  */
 import { UsageError } from "../errors.ts";
-import { ARM64_CROSS_PROPERTIES } from "./dotnet-cross.ts";
+import { ARM64_CROSS_PROPERTIES, DOTNET_PORT_ENV } from "./dotnet-cross.ts";
 import { formatPlatform, type Platform } from "../oci/platform.ts";
 import { CROSS_PACKAGES } from "./lint.ts";
 import { DOCKERIGNORE_ENTRIES, quoteEnvValue, validateImagePlan, validateImageRefs, type RenderedDockerfile } from "./render.ts";
@@ -89,19 +90,22 @@ export function renderDotnetDockerfile(plan: DotnetDockerfilePlan): RenderedDock
     `RUN dotnet restore "${project}" -a $TARGETARCH`,
     "COPY . .",
     "# arm64: clang drives the cross link, and the aarch64 objcopy strips the symbols (a property, not a symlink).",
+    "# /app/image is what ships: the publish folder (appsettings*.json, wwwroot/, packages' native libraries) less the symbols.",
     'RUN case "$TARGETARCH" in \\',
     ...cases,
     `      *) echo "aotpack: unsupported target platform linux/$TARGETARCH (supported: ${arches.join(", ")})" >&2; exit 1 ;; \\`,
     "    esac \\",
-    ` && dotnet publish "${project}" -c Release -a $TARGETARCH --no-restore -o /app/publish -p:PublishAot=true -p:UseAppHost=true $cross`,
+    ` && dotnet publish "${project}" -c Release -a $TARGETARCH --no-restore -o /app/publish -p:PublishAot=true -p:UseAppHost=true $cross \\`,
+    " && mkdir /app/image && cp -a /app/publish/. /app/image/ \\",
+    " && find /app/image \\( -name '*.dbg' -o -name '*.pdb' \\) -delete",
     "",
-    "# The image: a minimal glibc base plus the executable (its *.dbg stays behind). No RUN, so nothing runs on the target platform.",
+    "# The image: a minimal glibc base plus the publish folder. No RUN, so nothing runs on the target platform.",
     "FROM --platform=$TARGETPLATFORM ${RUNTIME_IMAGE}",
-    `COPY --from=build /app/publish/${exe} /app/${exe}`,
+    "COPY --from=build /app/image/ /app/",
     "WORKDIR /app",
     `USER ${plan.user}`,
     `EXPOSE ${plan.port}`,
-    ...Object.entries({ PORT: String(plan.port), ...plan.env }).map(([k, v]) => `ENV ${k}=${quoteEnvValue(v)}`),
+    ...Object.entries({ PORT: String(plan.port), ...Object.fromEntries(DOTNET_PORT_ENV.map((k) => [k, String(plan.port)])), ...plan.env }).map(([k, v]) => `ENV ${k}=${quoteEnvValue(v)}`),
     `ENTRYPOINT ${JSON.stringify([`/app/${exe}`])}`,
   ];
   return {

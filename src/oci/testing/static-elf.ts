@@ -75,3 +75,51 @@ export function staticHello(arch: "amd64" | "arm64", line: string): Buffer {
 export async function writeStaticHello(path: string, arch: "amd64" | "arm64", line: string): Promise<void> {
   await writeFile(path, staticHello(arch, line), { mode: 0o755 });
 }
+
+/**
+ * Bytes of a 64-bit shared object (ET_DYN) whose dynamic section names `needed` (DT_NEEDED), like a
+ * NuGet package's native library: headers, one PT_LOAD of the whole file at address 0, PT_DYNAMIC.
+ */
+export function sharedObject(arch: "amd64" | "arm64", needed: string[]): Buffer {
+  const phoff = 64;
+  const dynOff = phoff + 2 * 56;
+  const dyn: [bigint, bigint][] = [];
+  let strtab = "\0";
+  for (const name of needed) {
+    dyn.push([1n, BigInt(strtab.length)]); // DT_NEEDED
+    strtab += `${name}\0`;
+  }
+  const strOff = dynOff + (dyn.length + 3) * 16;
+  dyn.push([5n, BigInt(strOff)], [10n, BigInt(strtab.length)], [0n, 0n]); // DT_STRTAB, DT_STRSZ, DT_NULL
+  const total = strOff + strtab.length;
+  const b = Buffer.alloc(total);
+  b.write("\x7fELF", 0, "binary");
+  b[4] = 2;
+  b[5] = 1;
+  b[6] = 1;
+  b.writeUInt16LE(3, 16); // ET_DYN
+  b.writeUInt16LE(arch === "amd64" ? 0x3e : 0xb7, 18);
+  b.writeUInt32LE(1, 20);
+  b.writeBigUInt64LE(BigInt(phoff), 32);
+  b.writeUInt16LE(64, 52);
+  b.writeUInt16LE(56, 54);
+  b.writeUInt16LE(2, 56);
+  const ph = (i: number, type: number, offset: number, size: number): void => {
+    const at = phoff + i * 56;
+    b.writeUInt32LE(type, at);
+    b.writeUInt32LE(4, at + 4); // PF_R
+    b.writeBigUInt64LE(BigInt(offset), at + 8);
+    b.writeBigUInt64LE(BigInt(offset), at + 16);
+    b.writeBigUInt64LE(BigInt(offset), at + 24);
+    b.writeBigUInt64LE(BigInt(size), at + 32);
+    b.writeBigUInt64LE(BigInt(size), at + 40);
+  };
+  ph(0, 1, 0, total); // PT_LOAD
+  ph(1, 2, dynOff, dyn.length * 16); // PT_DYNAMIC
+  dyn.forEach(([tag, val], i) => {
+    b.writeBigInt64LE(tag, dynOff + i * 16);
+    b.writeBigUInt64LE(val, dynOff + i * 16 + 8);
+  });
+  b.write(strtab, strOff, "latin1");
+  return b;
+}
