@@ -36,6 +36,8 @@ const CHECK_DOCS: Record<string, string> = {
   expectContentType: "The content type must start with this.",
   expectJsonType: '"array" or "object": the body must parse as JSON of this kind.',
   expectBody: "The body must contain this text.",
+  body: 'The request\'s body, for POST and PUT: a string as given, or a JSON value sent as JSON (`"body": { "title": "x" }`). Content-Type is application/json when the body parses as JSON, unless `headers` names one.',
+  headers: 'Request headers, e.g. `{ "Authorization": "Bearer t" }`.',
 };
 
 export function renderConfigDocs(): string {
@@ -66,8 +68,9 @@ export function renderConfigDocs(): string {
   for (const k of CHECK_KEYS) out.push(`| \`${k}\` | ${CHECK_DOCS[k] ?? ""} |`);
   out.push(
     "",
-    "On the command line, `--http 'METHOD /path [STATUS] [array|object]'` gives a check; an `--expect-*` flag after an",
-    "`--http` refines that check only, and before the first `--http` it fills in every check.",
+    "On the command line, `--http 'METHOD /path [STATUS] [array|object]'` gives a check; an `--expect-*`, `--http-body` or",
+    "`--http-header 'Name: value'` flag after an `--http` refines that check only, and before the first `--http` it fills in",
+    "every check: `--http 'POST /todos 201 object' --http-body '{\"title\":\"x\"}' --http-header 'Authorization: Bearer t'`.",
     "",
   );
   return out.join("\n");

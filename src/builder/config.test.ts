@@ -79,3 +79,11 @@ test("docker-archive:FILE:name:tag (skopeo's form) names the image; FILE:tag kee
   assert.deepEqual(parseOutputSpec("docker-archive:app.tar"), { kind: "docker-archive", target: "app.tar", raw: "docker-archive:app.tar" });
   assert.throws(() => parseOutputSpec("docker-archive:app.tar:Team/Hello:v1"), /invalid image name "Team\/Hello"/);
 });
+
+test("verify checks in the config may send a body (text or JSON) and headers; bad headers are refused", () => {
+  const check = { method: "POST", path: "/todos", body: { title: "x" }, headers: { Authorization: "Bearer t" }, expectStatus: 201 };
+  assert.deepEqual(checkProjectConfig({ verify: [check, { method: "PUT", path: "/todos/1", body: "{}" }] }, "x").verify, [check, { method: "PUT", path: "/todos/1", body: "{}" }]);
+  assert.throws(() => checkProjectConfig({ verify: [{ path: "/", headers: { "Bad Name": "v" } }] }, "x"), /"verify" must be/);
+  assert.throws(() => checkProjectConfig({ verify: [{ path: "/", headers: { X: "a\r\nInjected: 1" } }] }, "x"), /"verify" must be/);
+  assert.throws(() => checkProjectConfig({ verify: [{ path: "/", body: 5 }] }, "x"), /"verify" must be/);
+});

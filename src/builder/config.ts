@@ -35,7 +35,12 @@ export interface ProjectConfig {
 /** The same shape verify takes; kept as one type so the config and the API cannot drift. */
 export type HttpCheckConfig = HttpCheck;
 
-export const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody"]);
+export const CHECK_KEYS = new Set(["method", "path", "expectStatus", "expectContentType", "expectJsonType", "expectBody", "body", "headers"]);
+
+/** A request header a check may send: a token name (RFC 9110) and a value on one line. */
+export function isHeader(name: string, value: unknown): boolean {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) && typeof value === "string" && !/[\r\n\0]/.test(value);
+}
 
 function isCheck(v: unknown): boolean {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
@@ -48,7 +53,11 @@ function isCheck(v: unknown): boolean {
     (c.expectStatus === undefined || Number.isInteger(c.expectStatus)) &&
     (c.expectContentType === undefined || typeof c.expectContentType === "string") &&
     (c.expectJsonType === undefined || c.expectJsonType === "array" || c.expectJsonType === "object") &&
-    (c.expectBody === undefined || typeof c.expectBody === "string")
+    (c.expectBody === undefined || typeof c.expectBody === "string") &&
+    (c.body === undefined || typeof c.body === "string" || (typeof c.body === "object" && c.body !== null)) &&
+    (c.headers === undefined ||
+      (typeof c.headers === "object" && c.headers !== null && !Array.isArray(c.headers) &&
+        Object.entries(c.headers).every(([k, v]) => isHeader(k, v))))
   );
 }
 
@@ -86,7 +95,7 @@ export const EXPECTED: Record<keyof ProjectConfig, string> = {
   files: "a list of globs",
   name: "a lowercase image name",
   compression: '"gzip", "zstd" or "none"',
-  verify: 'a list of checks like [{ "path": "/todos", "expectStatus": 200, "expectJsonType": "array" }]',
+  verify: 'a list of checks like [{ "path": "/todos", "expectStatus": 200, "expectJsonType": "array" }] or [{ "method": "POST", "path": "/todos", "body": { "title": "x" }, "headers": { "Authorization": "Bearer t" }, "expectStatus": 201 }]',
   omit: `a list of ${RUNTIME_LIBRARY_IDS.map((id) => `"${id}"`).join(", ")}`,
 };
 

@@ -69,6 +69,7 @@ export const SANDBOX_OPTIONS = {
   memory: { type: "string" },
   "pids-limit": { type: "string" },
   cpus: { type: "string" },
+  "read-only": { type: "boolean" },
 } as const satisfies Options;
 
 /** Help lines for the flags run and verify share (SANDBOX_OPTIONS, above). */
@@ -76,7 +77,9 @@ export const SANDBOX_FLAGS = `  --max-unpacked-size SIZE   refuse images that un
   --unsafe-host-root         allow --isolation host to run an image's root user as host root
   --memory SIZE              cgroup memory limit, e.g. 512m (verify: default 1g; 0: none)
   --pids-limit N             most processes and threads (verify: default 1024; 0: none)
-  --cpus N                   CPU time, e.g. 1.5 CPUs (default: none)`;
+  --cpus N                   CPU time, e.g. 1.5 CPUs (default: none)
+  --read-only                a read-only root, as docker run --read-only (default: writable, this run's
+                             own copy of the image, thrown away after it; /tmp is a tmpfs either way)`;
 
 /** The flags that shape verify's checks and run; build --verify takes exactly these. */
 export const VERIFY_CHECK_FLAGS = {
@@ -86,6 +89,8 @@ export const VERIFY_CHECK_FLAGS = {
   "expect-json-type": { type: "string", multiple: true },
   "expect-content-type": { type: "string", multiple: true },
   "expect-body": { type: "string", multiple: true },
+  "http-body": { type: "string", multiple: true },
+  "http-header": { type: "string", multiple: true },
   timeout: { type: "string" },
   grace: { type: "string" },
   isolation: { type: "string" },

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { buildCommand } from "./commands/build.ts";
-import { parseVerifyArgs, resourceFlags } from "./verify-flags.ts";
+import { parseVerifyArgs, resourceFlags, sandboxOptions, verifyRunOptions } from "./verify-flags.ts";
 
 test("an --expect-* flag after --http applies to that check only; before any --http, to every check", async () => {
   const v = await parseVerifyArgs(["oci:x", "--expect-status", "201", "--http", "GET /a", "--expect-body", "A", "--http", "POST /b 404"]);
@@ -47,4 +47,28 @@ test("--memory, --pids-limit and --cpus take docker run's units; 0 turns a limit
   for (const bad of [{ memory: "lots" }, { memory: "1k" }, { "pids-limit": "many" }, { "pids-limit": "1.5" }, { cpus: "-1" }, { cpus: "two" }]) {
     assert.throws(() => resourceFlags(bad), UsageError, JSON.stringify(bad));
   }
+});
+
+test("--read-only asks run, verify and build --verify for a read-only root; without it the root is writable, as docker run's", () => {
+  assert.deepEqual(sandboxOptions({ "read-only": true }), { readOnly: true });
+  assert.deepEqual(sandboxOptions({}), {});
+  assert.deepEqual(verifyRunOptions({ "read-only": true }), { readOnly: true });
+  assert.deepEqual(buildCommand(["app", "--verify", "--read-only"]).verifyRun, { readOnly: true });
+});
+
+test("--http-body and --http-header refine the --http before them (a POST with a JSON body); before any --http, every check", async () => {
+  const v = await parseVerifyArgs([
+    "oci:x",
+    "--http-header", "X-Trace: 1",
+    "--http", "POST /todos 201 object", "--http-body", '{"title":"x"}', "--http-header", "Authorization: Bearer t",
+    "--http", "GET /todos",
+  ]);
+  assert.deepEqual(v.checks, [
+    { method: "POST", path: "/todos", expectStatus: 201, expectJsonType: "object", body: '{"title":"x"}', headers: { "X-Trace": "1", Authorization: "Bearer t" } },
+    { method: "GET", path: "/todos", headers: { "X-Trace": "1" } },
+  ]);
+  await assert.rejects(parseVerifyArgs(["oci:x", "--http", "POST /", "--http-header", "no colon"]), (e: unknown) => e instanceof UsageError && /--http-header takes "Name: value"/.test(e.message));
+  await assert.rejects(parseVerifyArgs(["oci:x", "--http", "POST /", "--http-header", "Bad Name: v"]), UsageError);
+  const cmd = buildCommand(["app", "--verify", "--http", "PUT /todos/1 200", "--http-body", "{}"]);
+  assert.deepEqual(cmd.verifyChecks.map((f) => f.name), ["http", "http-body"]);
 });

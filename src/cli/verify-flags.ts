@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
-import { loadProject, type HttpCheckConfig } from "../builder/config.ts";
+import { isHeader, loadProject, type HttpCheckConfig } from "../builder/config.ts";
 import type { VerifyOptions } from "../verify/verify.ts";
 import { GLOBAL, VERIFY_CHECK_FLAGS, parseWithTokens } from "./options.ts";
 import { specSyntax } from "../transports/index.ts";
@@ -24,6 +24,14 @@ type Expectations = Omit<HttpCheckConfig, "path" | "method">;
 
 function expectation(name: string, value: string): Expectations {
   switch (name) {
+    case "http-body":
+      return { body: value };
+    case "http-header": {
+      const colon = value.indexOf(":");
+      const key = value.slice(0, colon).trim();
+      if (colon <= 0 || !isHeader(key, value.slice(colon + 1).trim())) throw new UsageError(`--http-header takes "Name: value" (got "${value}")`);
+      return { headers: { [key]: value.slice(colon + 1).trim() } };
+    }
     case "expect-status":
       if (!/^\d{3}$/.test(value)) throw new UsageError(`--expect-status takes an HTTP status (got "${value}")`);
       return { expectStatus: Number(value) };
@@ -62,7 +70,7 @@ export function checkFlagsIn(tokens: readonly Token[]): CheckFlag[] {
   const out: CheckFlag[] = [];
   for (const t of tokens) {
     if (t.kind !== "option" || t.value === undefined || t.name === undefined) continue;
-    if (t.name === "http" || t.name.startsWith("expect-")) out.push({ name: t.name, value: t.value });
+    if (t.name.startsWith("http") || t.name.startsWith("expect-")) out.push({ name: t.name, value: t.value });
   }
   return out;
 }
@@ -78,16 +86,22 @@ export async function resolveChecks(flags: readonly CheckFlag[], project: Projec
   const { parseHttpCheck } = await import("../verify/verify.ts");
   let defaults: Expectations = {};
   const given: HttpCheckConfig[] = [];
+  // Headers add up (each --http-header one more); every other refinement replaces.
+  const refine = <T extends Expectations>(target: T, e: Expectations): T =>
+    Object.assign(target, e, e.headers ? { headers: { ...target.headers, ...e.headers } } : {});
   for (const f of flags) {
     if (f.name === "http") given.push(parseHttpCheck(f.value));
     else {
       const e = expectation(f.name, f.value);
-      if (given.length) Object.assign(given[given.length - 1]!, e);
-      else defaults = { ...defaults, ...e };
+      if (given.length) refine(given[given.length - 1]!, e);
+      else defaults = refine({ ...defaults }, e);
     }
   }
-  // Defaults only fill in what a check leaves open.
-  const fill = (c: HttpCheckConfig): HttpCheckConfig => ({ ...defaults, ...c });
+  // Defaults only fill in what a check leaves open (a check's headers come after the defaults').
+  const fill = (c: HttpCheckConfig): HttpCheckConfig => {
+    const headers = defaults.headers || c.headers ? { headers: { ...defaults.headers, ...c.headers } } : {};
+    return { ...defaults, ...c, ...headers };
+  };
   if (given.length) return { checks: given.map(fill), checksSource: "--http" };
   if (project?.checks.length) return { checks: project.checks.map(fill), checksSource: project.source };
   return { checks: [{ path: "/", ...defaults }], checksSource: "the default GET /" };
@@ -118,12 +132,13 @@ export function parseSize(flag: string, v: string): number {
 }
 
 /** The flags `run` and `verify` share for untrusted images, as run options. */
-export function sandboxOptions(values: Parameters<typeof resourceFlags>[0] & { "max-unpacked-size"?: string; "unsafe-host-root"?: boolean }): Pick<VerifyOptions, "limits" | "unsafeHostRoot" | "resources"> {
-  const out: Pick<VerifyOptions, "limits" | "unsafeHostRoot" | "resources"> = {};
+export function sandboxOptions(values: Parameters<typeof resourceFlags>[0] & { "max-unpacked-size"?: string; "unsafe-host-root"?: boolean; "read-only"?: boolean }): Pick<VerifyOptions, "limits" | "unsafeHostRoot" | "resources" | "readOnly"> {
+  const out: Pick<VerifyOptions, "limits" | "unsafeHostRoot" | "resources" | "readOnly"> = {};
   const resources = resourceFlags(values);
   if (resources) out.resources = resources;
   if (values["max-unpacked-size"] !== undefined) out.limits = { maxUnpackedBytes: parseSize("max-unpacked-size", values["max-unpacked-size"]) };
   if (values["unsafe-host-root"]) out.unsafeHostRoot = true;
+  if (values["read-only"]) out.readOnly = true;
   return out;
 }
 
@@ -144,7 +159,7 @@ export function seconds(flag: string, v: string | undefined): number | undefined
 }
 
 /** What verify's run flags ask for (not the image, platforms or checks). */
-export type VerifyRunOptions = Pick<VerifyOptions, "timeoutMs" | "stopGraceMs" | "isolation" | "limits" | "unsafeHostRoot" | "resources">;
+export type VerifyRunOptions = Pick<VerifyOptions, "timeoutMs" | "stopGraceMs" | "isolation" | "limits" | "unsafeHostRoot" | "resources" | "readOnly">;
 
 /** The run options of VERIFY_CHECK_FLAGS' values (verify and build --verify). */
 export function verifyRunOptions(values: Parameters<typeof sandboxOptions>[0] & { timeout?: string; grace?: string; isolation?: string }): VerifyRunOptions {

@@ -3,8 +3,8 @@
  * for runc. What it asks for, and why, is the isolation list of docs/decisions.md
  * ("run/verify: every image is hostile"): a user namespace mapping the image's ids to an
  * unprivileged host range, pivot_root (runc's default), mount/PID/net/UTS/IPC/cgroup
- * namespaces, no capabilities, no_new_privs, a seccomp filter, a read-only rootfs with a
- * tmpfs /tmp, runc's masked and read-only /proc paths, and /etc/hosts, /etc/hostname and
+ * namespaces, no capabilities, no_new_privs, a seccomp filter, a writable rootfs (this run's own
+ * unpacked copy, as docker run's container layer; read-only when asked) with a tmpfs /tmp, runc's masked and read-only /proc paths, and /etc/hosts, /etc/hostname and
  * /etc/resolv.conf bind-mounted from the run's own directory (the image's files never change).
  */
 import { seccompProfile } from "./seccomp.ts";
@@ -39,6 +39,8 @@ export interface BundleSpec {
   gate?: { path: string; args: string[] };
   /** cgroup limits to apply (only those the host supports: see applicableLimits). */
   resources?: AppliedLimits;
+  /** `--read-only`: the root is mounted read-only (default writable: the run's own copy, thrown away after). */
+  readOnly?: boolean;
 }
 
 /** Resource limits, as `docker run` takes them; 0 or absent: none. */
@@ -88,9 +90,10 @@ export function describeLimits(applied: AppliedLimits, notApplied: string[]): st
 }
 
 /** One line for reports: what the sandbox holds (verify prints it). */
-export function describeIsolation(uidMap: IdMapping, limits = "no resource limits"): string {
+export function describeIsolation(uidMap: IdMapping, limits = "no resource limits", readOnly = false): string {
   const ids = uidMap.size === 1 ? `userns (root → host uid ${uidMap.hostID})` : `userns (0-${uidMap.size - 1} → host ${uidMap.hostID}+)`;
-  return `runc: ${ids} + pivot_root, mount/pid/net/uts/ipc namespaces, caps dropped, no_new_privs, seccomp allow-list, read-only rootfs; ${limits}`;
+  const root = readOnly ? "read-only rootfs" : "writable rootfs (this run's copy)";
+  return `runc: ${ids} + pivot_root, mount/pid/net/uts/ipc namespaces, caps dropped, no_new_privs, seccomp allow-list, ${root}; ${limits}`;
 }
 
 const CPU_PERIOD_US = 100_000;
@@ -142,7 +145,8 @@ export function bundleConfig(spec: BundleSpec): object {
       capabilities: { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] },
       noNewPrivileges: true,
     },
-    root: { path: "rootfs", readonly: true },
+    // Writable by default, as docker run's container layer: rootfs/ is this run's own unpacked copy, removed after it.
+    root: { path: "rootfs", readonly: spec.readOnly ?? false },
     hostname: HOSTNAME,
     mounts,
     ...(spec.gate ? { hooks: { createRuntime: [spec.gate] } } : {}),

@@ -182,6 +182,35 @@ describe("runImage", () => {
   });
 });
 
+describe("the root file system, as docker run gives it", () => {
+  /** GET / of a run of the todo server that wrote TODO_WRITE_PATH at start: what the write gave. */
+  async function writeResult(options: Partial<Parameters<typeof startImage>[0]>, path: string): Promise<string | undefined> {
+    const running = await startImage({ image: await image({ user: "app", home: true, env: [`TODO_WRITE_PATH=${path}`] }), ports: [{ host: 0, container: 8080 }], tempDir: runDir, ...options });
+    try {
+      return ((await getJson(running.ports[0]?.host as number, "/")) as { write?: string }).write;
+    } finally {
+      await running.close();
+    }
+  }
+
+  // json-server writes its db.json: Docker's container layer takes that; a read-only root said EROFS.
+  test("is writable by default, a throwaway copy: the app writes where its user may, and the next run starts from the image", async (t) => {
+    if (!namespaces) return t.skip("namespaces need root");
+    assert.equal(await writeResult({}, "/home/app/db.json"), "ok");
+    // The file is created with O_EXCL: a run that saw the first run's write would say EEXIST.
+    assert.equal(await writeResult({}, "/home/app/db.json"), "ok");
+    // Permissions still hold, as in Docker: the image's user may not write root's /app.
+    assert.equal(await writeResult({}, "/app/db.json"), "EACCES");
+    assert.deepEqual(await readdir(runDir), []);
+  });
+
+  test("readOnly (--read-only) asks for the stricter run: the same write fails with EROFS", async (t) => {
+    if (!namespaces) return t.skip("namespaces need root");
+    assert.equal(await writeResult({ readOnly: true }, "/home/app/db.json"), "EROFS");
+    assert.equal(await writeResult({ readOnly: true }, "/tmp/db.json"), "ok", "/tmp is a tmpfs either way");
+  });
+});
+
 describe("startImage: refusals before anything runs", () => {
   test("an entrypoint that is not in the image", async () => {
     const layer = await createLayer([{ path: "/etc/hostname", type: "file", content: "x\n" }], { compression: "none", blobDir: join(work, "blobs") });

@@ -26,6 +26,7 @@ import { launchRunc, runcPath } from "./runc.ts";
 import { ROOT_ID_SHIFT, type ResourceLimits } from "./bundle.ts";
 import { formatSize, unpackImage, type UnpackLimits } from "./unpack.ts";
 import { resolveUser, type ResolvedUser } from "./user.ts";
+import { hostStaticInit, splitInit } from "./init.ts";
 
 export interface PortMapping {
   /** Port on the host's 127.0.0.1; 0 picks a free one (namespaces) or reuses `container` (host network). */
@@ -70,6 +71,8 @@ export interface StartOptions {
   limits?: Partial<UnpackLimits>;
   /** cgroup limits in the sandbox (memory, pids, CPUs); none by default, as docker run. */
   resources?: ResourceLimits;
+  /** A read-only root (docker run --read-only). Default: writable, this run's own copy, thrown away after it. */
+  readOnly?: boolean;
   emulation?: EmulationOptions;
   /** Each line the app prints (stdout and stderr). */
   onOutput?: (line: string, stream: "stdout" | "stderr") => void;
@@ -97,8 +100,14 @@ export interface RunningImage {
   /** True when the binary runs under qemu-user; then `pid` (and its RSS) is qemu's. */
   emulated: boolean;
   emulation: Emulation["kind"];
+  /** The app's program (after the init, when there is one). */
   entrypoint: EntrypointFacts;
-  /** Host PID of the app process (PID 1 of its namespace when isolated). */
+  /**
+   * The init PID 1 runs before the app ("/usr/bin/tini", or the host's static tini in its place under
+   * qemu-user), undefined when the app is PID 1 itself or there is no PID namespace.
+   */
+  init?: string;
+  /** Host PID of PID 1 of its namespace when isolated (the init when there is one, else the app). */
   pid: number;
   /** performance.now() when the process was spawned (after unpacking and checks). */
   startedAt: number;
@@ -207,12 +216,19 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
   const warn = options.onWarning ?? (() => {});
   const { image, config, platform } = await selectPlatformImage(options.image, options.platform);
   const runtime = config.config ?? {};
-  const argv = [...(runtime.Entrypoint ?? []), ...(options.args ?? runtime.Cmd ?? [])];
-  if (argv.length === 0 || !argv[0]) throw new AotpackError("the image has no Entrypoint or Cmd: nothing to run", { hint: "pass the program after --" });
+  const imageArgv = [...(runtime.Entrypoint ?? []), ...(options.args ?? runtime.Cmd ?? [])];
+  if (imageArgv.length === 0 || !imageArgv[0]) throw new AotpackError("the image has no Entrypoint or Cmd: nothing to run", { hint: "pass the program after --" });
   // Before unpacking anything: can this host run the platform at all?
   const emulation = await emulationFor(platform, options.emulation);
 
   const isolation = await chooseIsolation(options.isolation ?? "auto", warn);
+  // Without a PID namespace the app is not PID 1 anyway, and the init would exec image paths on the host.
+  const split = splitInit(imageArgv);
+  const init = isolation === "host" ? undefined : split;
+  const argv = isolation === "host" && split ? split.program : imageArgv;
+  if (isolation === "host" && split) warn(`without a PID namespace the image's init (${split.init[0]}) is left out: the app runs by itself`);
+  // Under qemu-user that we start, the image's tini cannot exec a foreign app: the host's static one stands in.
+  const hostInit = init && isolation !== "host" && emulation.kind === "qemu" ? await requireHostInit(init.init[0]!, platform) : undefined;
   const parent = options.tempDir ?? tmpdir();
   const baseDir = await createRunDir(isolation === "host" ? parent : await reachableRunParent(parent), await runcPath());
   const rootDir = join(baseDir, "rootfs");
@@ -230,7 +246,11 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
     const env = buildEnv(config, user, options.env);
     const workingDir = posix.resolve("/", runtime.WorkingDir || "/");
     const workingHostDir = await ensureWorkingDir(rootDir, workingDir);
-    const entrypoint = await diagnoseEntrypoint(rootDir, argv[0] as string, platform, { workingDir, pathVar: env.get("PATH") ?? DEFAULT_PATH });
+    const lookup = { workingDir, pathVar: env.get("PATH") ?? DEFAULT_PATH };
+    // The init must be able to start too (it is what runs on a real machine), then the app it starts.
+    if (init) await diagnoseEntrypoint(rootDir, init.init[0]!, platform, lookup);
+    const program = init ? init.program : argv;
+    const entrypoint = await diagnoseEntrypoint(rootDir, program[0]!, platform, lookup);
 
     if (isolation === "rootless-namespaces" && user.uid !== 0) {
       warn(`a user namespace maps only one id: the app runs as root inside it, not as the image's User (${runtime.User})`);
@@ -242,15 +262,31 @@ export async function startImage(options: StartOptions): Promise<RunningImage> {
     }
     const launch =
       isolation !== "host"
-        ? await launchRunc({ baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint, rootless: isolation === "rootless-namespaces", ...(options.resources ? { resources: options.resources } : {}) })
+        ? await launchRunc({
+            baseDir, rootDir, argv, env, user, workingDir, emulation, entrypoint, rootless: isolation === "rootless-namespaces",
+            ...(init ? { init: { prefix: init.init, ...(hostInit ? { hostPath: hostInit } : {}) } } : {}),
+            ...(options.resources ? { resources: options.resources } : {}),
+            ...(options.readOnly ? { readOnly: true } : {}),
+          })
         : launchOnHost({ rootDir, argv, env, user, workingHostDir, emulation, entrypoint });
     const notApplied = launch.limitsNotApplied ?? hostLimitsIgnored(options.resources);
     if (notApplied.length) warn(`resource limits not applied: ${notApplied.join(", ")}`);
-    return await supervise({ ...launch, options, platform, isolation, emulation, entrypoint, baseDir, cleanupBase });
+    const initName = init ? (hostInit ? `${hostInit} (the host's, for the image's ${init.init[0]})` : init.init[0]!) : undefined;
+    return await supervise({ ...launch, options, platform, isolation, emulation, entrypoint, ...(initName ? { init: initName } : {}), baseDir, cleanupBase });
   } catch (err) {
     await cleanupBase();
     throw err;
   }
+}
+
+/** The host's static tini, or an error saying why the image's init cannot run here and what helps. */
+async function requireHostInit(imageInit: string, platform: Platform): Promise<string> {
+  const found = await hostStaticInit();
+  if (found) return found;
+  throw new AotpackError(
+    `the image starts its app under ${imageInit}, which cannot start a ${formatPlatform(platform)} program under qemu-user without binfmt_misc, and this host has no static tini to stand in for it`,
+    { hint: "install tini (apt-get install tini: it ships /usr/bin/tini-static), or register qemu-user with `aotpack setup-binfmt`" },
+  );
 }
 
 interface Launch {
@@ -316,6 +352,7 @@ async function supervise(p: Launch & {
   isolation: Isolation;
   emulation: Emulation;
   entrypoint: EntrypointFacts;
+  init?: string;
   baseDir: string;
   cleanupBase: () => Promise<void>;
 }): Promise<RunningImage> {
@@ -417,6 +454,7 @@ async function supervise(p: Launch & {
       emulated: p.emulation.kind !== "native",
       emulation: p.emulation.kind,
       entrypoint: p.entrypoint,
+      ...(p.init ? { init: p.init } : {}),
       pid,
       startedAt,
       ports,

@@ -1,7 +1,7 @@
 /**
  * The sandbox launcher: an OCI bundle (bundle.ts) run by `runc run`, the runtime Docker and
  * containerd use. runc does the isolation (user namespace, pivot_root, namespaces, no caps,
- * no_new_privs, seccomp, read-only root); this module only prepares the bundle and holds the
+ * no_new_privs, seccomp; a writable root unless asked); this module only prepares the bundle and holds the
  * app back until the port relays are up: a createRuntime hook (a host shell, once the
  * namespaces exist) writes runc's state (with the app's PID) and waits for a "go" file.
  */
@@ -48,12 +48,14 @@ export function idMappings(singleId: boolean): { uidMap: IdMapping; gidMap: IdMa
  * A fresh, empty file at `dir/name` under the root to mount over: whatever the image put at
  * `dir` (a symlink to a host file, a directory of links) is removed, never followed.
  */
-async function freshMountPoint(rootDir: string, dir: string, name: string): Promise<void> {
+async function freshMountPoints(rootDir: string, dir: string, names: string[]): Promise<void> {
   const hostDir = join(rootDir, dir);
   if (await lstat(hostDir).catch(() => undefined)) await rm(hostDir, { recursive: true, force: true });
   await mkdir(hostDir, { mode: 0o755 }); // fails if anything appeared meanwhile
-  const handle = await open(join(hostDir, name), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o755);
-  await handle.close();
+  for (const name of names) {
+    const handle = await open(join(hostDir, name), fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW, 0o755);
+    await handle.close();
+  }
 }
 
 async function hostResolvConf(): Promise<string> {
@@ -89,6 +91,12 @@ export interface RuncLaunchInput {
   entrypoint: EntrypointFacts;
   rootless: boolean;
   resources?: ResourceLimits;
+  readOnly?: boolean;
+  /**
+   * The image's init (`tini … --`, the head of argv) and, under qemu-user without binfmt_misc, the host's
+   * static tini that runs in its place (the image's could not exec a foreign app there).
+   */
+  init?: { prefix: string[]; hostPath?: string };
 }
 
 export interface RuncLaunch {
@@ -131,9 +139,18 @@ export async function launchRunc(p: RuncLaunchInput): Promise<RuncLaunch> {
   if (p.emulation.kind === "qemu") {
     // No binfmt fix-binary entry: the host's static qemu, bind-mounted read-only on a path made fresh.
     const name = `qemu-${p.emulation.machine}-static`;
-    await freshMountPoint(p.rootDir, QEMU_DIR_IN_ROOT, name);
+    const hostInit = p.init?.hostPath;
+    await freshMountPoints(p.rootDir, QEMU_DIR_IN_ROOT, hostInit ? [name, "init"] : [name]);
     binds.push({ source: p.emulation.qemuPath, destination: `${QEMU_DIR_IN_ROOT}/${name}`, exec: true });
-    args = [`${QEMU_DIR_IN_ROOT}/${name}`, "-0", p.argv[0] as string, p.entrypoint.imagePath, ...p.argv.slice(1)];
+    const program = p.init ? p.argv.slice(p.init.prefix.length) : p.argv;
+    args = [`${QEMU_DIR_IN_ROOT}/${name}`, "-0", program[0] as string, p.entrypoint.imagePath, ...program.slice(1)];
+    if (p.init && hostInit) {
+      // The host's tini as PID 1, with the image's flags, starting qemu-user with the app.
+      binds.push({ source: hostInit, destination: `${QEMU_DIR_IN_ROOT}/init`, exec: true });
+      args = [`${QEMU_DIR_IN_ROOT}/init`, ...p.init.prefix.slice(1), ...args];
+    } else if (p.init) {
+      throw new AotpackError(`the image's init ${p.init.prefix[0]} cannot start the app under qemu-user without binfmt_misc`);
+    }
   }
   const { uidMap, gidMap } = idMappings(p.rootless || !isRoot());
   // One id mapped (to root): the image's User cannot be taken on.
@@ -155,6 +172,7 @@ export async function launchRunc(p: RuncLaunchInput): Promise<RuncLaunch> {
     rootless: !isRoot(),
     binds,
     gate: { path: "/bin/sh", args: ["sh", "-c", GATE_SCRIPT, "aotpack-gate", statePath, goPath] },
+    ...(p.readOnly ? { readOnly: true } : {}),
   };
   const limits = await limitsFor(p.resources);
   spec.resources = limits.applied;
@@ -193,7 +211,7 @@ export async function launchRunc(p: RuncLaunchInput): Promise<RuncLaunch> {
     namespacePid: pid,
     // Not root: the network namespace belongs to our user namespace, which the relay must enter.
     rootless: !isRoot(),
-    isolationDetail: describeIsolation(uidMap, describeLimits(limits.applied, limits.notApplied)),
+    isolationDetail: describeIsolation(uidMap, describeLimits(limits.applied, limits.notApplied), p.readOnly),
     limitsNotApplied: limits.notApplied,
     afterExit: async () => {
       const oomKilled = limits.applied.memoryBytes ? (await oomKills(join(runcRoot, id, "state.json"))) > 0 : false;

@@ -142,6 +142,75 @@ describe("verifyImage: readiness", () => {
   });
 });
 
+describe("verifyImage: request bodies and headers", () => {
+  // tRPC, json-server, Nest: the interesting route is a POST with a JSON body, often behind a token.
+  test("a POST check sends its JSON body and headers; the next check sees what it created", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_TOKEN=t0k"] }), {
+      checks: [
+        { method: "POST", path: "/todos", body: { title: "sent by verify" }, headers: { Authorization: "Bearer t0k" }, expectStatus: 201, expectJsonType: "object", expectBody: '"title":"sent by verify"' },
+        { path: "/todos", expectBody: "sent by verify" },
+        { method: "POST", path: "/todos", body: '{"title":"text"}', expectStatus: 401 },
+      ],
+    });
+    assert.equal(p.ok, true, `${p.error} ${JSON.stringify(p.checks)}`);
+    assert.match(p.checks[0]?.check ?? "", /^POST \/todos \(body 26 B\) → 201, JSON object/);
+  });
+});
+
+describe("verifyImage: fails fast, says what it waits for", () => {
+  // Elysia's `app.listen(3000)`: the image says 8080, nothing answers there; 30 s of silence before.
+  test("an app that logs it listens on another port fails at once, naming that port", { timeout: 120_000 }, async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_LISTEN_PORT=3000"] }), { timeoutMs: 600_000 });
+    assert.equal(p.ok, false);
+    assert.match(p.error ?? "", /^the app says it listens on port 3000 \("todo-server listening on 0\.0\.0\.0:3000"\), but nothing answers on port 8080, the image's port/);
+    assert.match(p.hint ?? "", /--port 3000/);
+    assert.match(p.hint ?? "", /PORT/);
+  });
+
+  // json-server's home page answered 500 on every request: 30 s per platform, then "status 500".
+  test("a 5xx first answer is said at once, and one that lasts fails in seconds, not after the whole timeout", { timeout: 120_000 }, async () => {
+    const progress: string[] = [];
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_NOT_READY=1000000"] }), { timeoutMs: 600_000, checks: TODO_CHECKS, onProgress: (m) => progress.push(m) });
+    assert.equal(p.ok, false);
+    assert.ok(progress.some((m) => /^linux\/amd64: GET \/todos answered 503 \{"error":"warming up"\}: not ready yet\? waiting up to 5 s for a good answer/.test(m)), progress.join("\n"));
+    assert.match(p.error ?? "", /^check failed: GET \/todos → 200, .*: status 503, expected 200.* \(it kept answering 503 for 5 s\)$/);
+  });
+
+  // A Bun crash ends with stack frames and "Bun v1.x (Linux x64)": the message is above the last 10 lines.
+  test("an app that crashes is reported with its error message, not only its last lines", async () => {
+    const p = await verifyOne(await image(amd64Binary, AMD64, { env: ["TODO_CRASH=1"] }), { timeoutMs: 20_000 });
+    assert.equal(p.ok, false);
+    assert.match(p.error ?? "", /^the app exited with code 1 before it answered on port 8080: error: Could not find module root for the app: unable to determine transport target$/);
+    assert.ok(!p.lastLogLines.some((l) => /Could not find module root/.test(l)), "the message is not among the last 10 lines: that is why it is picked out");
+    assert.match(formatVerifyReport({ ok: false, platforms: [p] }), /error: the app exited with code 1 .*: error: Could not find module root/);
+  });
+});
+
+describe("verifyImage: an init as PID 1 (aotpack's default on deb: bases)", () => {
+  // No handler: the default action ends the app (it is PID 2). Nest's enableShutdownHooks: close, then re-raise SIGTERM.
+  for (const [what, env] of [["an app with no SIGTERM handler", "TODO_IGNORE_SIGTERM=1"], ["Nest's enableShutdownHooks (close, then re-raise SIGTERM)", "TODO_SHUTDOWN_HOOKS=1"]] as const) {
+    test(`${what} stops under tini, exit 143; RSS is the app's, not tini's`, async (t) => {
+      if (!namespaces) return t.skip("needs a PID namespace (root)");
+      const tini = await requireTool("/usr/bin/tini", "tini");
+      if (tini) return t.skip(tini);
+      const p = await verifyOne(await image(amd64Binary, AMD64, { init: "/usr/bin/tini", env: [env] }), { checks: TODO_CHECKS });
+      assert.equal(p.ok, true, `${p.error}\n${p.lastLogLines.join("\n")}`);
+      assert.equal(p.exitCode, 143, "tini passes on how the app ended: killed by SIGTERM's default action");
+      assert.ok((p.rssKiB ?? 0) > 10 * 1024, `the Bun app's RSS, not tini's: ${p.rssKiB} KiB`);
+    });
+  }
+
+  test("without a PID namespace (--isolation host) the init is left out and the app runs itself", async () => {
+    const tini = await requireTool("/usr/bin/tini", "tini");
+    if (tini) return;
+    const { freePort } = await import("../../test/support/index.ts");
+    const port = await freePort();
+    const p = await verifyOne(await image(amd64Binary, AMD64, { init: "/usr/bin/tini" }), { isolation: "host", unsafeHostRoot: true, env: { PORT: String(port) }, port, checks: TODO_CHECKS });
+    assert.equal(p.ok, true, `${p.error}\n${p.lastLogLines.join("\n")}`);
+    assert.equal(p.exitCode, 0);
+  });
+});
+
 describe("verifyImage: broken images get their named diagnosis", () => {
   test("wrong architecture: an aarch64 binary in a linux/amd64 image", async (t) => {
     if (!arm64Binary) return t.skip(arm64Skip);
@@ -204,8 +273,9 @@ describe("verifyImage: broken images get their named diagnosis", () => {
     const p = await verifyOne(img, { checks: TODO_CHECKS, stopGraceMs: 20_000, emulation: { binfmtDir: emptyDir } });
     assert.equal(p.ok, false);
     assert.ok(p.checks.every((c) => c.ok), "it serves fine; only the stop fails");
-    assert.match(p.error ?? "", /^the app had no SIGTERM handler when SIGTERM came/);
+    assert.match(p.error ?? "", /^SIGTERM's default action came to PID 1 under qemu-user \(the app had no SIGTERM handler then, or re-raised SIGTERM after its own, as Nest's enableShutdownHooks\(\) does\)/);
     assert.match(p.hint ?? "", /process\.on\("SIGTERM"/);
+    assert.match(p.hint ?? "", /aotpack's deb: bases run the app under Debian's tini/);
   });
 
   test("a port never opened times out and shows the app's last output", async () => {

@@ -13,6 +13,7 @@ import { listPlatforms, selectPlatformImage, startImage, type ExitStatus, type I
 import type { ResourceLimits } from "./bundle.ts";
 import { formatSize } from "./unpack.ts";
 import { qemuStuckOnDefaultAction, waitUntilReadyForSigterm } from "./stop-readiness.ts";
+import { firstChild } from "./init.ts";
 
 export interface HttpCheck {
   /** Default GET. */
@@ -27,6 +28,10 @@ export interface HttpCheck {
   expectJsonType?: "array" | "object";
   /** The body must contain this text. */
   expectBody?: string;
+  /** The request's body: text as given, or a JSON value (sent as JSON). Content-Type defaults to application/json when it parses as JSON. */
+  body?: string | Record<string, unknown> | unknown[];
+  /** Request headers, e.g. { "Authorization": "Bearer …" }; they win over verify's own (Content-Type, Connection). */
+  headers?: Record<string, string>;
 }
 
 export interface CheckResult {
@@ -46,7 +51,9 @@ export interface PlatformReport {
   checks: CheckResult[];
   /** Milliseconds from starting the process to the first good HTTP response. */
   startupMs?: number;
-  /** KiB resident after the checks (VmRSS). Under qemu-user this is qemu's RSS, guest included. */
+  /** The app's error message, picked out of its output (see appErrorLine), when it printed one. */
+  appError?: string;
+  /** KiB resident after the checks (VmRSS), the app's (not its init's). Under qemu-user this is qemu's RSS, guest included. */
   rssKiB?: number;
   /** KiB peak resident (VmHWM), read just before SIGTERM. */
   peakRssKiB?: number;
@@ -89,7 +96,36 @@ export interface VerifyOptions extends Omit<StartOptions, "platform" | "ports" |
 export const DEFAULT_VERIFY_RESOURCES: ResourceLimits = { memoryBytes: 1024 ** 3, pids: 1024 };
 
 const SIGTERM_ADVICE =
-  'as PID 1 a process gets no default SIGTERM action, so the kernel drops the signal: handle it in the app (process.on("SIGTERM", () => server.close(() => process.exit(0)))) or start it under an init such as tini';
+  'as PID 1 a process gets no default SIGTERM action, so the kernel drops the signal: start it under an init (aotpack\'s deb: bases run the app under Debian\'s tini unless "init": false / --no-init), or handle it in the app (process.on("SIGTERM", () => server.close(() => process.exit(0))))';
+
+/** How long a first answer of 5xx may last ("not ready yet") before it is the answer. */
+const NOT_READY_MS = 5_000;
+/** How long an announced port other than the image's may go on being the only one (some apps open two). */
+const OTHER_PORT_MS = 1_000;
+/** A progress line this often while nothing answers. */
+const HEARTBEAT_MS = 10_000;
+
+/**
+ * The port an output line says the app listens on ("listening on 0.0.0.0:3000", "Elysia is running at
+ * localhost:3000", "Now listening on: http://localhost:5000", "JSON Server started on PORT :3000").
+ */
+export function announcedPort(line: string): number | undefined {
+  if (!/\b(listen(s|ing)?|running|started|serving|ready|available)\b/i.test(line)) return undefined;
+  const m = /(?:https?:\/\/)?(?:\[[0-9a-f:]*\]|[\w.-]+)?:(\d{2,5})\b|\bport\s*:?\s*(\d{2,5})\b/i.exec(line);
+  const port = Number(m?.[1] ?? m?.[2]);
+  return port > 0 && port < 65536 ? port : undefined;
+}
+
+/**
+ * The app's own error message among its output: the last line that reads like one (Bun's "error: …",
+ * Node's "TypeError [ERR_X]: …", .NET's "Unhandled exception. System.…"). A Bun crash ends in stack frames
+ * and "Bun v1.x (Linux x64)", so the message itself is above the last lines.
+ */
+export function appErrorLine(lines: readonly string[]): string | undefined {
+  const re = /^\s*(?:Unhandled exception\.\s+\S|(?:error|panic|fatal)(?:\[\w+\])?:\s+\S|(?:Uncaught )?[A-Za-z_$][\w$.]*(?:Error|Exception)(?: \[[\w-]+\])?:\s+\S)/i;
+  const line = [...lines].reverse().find((l) => re.test(l) && !/^\s+at\s/.test(l));
+  return line === undefined ? undefined : line.trim().slice(0, 400);
+}
 
 /** Parse `--http` values: "GET /todos", "/todos" (GET), "DELETE /todos/1". */
 /** `[METHOD] /path [STATUS] [array|object]`, e.g. "GET /todos 200 array" or "/todos/9 404". */
@@ -110,7 +146,21 @@ export function describeCheck(c: HttpCheck): string {
   const expect = [String(c.expectStatus ?? 200), c.expectContentType, c.expectJsonType && `JSON ${c.expectJsonType}`, c.expectBody && `body ∋ ${JSON.stringify(c.expectBody)}`]
     .filter(Boolean)
     .join(", ");
-  return `${(c.method ?? "GET").toUpperCase()} ${c.path} → ${expect}`;
+  const body = c.body === undefined ? "" : ` (body ${Buffer.byteLength(requestBody(c).bytes)} B)`;
+  return `${(c.method ?? "GET").toUpperCase()} ${c.path}${body} → ${expect}`;
+}
+
+/** The bytes a check sends and their default content type. */
+function requestBody(c: HttpCheck): { bytes: string; contentType: string } {
+  if (c.body === undefined) return { bytes: "", contentType: "" };
+  if (typeof c.body !== "string") return { bytes: JSON.stringify(c.body), contentType: "application/json" };
+  let json = true;
+  try {
+    JSON.parse(c.body);
+  } catch {
+    json = false;
+  }
+  return { bytes: c.body, contentType: json ? "application/json" : "text/plain; charset=utf-8" };
 }
 
 interface HttpResponse {
@@ -119,9 +169,17 @@ interface HttpResponse {
   body: string;
 }
 
-function httpRequest(port: number, method: string, path: string, timeoutMs: number): Promise<HttpResponse> {
+function httpRequest(port: number, check: HttpCheck, timeoutMs: number): Promise<HttpResponse> {
+  const body = requestBody(check);
+  const headers: Record<string, string> = { connection: "close" };
+  if (check.body !== undefined) Object.assign(headers, { "content-type": body.contentType, "content-length": String(Buffer.byteLength(body.bytes)) });
+  // The check's own headers win, whatever their case.
+  for (const [k, v] of Object.entries(check.headers ?? {})) {
+    for (const own of Object.keys(headers)) if (own.toLowerCase() === k.toLowerCase()) delete headers[own];
+    headers[k] = v;
+  }
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, method, path, agent: false, timeout: timeoutMs, headers: { connection: "close" } }, (res) => {
+    const req = request({ host: "127.0.0.1", port, method: (check.method ?? "GET").toUpperCase(), path: check.path, agent: false, timeout: timeoutMs, headers }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (c: Buffer) => {
@@ -133,7 +191,7 @@ function httpRequest(port: number, method: string, path: string, timeoutMs: numb
     });
     req.on("timeout", () => req.destroy(new Error(`no response within ${timeoutMs} ms`)));
     req.on("error", reject);
-    req.end();
+    req.end(body.bytes);
   });
 }
 
@@ -220,7 +278,14 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
   try {
     const containerPort = await containerPortOf(options, platform);
     progress(`${name}: unpacking and starting`);
-    running = await startImage({ ...options, resources, platform, ports: [{ host: 0, container: containerPort }] });
+    // What the app announces as its port, seen as it prints it (Elysia's listen(3000) in an image that says 8080).
+    let announced: { port: number; line: string; at: number } | undefined;
+    const onOutput = (line: string, stream: "stdout" | "stderr"): void => {
+      const port = announcedPort(line);
+      if (port !== undefined && port !== containerPort && !announced) announced = { port, line: line.trim().slice(0, 200), at: performance.now() };
+      options.onOutput?.(line, stream);
+    };
+    running = await startImage({ keepLogLines: 200, ...options, onOutput, resources, platform, ports: [{ host: 0, container: containerPort }] });
     void running.exited.then((s) => (exit = s));
     const startedAt = running.startedAt;
     report.isolation = running.isolation;
@@ -242,11 +307,29 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     // A 5xx is "not ready yet" (warming up behind a proxy-like handler): keep waiting for a good one.
     let firstResult: CheckResult | undefined;
     let lastNotReady: CheckResult | undefined;
+    let notReadySince: number | undefined;
+    let nextHeartbeat = startedAt + HEARTBEAT_MS;
     while (!firstResult) {
       if (exitedEarly) {
-        throw new AotpackError(`the app exited with code ${exitedEarly.exitCode} before it answered on port ${containerPort}`);
+        const appError = appErrorLine(running.logLines());
+        throw new AotpackError(`the app exited with code ${exitedEarly.exitCode} before it answered on port ${containerPort}${appError ? `: ${appError}` : ""}`);
       }
-      if (performance.now() - startedAt > timeoutMs) {
+      const now = performance.now();
+      if (announced && now - announced.at > OTHER_PORT_MS) {
+        throw new AotpackError(`the app says it listens on port ${announced.port} (${JSON.stringify(announced.line)}), but nothing answers on port ${containerPort}, the image's port`, {
+          hint: `make the app listen on process.env.PORT (the image sets PORT=${containerPort}), or build with --port ${announced.port} (the "port" key); \`verify --port ${announced.port}\` checks that port`,
+        });
+      }
+      if (notReadySince !== undefined && lastNotReady && now - notReadySince > NOT_READY_MS) {
+        firstResult = { ...lastNotReady, detail: `${lastNotReady.detail} (it kept answering ${lastNotReady.status} for ${NOT_READY_MS / 1000} s)` };
+        break;
+      }
+      if (now > nextHeartbeat) {
+        nextHeartbeat = now + HEARTBEAT_MS;
+        const last = running.logLines().filter((l) => l.trim() !== "").pop();
+        progress(`${name}: no answer on port ${containerPort} yet (${Math.round((now - startedAt) / 1000)} s of ${timeoutMs / 1000} s)${last ? `; the app's last output: ${JSON.stringify(last.slice(0, 200))}` : ""}`);
+      }
+      if (now - startedAt > timeoutMs) {
         if (lastNotReady) {
           firstResult = lastNotReady;
           break;
@@ -257,14 +340,22 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
       }
       let response: HttpResponse | undefined;
       try {
-        response = await httpRequest(hostPort, first.method ?? "GET", first.path, requestTimeoutMs);
+        response = await httpRequest(hostPort, first, requestTimeoutMs);
       } catch {
         // not listening yet (or the relay found nothing behind it)
       }
       if (response) {
         const result = judge(first, response);
         if (result.ok || response.status < 500 || (first.expectStatus ?? 200) >= 500) firstResult = result;
-        else lastNotReady = result;
+        else {
+          if (notReadySince === undefined) {
+            // Said at once: a 5xx may be warming up, or the answer (json-server's home page said 500 every time).
+            notReadySince = performance.now();
+            const body = response.body.trim().split("\n")[0]!.slice(0, 120);
+            progress(`${name}: ${(first.method ?? "GET").toUpperCase()} ${first.path} answered ${response.status}${body ? ` ${body}` : ""}: not ready yet? waiting up to ${NOT_READY_MS / 1000} s for a good answer`);
+          }
+          lastNotReady = result;
+        }
       }
       if (!firstResult) await sleep(100);
     }
@@ -272,15 +363,16 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     if (report.checks[0]?.ok) report.startupMs = Math.round(performance.now() - startedAt);
     for (const check of checks.slice(1)) {
       try {
-        report.checks.push(judge(check, await httpRequest(hostPort, check.method ?? "GET", check.path, requestTimeoutMs)));
+        report.checks.push(judge(check, await httpRequest(hostPort, check, requestTimeoutMs)));
       } catch (err) {
         report.checks.push({ check: describeCheck(check), ok: false, detail: errorMessage(err) });
       }
     }
-    Object.assign(report, await readRss(running.pid));
+    // Under an init the app is its child: its RSS, not tini's.
+    Object.assign(report, await readRss((running.init ? await firstChild(running.pid) : undefined) ?? running.pid));
 
-    // As PID 1 (namespaces) a SIGTERM before the app's handler exists is lost: wait for it.
-    const pid1 = running.isolation !== "host";
+    // As PID 1 (namespaces, no init) a SIGTERM before the app's handler exists is lost: wait for it.
+    const pid1 = running.isolation !== "host" && !running.init;
     if (pid1) await waitUntilReadyForSigterm(running.pid, running.emulated);
     progress(`${name}: sending SIGTERM`);
     const graceMs = options.stopGraceMs ?? 5_000;
@@ -288,8 +380,13 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
     running.signal("SIGTERM");
     const stopped = await waitForStop(running, graceMs, pid1 && running.emulated);
     if (stopped === "qemu-stuck") {
-      report.error = "the app had no SIGTERM handler when SIGTERM came: qemu-user took the default action, which never ends PID 1, so it hangs";
+      report.error =
+        "SIGTERM's default action came to PID 1 under qemu-user (the app had no SIGTERM handler then, or re-raised SIGTERM after its own, as Nest's enableShutdownHooks() does): qemu-user then waits forever";
       report.hint = SIGTERM_ADVICE;
+    } else if (!stopped && running.init) {
+      // Not PID 1: tini passed SIGTERM on, and its default action would have ended the app. Its own handler did not.
+      report.error = `the app did not exit within ${graceMs / 1000} s of SIGTERM (${running.init} passed it on: the app's own SIGTERM handler, or its ignoring it, kept it running)`;
+      report.hint = "end the process in the handler once the server is closed (server.close(() => process.exit(0))), or give it longer with --grace";
     } else if (!stopped) {
       report.error = `the app did not exit within ${graceMs / 1000} s of SIGTERM`;
       report.hint = SIGTERM_ADVICE;
@@ -299,16 +396,26 @@ async function verifyPlatform(options: VerifyOptions, platform: Platform): Promi
       if (stopped.exitCode !== 0 && stopped.exitCode !== 143) report.error = `the app exited with code ${stopped.exitCode} after SIGTERM (expected 0)`;
     }
     const failed = report.checks.find((c) => !c.ok);
-    if (failed && !report.error) report.error = `check failed: ${failed.check}: ${failed.detail}`;
+    if (failed && !report.error) {
+      report.error = `check failed: ${failed.check}: ${failed.detail}`;
+      // A 5xx is the app failing: what it printed about it is the cause.
+      const appError = (failed.status ?? 0) >= 500 ? appErrorLine(running.logLines()) : undefined;
+      if (appError) report.error += ` (the app's error: ${JSON.stringify(appError)})`;
+    }
     report.ok = !report.error && report.checks.every((c) => c.ok);
   } catch (err) {
     report.error = errorMessage(err);
     if (err instanceof AotpackError && err.hint) report.hint = err.hint;
-    const lastLine = running?.logLines().filter((l) => l.trim() !== "").pop();
-    if (lastLine !== undefined) report.error += ` (the app's last output: ${JSON.stringify(lastLine)})`;
+    const lines = running?.logLines() ?? [];
+    const appError = appErrorLine(lines);
+    const lastLine = lines.filter((l) => l.trim() !== "").pop();
+    if (appError !== undefined && !report.error.includes(appError)) report.error += ` (the app's error: ${JSON.stringify(appError)})`;
+    else if (appError === undefined && lastLine !== undefined) report.error += ` (the app's last output: ${JSON.stringify(lastLine)})`;
   } finally {
     if (running) {
       report.lastLogLines = running.logLines().slice(-10);
+      const appError = appErrorLine(running.logLines());
+      if (appError !== undefined && !report.ok) report.appError = appError;
       await running.close();
     }
   }

@@ -8,7 +8,7 @@ import { parseVerifyArgs, verifyRunOptions, VERIFY_FLAGS, type VerifyRunOptions 
 import type { Command, CommandContext } from "../command.ts";
 import { printLine, warnTo } from "../progress.ts";
 
-const VERIFY_HELP = `Usage: aotpack verify IMAGE [--platform all|LIST] [--http 'GET /path [STATUS] [array|object]']… [options]
+const VERIFY_HELP = `Usage: aotpack verify IMAGE [--platform all|LIST] [--http 'GET /path [STATUS] [array|object]' [--http-body B]]… [options]
 
 Runs every platform's image without Docker (foreign CPUs under qemu-user), waits for its port,
 checks the HTTP answers, measures startup time and RSS, then requires a clean exit on SIGTERM.
@@ -19,8 +19,10 @@ checks the HTTP answers, measures startup time and RSS, then requires a clean ex
   --expect-json-type T       array|object
   --expect-content-type CT   the content type must start with this
   --expect-body TEXT         the body must contain this
-                             (an --expect-* flag after an --http refines that check only;
-                             before the first --http, every check)
+  --http-body TEXT           the request's body (JSON text is sent as application/json), e.g. for POST/PUT
+  --http-header 'NAME: V'    a request header (repeatable), e.g. 'Authorization: Bearer t'
+                             (an --expect-*/--http-body/--http-header flag after an --http refines that
+                             check only; before the first --http, every check)
   --project DIR              use DIR's aotpack.verify checks (default: the current directory's, if any)
   --port N                   the app's port in the image (default: from ExposedPorts/PORT, else 8080)
   -e, --env K=V              extra environment (repeatable)

@@ -98,6 +98,10 @@ export interface TodoImageOptions {
   declaredPlatform?: Platform;
   user?: string;
   workingDir?: string;
+  /** /home/app, owned by the app user (1000:1000), as a base's home for its user is. */
+  home?: boolean;
+  /** A host tini to ship at /usr/bin/tini, run as PID 1 before the app (Entrypoint tini -- /app/server). */
+  init?: string;
 }
 
 /**
@@ -117,10 +121,12 @@ export async function todoImage(binary: string, platform: Platform, layerDir: st
     { path: `/lib/${triplet}`, type: "directory", mode: 0o755 },
   ];
   if (loader.startsWith("/lib64/")) entries.push({ path: "/lib64", type: "directory", mode: 0o755 });
+  if (options.home) entries.push({ path: "/home/app", type: "directory", mode: 0o755, uid: 1000, gid: 1000 });
+  if (options.init) entries.push({ path: "/usr/bin/tini", type: "file", source: options.init, mode: 0o755 });
   if (!options.omitLoader) entries.push({ path: loader, type: "file", source: await realpath(platform.architecture === "arm64" ? join(libDir, posix.basename(loader)) : loader), mode: 0o755 });
   const omit = new Set(options.omitLibraries ?? []);
   const seen = new Set<string>();
-  const queue = [...(await readElf(binary)).needed];
+  const queue = [...(await readElf(binary)).needed, ...(options.init ? (await readElf(options.init)).needed : [])];
   while (queue.length > 0) {
     const lib = queue.shift() as string;
     if (seen.has(lib) || lib === posix.basename(loader)) continue;
@@ -134,7 +140,7 @@ export async function todoImage(binary: string, platform: Platform, layerDir: st
   const layer = await createLayer(entries, { compression: "none", blobDir: layerDir });
   const declared = options.declaredPlatform ?? platform;
   return imageOf(declared, [layer], {
-    Entrypoint: ["/app/server"],
+    Entrypoint: [...(options.init ? ["/usr/bin/tini", "--"] : []), "/app/server"],
     Env: ["PATH=/usr/local/bin:/usr/bin:/bin", "PORT=8080", ...(options.env ?? [])],
     ExposedPorts: { "8080/tcp": {} },
     WorkingDir: options.workingDir ?? "/app",
