@@ -18,7 +18,7 @@ const DESCRIPTION: Record<keyof ProjectConfig, { text: string; flag?: string; de
   base: { text: "What the executable runs on. `deb:SUITE` is built from verified Debian packages, down to the files the executable needs; `scratch` only suits statically linked executables.", flag: "--base", default: '"deb:bookworm"' },
   runtime: { text: runtimeText, flag: "--runtime", default: runtimeDefault },
   layout: { text: "One layer with one executable, or the runtime and the app in separate layers (a code change uploads a few KiB).", flag: "--layout", default: '"single-file"' },
-  port: { text: "The exposed port, also set as `PORT` in the image's environment.", flag: "--port", default: "8080" },
+  port: { text: "The exposed port, also set as `PORT` in the image's environment (and, for .NET, as `ASPNETCORE_HTTP_PORTS`, which ASP.NET reads instead).", flag: "--port", default: "8080" },
   env: { text: "Extra environment variables of the image. Flags (`-e K=V`) win over these.", flag: "-e, --env" },
   user: { text: "The user the app runs as: `uid:gid` (ids 0-2147483647, as Kubernetes takes them), `name` or `name:group` (looked up in the image's /etc/passwd). Root is refused unless `allowRoot` is true: uid 0, gid 0, `root`, and a bare uid (it runs with group 0 unless the base's /etc/passwd lists it). A base's own root user is not inherited: it becomes the default.", flag: "--user", default: '"65532:65532"' },
   allowRoot: { text: "Let `user` be root. The build summary (and `--json`'s `runsAsRoot`) then says the image runs as root.", flag: "--allow-root", default: "false" },
